@@ -1,0 +1,13 @@
+"""Architecture builders behind one registry.
+
+Importing this package registers every family; use
+:func:`create_model` / :func:`list_models`, or import a builder directly
+(``from kerascnn.architectures.vgg import vgg16``).
+"""
+
+from kerascnn.architectures.registry import ModelInfo, create_model, list_models, model_info, register_model
+
+# Importing a family module registers its models.
+from kerascnn.architectures import alexnet, lenet, simple, vgg  # noqa: E402,F401
+
+__all__ = ["ModelInfo", "create_model", "list_models", "model_info", "register_model"]

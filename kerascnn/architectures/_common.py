@@ -1,0 +1,54 @@
+"""Shared builder plumbing: input checks and the geometry gate before building.
+
+Every builder ends in :func:`sequential_model` (or, for branching families,
+checks its downsampling path with :func:`check_fits`), so a too-small input
+fails at once with the minimum size instead of a Keras negative-dimension
+error from deep inside the graph.
+"""
+
+from __future__ import annotations
+
+from kerascnn import geometry
+from kerascnn.layers.build import build_sequential_model
+from kerascnn.validation import invalid, is_int
+
+
+def check_input_shape(input_shape, *, ranks=(1, 2, 3)) -> tuple:
+    """A ``channels_last`` input shape with the allowed number of spatial axes."""
+    if (
+        not isinstance(input_shape, (tuple, list))
+        or len(input_shape) - 1 not in ranks
+        or not all(d is None or (is_int(d) and d >= 1) for d in input_shape[:-1])
+        or not (is_int(input_shape[-1]) and input_shape[-1] >= 1)
+    ):
+        forms = {1: "(length, channels)", 2: "(height, width, channels)", 3: "(depth, height, width, channels)"}
+        raise invalid(
+            "input_shape", input_shape,
+            " or ".join(forms[r] for r in ranks) + " with positive sizes (channels_last, no batch axis)",
+        )
+    return tuple(input_shape)
+
+
+def check_fits(model_name: str, input_shape: tuple, specs) -> None:
+    """Raise a ``ValueError`` naming the minimum input if ``specs`` collapse on ``input_shape``."""
+    report = geometry.check_fits(input_shape, specs)
+    if report.ok:
+        return
+    rank, channels = len(input_shape) - 1, input_shape[-1]
+    smallest = geometry.min_input_size(specs, channels, rank)
+    need = (f"The smallest input {model_name} accepts is "
+            f"{'×'.join([str(smallest)] * rank)}×{channels}" if smallest else f"{model_name} accepts no input size up to 4096")
+    raise ValueError(
+        f"Invalid `input_shape` for {model_name}: {need}. {report.reason} "
+        f"Received: input_shape={tuple(input_shape)}"
+    )
+
+
+def sequential_model(name: str, input_shape, specs):
+    """Check ``specs`` against ``input_shape`` with :mod:`kerascnn.geometry`, then build."""
+    input_shape = check_input_shape(input_shape)
+    if not isinstance(name, str) or not name:
+        raise invalid("name", name, "a non-empty string")
+    specs = list(specs)
+    check_fits(name, input_shape, specs)
+    return build_sequential_model(input_shape, specs, name=name)

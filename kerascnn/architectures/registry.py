@@ -1,0 +1,110 @@
+"""The model registry: ``@register_model``, ``create_model``, ``list_models``.
+
+timm-style: every builder is a plain function returning a ``keras.Model``;
+variants are one-line functions that fix a few arguments of a family builder.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+from dataclasses import dataclass, field
+from typing import Callable
+
+from kerascnn.validation import did_you_mean
+
+_REGISTRY: dict[str, "ModelInfo"] = {}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the registry knows about a model without building it."""
+
+    name: str
+    family: str
+    builder: Callable
+    default_input_shape: tuple
+    description: str = ""
+    #: The family builder whose keyword arguments the variant accepts.
+    base: Callable | None = field(default=None, compare=False)
+
+    def accepted_arguments(self) -> list[str]:
+        params = inspect.signature(self.base or self.builder).parameters.values()
+        keyword = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        if self.base is not None:  # a variant fixes the base's required arguments (e.g. depths)
+            keyword = [p for p in keyword if p.default is not p.empty]
+        return [p.name for p in keyword]
+
+
+def register_model(fn: Callable | None = None, *, family: str | None = None,
+                   default_input_shape: tuple | None = None, base: Callable | None = None,
+                   name: str | None = None):
+    """Decorator adding a builder to the registry under its function name.
+
+    Args:
+        family: group shown by ``kerascnn models`` (default: the module name).
+        default_input_shape: the reference input, e.g. ``(224, 224, 3)``.
+        base: for one-line variants, the family builder whose arguments they take.
+        name: registry name, when it differs from the function name.
+    """
+
+    def wrap(f):
+        key = name or f.__name__
+        if key in _REGISTRY:
+            raise ValueError(f"A model named {key!r} is already registered (by {_REGISTRY[key].builder.__module__}).")
+        doc = inspect.getdoc(f) or ""
+        _REGISTRY[key] = ModelInfo(
+            name=key,
+            family=family or f.__module__.rsplit(".", 1)[-1],
+            builder=f,
+            default_input_shape=tuple(default_input_shape or ()),
+            description=doc.splitlines()[0] if doc else "",
+            base=base,
+        )
+        return f
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def list_models(pattern: str | None = None, family: str | None = None) -> list[str]:
+    """Registered names, sorted; ``pattern`` is a shell-style filter (``"vgg*"``)."""
+    names = sorted(_REGISTRY)
+    if family is not None:
+        names = [n for n in names if _REGISTRY[n].family == family]
+    if pattern is not None:
+        names = [n for n in names if fnmatch.fnmatch(n, pattern)]
+    return names
+
+
+def model_info(name: str) -> ModelInfo:
+    """The :class:`ModelInfo` of ``name``; an unknown name lists the registered ones."""
+    if name not in _REGISTRY:
+        raise ValueError(
+            f"Unknown model {name!r}{did_you_mean(name, _REGISTRY)}. "
+            f"Registered models: {', '.join(list_models())}. Received: name={name!r}"
+        )
+    return _REGISTRY[name]
+
+
+def create_model(name: str, **kwargs):
+    """Build a registered model.
+
+    Arguments left as ``None`` are dropped so the builder's defaults apply
+    (pass ``classifier_activation="linear"`` for logits). ``input_shape``
+    defaults to the model's reference input.
+
+    Raises:
+        ValueError: unknown model name, or an argument the builder does not take.
+    """
+    info = model_info(name)
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    accepted = info.accepted_arguments()
+    unknown = [k for k in kwargs if k not in accepted]
+    if unknown:
+        hint = did_you_mean(unknown[0], accepted)
+        raise ValueError(
+            f"Unknown argument `{unknown[0]}`{hint} for model {name!r}. Accepted arguments: "
+            f"{', '.join(accepted)}. Received: {', '.join(f'{k}={kwargs[k]!r}' for k in unknown)}"
+        )
+    kwargs.setdefault("input_shape", info.default_input_shape)
+    return info.builder(**kwargs)

@@ -1,0 +1,83 @@
+"""Command line front end (argparse only: every command calls the Python API).
+
+``kerascnn models`` lists the registry. ``python -m kerascnn`` is the same program.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of tables
+
+
+def _shape(text: str) -> tuple:
+    try:
+        return tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 32,32,3; received {text!r}") from None
+
+
+def cmd_models(args) -> int:
+    """Print name, family, input shape and parameter count of each registered model."""
+    import keras
+
+    from kerascnn.architectures import create_model, list_models, model_info
+
+    names = list_models(pattern=args.pattern, family=args.family)
+    if not names:
+        print(f"No registered model matches pattern={args.pattern!r} family={args.family!r}.", file=sys.stderr)
+        return 1
+    rows = [("name", "family", "input shape", "parameters")]
+    for name in names:
+        info = model_info(name)
+        shape = args.input_shape or info.default_input_shape
+        params = "-"
+        if not args.no_params:
+            kwargs = {"input_shape": shape}
+            if args.num_classes:
+                kwargs["num_classes"] = args.num_classes
+            try:
+                params = f"{create_model(name, **kwargs).count_params():,}"
+            except ValueError as err:  # e.g. an --input-shape too small for this model
+                params = f"n/a ({str(err).split('.')[0]})"
+            keras.backend.clear_session()
+        rows.append((name, info.family, "×".join(map(str, shape)), params))
+    widths = [max(len(r[c]) for r in rows) for c in range(3)]
+    for i, row in enumerate(rows):
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths)) + "  " + row[3])
+        if i == 0:
+            print("  ".join("-" * w for w in widths) + "  " + "-" * 11)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from kerascnn import __version__
+
+    parser = argparse.ArgumentParser(prog="kerascnn", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"kerascnn {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    models = sub.add_parser("models", help="list the registered architectures with their parameter counts")
+    models.add_argument("pattern", nargs="?", help="shell-style name filter, e.g. 'vgg*'")
+    models.add_argument("--family", help="only this family (simple, lenet, alexnet, vgg, ...)")
+    models.add_argument("--input-shape", type=_shape, help="count parameters at this input, e.g. 64,64,3")
+    models.add_argument("--num-classes", type=int, help="count parameters for this many classes")
+    models.add_argument("--no-params", action="store_true", help="skip building models to count parameters")
+    models.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as err:  # bad input: a clear message, no traceback
+        print(f"kerascnn {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

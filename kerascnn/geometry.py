@@ -1,0 +1,438 @@
+"""Convolution arithmetic: output sizes, shapes, parameters and receptive fields.
+
+Pure Python (no Keras import), so the search can reject a candidate whose
+feature maps collapse before a single layer is built. The same
+:class:`LayerSpec` list that :func:`kerascnn.layers.apply_specs` turns into
+Keras layers is what :func:`trace` walks here, which is why the arithmetic and
+the built model cannot disagree.
+
+All shapes are ``channels_last`` and exclude the batch axis:
+``(length, channels)``, ``(height, width, channels)`` or
+``(depth, height, width, channels)``. A spatial size may be ``None`` (unknown);
+it then stays ``None`` downstream.
+
+The notes' formula ``(N - F + 2P) / S + 1`` is :func:`conv_output_length` with
+an explicit integer padding ``P``; ``"same"`` keeps ``ceil(N / S)`` and
+``"full"`` pads ``F - 1`` on each side, giving ``N + F - 1`` at stride 1 (NumPy's
+``mode="full"``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from kerascnn.validation import check_choice, check_int, invalid, is_int
+
+PADDING_MODES = ("valid", "same", "full")
+CONV_KINDS = ("conv", "depthwise", "separable", "transposed")
+SPEC_KINDS = CONV_KINDS + (
+    "zero_padding",
+    "cropping",
+    "batch_norm",
+    "activation",
+    "dropout",
+    "pool",
+    "global_pool",
+    "flatten",
+    "dense",
+)
+
+
+# --------------------------------------------------------------------------
+# One dimension at a time
+# --------------------------------------------------------------------------
+def dilated_kernel_size(kernel_size: int, dilation: int = 1) -> int:
+    """Span of a dilated kernel: ``d * (k - 1) + 1``."""
+    return dilation * (kernel_size - 1) + 1
+
+
+def explicit_padding(padding: Any, kernel_size: int, dilation: int = 1) -> tuple[int, int] | None:
+    """Padding as ``(before, after)`` zeros, or ``None`` for Keras' own ``valid``/``same``.
+
+    ``"full"`` pads ``d * (k - 1)`` on each side; an int pads that much on both
+    sides; a pair ``(before, after)`` is taken as it is.
+    """
+    if padding == "full":
+        p = dilated_kernel_size(kernel_size, dilation) - 1
+        return (p, p)
+    if is_int(padding):
+        if padding < 0:
+            raise invalid("padding", padding, "a non-negative integer")
+        return (int(padding), int(padding))
+    if isinstance(padding, (tuple, list)) and len(padding) == 2 and all(is_int(p) and p >= 0 for p in padding):
+        return (int(padding[0]), int(padding[1]))
+    if padding in ("valid", "same"):
+        return None
+    raise invalid(
+        "padding", padding, "'valid', 'same', 'full', a non-negative integer or a (before, after) pair"
+    )
+
+
+def conv_output_length(size, kernel_size, strides=1, padding="valid", dilation=1):
+    """Output length of a convolution along one axis.
+
+    Args:
+        size: input length, or ``None`` when unknown.
+        kernel_size: kernel length ``F``.
+        strides: step ``S``.
+        padding: ``"valid"``, ``"same"``, ``"full"``, an int ``P`` (both sides)
+            or a ``(before, after)`` pair.
+        dilation: dilation rate ``d``; the kernel then spans ``d * (F - 1) + 1``.
+
+    Returns:
+        ``floor((N + P_before + P_after - d(F-1) - 1) / S) + 1``, clamped at 0
+        (0 means the kernel does not fit: the feature map collapsed), or
+        ``ceil(N / S)`` for ``"same"``; ``None`` if ``size`` is ``None``.
+    """
+    if size is None:
+        return None
+    span = dilated_kernel_size(kernel_size, dilation)
+    if padding == "same":
+        return -(-size // strides)
+    pads = explicit_padding(padding, kernel_size, dilation) or (0, 0)
+    return max(0, (size + pads[0] + pads[1] - span) // strides + 1)
+
+
+def conv_transpose_output_length(
+    size, kernel_size, strides=1, padding="valid", dilation=1, output_padding=None
+):
+    """Output length of a transposed convolution along one axis.
+
+    ``"valid"`` and ``"same"`` follow Keras exactly (with ``output_padding=None``
+    Keras picks the smallest length that a forward conv would map back to
+    ``size``). An int ``P`` or a pair is the amount cropped from each side, as in
+    PyTorch's ``ConvTranspose`` (``(N-1)S - 2P + d(F-1) + 1``); ``"full"`` crops
+    ``d(F-1)``, the inverse of a full convolution.
+    """
+    if size is None:
+        return None
+    span = dilated_kernel_size(kernel_size, dilation)
+    if padding in ("valid", "same"):
+        if output_padding is None:
+            return size * strides + max(span - strides, 0) if padding == "valid" else size * strides
+        pad = span // 2 if padding == "same" else 0
+        return max(0, (size - 1) * strides + span - 2 * pad + output_padding)
+    crop = explicit_padding(padding, kernel_size, dilation)
+    full = (size - 1) * strides + span + (output_padding or 0)
+    return max(0, full - crop[0] - crop[1])
+
+
+def pool_output_length(size, pool_size, strides=None, padding="valid"):
+    """Output length of max/average pooling; ``strides`` defaults to ``pool_size``."""
+    return conv_output_length(size, pool_size, strides or pool_size, padding)
+
+
+def same_padding_amounts(size, kernel_size, strides=1, dilation=1) -> tuple[int, int]:
+    """The ``(before, after)`` zeros TensorFlow/Keras add for ``padding="same"``.
+
+    The odd zero goes after, which is why the receptive-field start shifts.
+    """
+    if size is None:
+        span = dilated_kernel_size(kernel_size, dilation)
+        return ((span - 1) // 2, span // 2) if strides == 1 else (0, 0)
+    out = -(-size // strides)
+    total = max((out - 1) * strides + dilated_kernel_size(kernel_size, dilation) - size, 0)
+    return (total // 2, total - total // 2)
+
+
+# --------------------------------------------------------------------------
+# Layer specs: the shared description of a layer stack
+# --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer of a stack, described without Keras.
+
+    ``kind`` is one of :data:`SPEC_KINDS`; ``params`` holds what that kind
+    needs (already validated and normalised to per-axis tuples by the block
+    that made it, e.g. :func:`kerascnn.layers.conv_block_specs`):
+
+    - conv kinds: ``filters`` (``None`` for depthwise), ``kernel_size``,
+      ``strides``, ``dilation`` (tuples), ``padding`` (``"valid"``/``"same"``),
+      ``use_bias``, optional ``depth_multiplier``, ``output_padding``,
+      ``activation`` (a fused string activation or ``None``);
+    - ``zero_padding`` / ``cropping``: ``pads``, a ``(before, after)`` per axis;
+    - ``pool``: ``pool`` (``"max"``/``"avg"``), ``pool_size``, ``strides``, ``padding``;
+    - ``global_pool``: ``pool``; ``dense``: ``units``, ``use_bias``, ``activation``;
+    - ``dropout``: ``rate``, ``spatial``; ``activation``: ``activation``.
+    """
+
+    kind: str
+    name: str
+    params: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        check_choice("kind", self.kind, SPEC_KINDS)
+
+    def get(self, key, default=None):
+        return self.params.get(key, default)
+
+
+@dataclass
+class LayerGeometry:
+    """What :func:`trace` knows about one layer's output.
+
+    ``rf_size``, ``rf_jump`` and ``rf_start`` are per spatial axis, in input
+    pixels: the receptive field's extent, the distance between neighbouring
+    output units, and the centre of the first unit's field (negative when it
+    sits in the padding). They are ``None`` once the spatial axes are gone.
+    """
+
+    name: str
+    kind: str
+    output_shape: tuple
+    params: int | None
+    rf_size: tuple | None = None
+    rf_jump: tuple | None = None
+    rf_start: tuple | None = None
+
+    @property
+    def spatial_shape(self) -> tuple:
+        return tuple(self.output_shape[:-1])
+
+
+class GeometryError(ValueError):
+    """A layer stack that does not fit its input: names the layer and says why."""
+
+    def __init__(self, message, *, index=None, layer=None, table=None):
+        super().__init__(message)
+        self.index = index
+        self.layer = layer
+        self.table = table or []
+
+
+def _check_input_shape(input_shape) -> tuple:
+    if (
+        not isinstance(input_shape, (tuple, list))
+        or not 2 <= len(input_shape) <= 4
+        or not all(d is None or (is_int(d) and d >= 1) for d in input_shape)
+    ):
+        raise invalid(
+            "input_shape",
+            input_shape,
+            "(length, channels), (height, width, channels) or (depth, height, width, channels) "
+            "with positive sizes (channels_last; spatial sizes may be None)",
+        )
+    return tuple(input_shape)
+
+
+def _conv_params(spec: LayerSpec, cin, kernel_elems):
+    """Parameter count and output channels of a conv-kind spec (Keras' own formulas)."""
+    kind, bias = spec.kind, spec.get("use_bias", True)
+    if kind == "depthwise":
+        mult = spec.get("depth_multiplier", 1)
+        cout = None if cin is None else cin * mult
+        params = None if cin is None else kernel_elems * cout + (cout if bias else 0)
+        return params, cout
+    cout = spec.get("filters")
+    if cin is None:
+        return None, cout
+    if kind == "separable":
+        mult = spec.get("depth_multiplier", 1)
+        return kernel_elems * cin * mult + cin * mult * cout + (cout if bias else 0), cout
+    return kernel_elems * cin * cout + (cout if bias else 0), cout
+
+
+def _describe(spec: LayerSpec) -> str:
+    k = spec.kind
+    if k in CONV_KINDS or k == "pool":
+        size = spec.get("kernel_size") or spec.get("pool_size")
+        label = {"conv": "conv", "depthwise": "depthwise conv", "separable": "separable conv",
+                 "transposed": "transposed conv", "pool": f"{spec.get('pool')} pool"}[k]
+        extra = ""
+        if any(d > 1 for d in spec.get("dilation", (1,))):
+            extra = f", dilation {_fmt(spec.get('dilation'))}"
+        return (f"{label} {_fmt(size)} stride {_fmt(spec.get('strides'))}{extra}, "
+                f"padding '{spec.get('padding')}'")
+    if k == "cropping":
+        return f"cropping {spec.get('pads')}"
+    return k.replace("_", " ")
+
+
+def _fmt(shape) -> str:
+    return "×".join("?" if s is None else str(s) for s in shape)
+
+
+def trace(input_shape: Sequence, specs: Iterable[LayerSpec], *, strict: bool = True) -> list[LayerGeometry]:
+    """Shapes, parameter counts and receptive fields of a layer stack, unbuilt.
+
+    Args:
+        input_shape: ``channels_last`` shape without the batch axis.
+        specs: the stack, as :class:`LayerSpec` objects.
+        strict: raise :class:`GeometryError` at the first layer whose output
+            collapses (a spatial size of 0); with ``False`` the trace stops
+            there and returns the rows so far.
+
+    Returns:
+        One :class:`LayerGeometry` per spec, in order.
+    """
+    shape = _check_input_shape(input_shape)
+    spatial, channels = list(shape[:-1]), shape[-1]
+    rank = len(spatial)
+    rf_size, rf_jump, rf_start = [1.0] * rank, [1.0] * rank, [0.5] * rank
+    flat = False  # spatial axes gone (flatten / global pool)
+    table: list[LayerGeometry] = []
+
+    def fail(i, spec, reason):
+        where = f"layer {i} ({spec.name}, {_describe(spec)})"
+        msg = (f"The feature map collapses at {where}: {reason}. "
+               f"Input shape {_fmt(shape)}; shapes so far: "
+               + " -> ".join(_fmt(g.output_shape) for g in table[-4:] or []))
+        if strict:
+            raise GeometryError(msg, index=i, layer=spec.name, table=table)
+        return None
+
+    for i, spec in enumerate(specs):
+        kind, params = spec.kind, 0
+        if flat and kind not in ("dense", "dropout", "activation", "batch_norm", "flatten"):
+            raise GeometryError(
+                f"Layer {i} ({spec.name}, {_describe(spec)}) needs spatial axes, but the "
+                "stack was already flattened or globally pooled before it.",
+                index=i, layer=spec.name, table=table,
+            )
+        if kind in CONV_KINDS or kind == "pool":
+            is_pool = kind == "pool"
+            ks = spec.get("pool_size") if is_pool else spec.get("kernel_size")
+            st = spec.get("strides")
+            dl = (1,) * rank if is_pool else spec.get("dilation", (1,) * rank)
+            pad = spec.get("padding")
+            if len(ks) != rank:
+                raise GeometryError(
+                    f"Layer {i} ({spec.name}) has a {len(ks)}D kernel {ks} but the input has "
+                    f"{rank} spatial axes (shape {_fmt(shape)}).", index=i, layer=spec.name, table=table)
+            new = []
+            for a in range(rank):
+                n = spatial[a]
+                if kind == "transposed":
+                    out_pad = spec.get("output_padding") or (None,) * rank
+                    out = conv_transpose_output_length(n, ks[a], st[a], pad, dl[a], out_pad[a])
+                    if out and n is not None and conv_output_length(out, ks[a], st[a], pad, dl[a]) != n:
+                        # TensorFlow computes a transposed conv as the gradient of the forward
+                        # conv, so it refuses an output the forward conv would not map back to n.
+                        fail(i, spec, f"axis {a}: output_padding={out_pad[a]} gives length {out}, which a "
+                                      f"forward conv maps to {conv_output_length(out, ks[a], st[a], pad, dl[a])}, "
+                                      f"not the input's {n}")
+                        return table
+                else:
+                    out = conv_output_length(n, ks[a], st[a], pad, dl[a])
+                if out == 0:
+                    span = dilated_kernel_size(ks[a], dl[a])
+                    what = "pool window" if is_pool else "kernel"
+                    dil = f" (dilated span {span})" if span != ks[a] else ""
+                    fail(i, spec, f"axis {a} has size {n}, smaller than the {what} {ks[a]}{dil} "
+                                  f"with padding '{pad}', so the output would be 0")
+                    return table
+                new.append(out)
+                # receptive field
+                span = dilated_kernel_size(ks[a], dl[a])
+                if kind == "transposed":
+                    rf_jump[a] /= st[a]
+                    rf_size[a] += (math.ceil(span / st[a]) - 1) * rf_jump[a] * st[a]
+                else:
+                    before = same_padding_amounts(n, ks[a], st[a], dl[a])[0] if pad == "same" else 0
+                    rf_size[a] += (span - 1) * rf_jump[a]
+                    rf_start[a] += ((span - 1) / 2 - before) * rf_jump[a]
+                    rf_jump[a] *= st[a]
+            spatial = new
+            if not is_pool:
+                kernel_elems = math.prod(ks)
+                params, channels = _conv_params(spec, channels, kernel_elems)
+        elif kind in ("zero_padding", "cropping"):
+            sign = 1 if kind == "zero_padding" else -1
+            pads = spec.get("pads")
+            new = []
+            for a in range(rank):
+                n = spatial[a]
+                out = None if n is None else n + sign * (pads[a][0] + pads[a][1])
+                if out is not None and out <= 0:
+                    fail(i, spec, f"axis {a} has size {n}, but {pads[a][0] + pads[a][1]} would be cropped")
+                    return table
+                new.append(out)
+                rf_start[a] -= sign * pads[a][0] * rf_jump[a]
+            spatial = new
+        elif kind == "batch_norm":
+            params = None if channels is None else 4 * channels
+        elif kind == "activation":
+            if spec.get("activation") == "prelu":  # one learned slope per channel
+                params = channels
+        elif kind == "global_pool":
+            flat, spatial = True, []
+        elif kind == "flatten":
+            flat = True
+            channels = None if channels is None or None in spatial else channels * math.prod(spatial)
+            spatial = []
+        elif kind == "dense":
+            units = spec.get("units")
+            params = None if channels is None else channels * units + (units if spec.get("use_bias", True) else 0)
+            channels = units
+        # dropout changes nothing
+        out_shape = tuple(spatial) + (channels,)
+        if flat:
+            table.append(LayerGeometry(spec.name, kind, out_shape, params))
+        else:
+            table.append(LayerGeometry(
+                spec.name, kind, out_shape, params,
+                tuple(rf_size), tuple(rf_jump), tuple(rf_start),
+            ))
+    return table
+
+
+@dataclass
+class FitReport:
+    """Answer of :func:`check_fits`: ``ok``, and if not, where and why."""
+
+    ok: bool
+    table: list
+    index: int | None = None
+    layer: str | None = None
+    reason: str | None = None
+
+    def __bool__(self):
+        return self.ok
+
+
+def check_fits(input_shape, specs) -> FitReport:
+    """Whether ``specs`` fit ``input_shape``; if not, which layer collapses and why."""
+    specs = list(specs)
+    try:
+        table = trace(input_shape, specs)
+    except GeometryError as err:
+        return FitReport(False, err.table, err.index, err.layer, str(err))
+    return FitReport(True, table)
+
+
+def total_params(table: Sequence[LayerGeometry]) -> int | None:
+    """Sum of the parameter column (``None`` if any count is unknown)."""
+    counts = [g.params for g in table]
+    return None if any(c is None for c in counts) else sum(counts)
+
+
+def min_input_size(specs, channels: int, rank: int = 2, limit: int = 4096) -> int | None:
+    """Smallest square (cubic, ...) spatial size the stack accepts, or ``None`` up to ``limit``."""
+    check_int("channels", channels)
+    specs = list(specs)
+    for n in range(1, limit + 1):
+        if check_fits((n,) * rank + (channels,), specs).ok:
+            return n
+    return None
+
+
+def format_table(table: Sequence[LayerGeometry]) -> str:
+    """A plain-text table: layer, output shape, parameters, receptive field."""
+    rows = [("layer", "kind", "output shape", "params", "receptive field", "jump", "start")]
+    for g in table:
+        rows.append((
+            g.name, g.kind, _fmt(g.output_shape), "?" if g.params is None else f"{g.params:,}",
+            "-" if g.rf_size is None else _fmt(_clean(g.rf_size)),
+            "-" if g.rf_jump is None else _fmt(_clean(g.rf_jump)),
+            "-" if g.rf_start is None else _fmt(_clean(g.rf_start)),
+        ))
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _clean(values):
+    return tuple(int(v) if float(v).is_integer() else round(v, 3) for v in values)
