@@ -275,10 +275,9 @@ def trace(input_shape: Sequence, specs: Iterable[LayerSpec], *, strict: bool = T
     table: list[LayerGeometry] = []
 
     def fail(i, spec, reason):
-        where = f"layer {i} ({spec.name}, {_describe(spec)})"
-        msg = (f"The feature map collapses at {where}: {reason}. "
-               f"Input shape {_fmt(shape)}; shapes so far: "
-               + " -> ".join(_fmt(g.output_shape) for g in table[-4:] or []))
+        msg = f"The feature map collapses at {spec.name} ({_describe(spec)}): {reason}."
+        if table:
+            msg += f" Shapes before it: {_fmt(shape)} -> ... -> " + " -> ".join(_fmt(g.output_shape) for g in table[-3:]) + "."
         if strict:
             raise GeometryError(msg, index=i, layer=spec.name, table=table)
         return None

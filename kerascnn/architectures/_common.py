@@ -36,10 +36,10 @@ def check_fits(model_name: str, input_shape: tuple, specs) -> None:
         return
     rank, channels = len(input_shape) - 1, input_shape[-1]
     smallest = geometry.min_input_size(specs, channels, rank)
-    need = (f"The smallest input {model_name} accepts is "
-            f"{'×'.join([str(smallest)] * rank)}×{channels}" if smallest else f"{model_name} accepts no input size up to 4096")
+    need = (f"the smallest input it accepts is {'×'.join([str(smallest)] * rank)}×{channels}"
+            if smallest else "it accepts no input size up to 4096")
     raise ValueError(
-        f"Invalid `input_shape` for {model_name}: {need}. {report.reason} "
+        f"Invalid `input_shape` for {model_name}: too small, {need}. {report.reason} "
         f"Received: input_shape={tuple(input_shape)}"
     )
 

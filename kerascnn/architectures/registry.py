@@ -86,12 +86,13 @@ def model_info(name: str) -> ModelInfo:
     return _REGISTRY[name]
 
 
-def create_model(name: str, **kwargs):
+def create_model(name: str, /, **kwargs):
     """Build a registered model.
 
     Arguments left as ``None`` are dropped so the builder's defaults apply
     (pass ``classifier_activation="linear"`` for logits). ``input_shape``
-    defaults to the model's reference input.
+    defaults to the model's reference input. ``name`` is positional-only, so
+    ``name=`` in ``kwargs`` names the Keras model.
 
     Raises:
         ValueError: unknown model name, or an argument the builder does not take.
