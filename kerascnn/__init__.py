@@ -12,6 +12,11 @@ Layer blocks live in :mod:`kerascnn.layers`, conv arithmetic in
 
 __version__ = "0.1.0"
 
-from kerascnn.architectures import create_model, list_models, model_info, register_model  # noqa: E402
+import os as _os
 
-__all__ = ["__version__", "create_model", "list_models", "model_info", "register_model"]
+# Keep TensorFlow's C++ start-up INFO lines out of tables and logs (set the variable to override).
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+
+from kerascnn.architectures import create_model, list_models, model_info, plan_model, register_model  # noqa: E402
+
+__all__ = ["__version__", "create_model", "list_models", "model_info", "plan_model", "register_model"]

@@ -23,7 +23,7 @@ def cmd_models(args) -> int:
     """Print name, family, input shape and parameter count of each registered model."""
     import keras
 
-    from kerascnn.architectures import create_model, list_models, model_info
+    from kerascnn.architectures import create_model, list_models, model_info, plan_model
 
     names = list_models(pattern=args.pattern, family=args.family)
     if not names:
@@ -39,7 +39,9 @@ def cmd_models(args) -> int:
             if args.num_classes:
                 kwargs["num_classes"] = args.num_classes
             try:
-                params = f"{create_model(name, **kwargs).count_params():,}"
+                plan = plan_model(name, **kwargs)  # counted from the layer specs, nothing allocated
+                count = plan.count_params() if plan else create_model(name, **kwargs).count_params()
+                params = f"{count:,}"
             except ValueError as err:  # e.g. an --input-shape too small for this model
                 params = f"n/a ({str(err).split('.')[0]})"
             keras.backend.clear_session()

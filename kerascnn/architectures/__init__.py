@@ -5,9 +5,17 @@ Importing this package registers every family; use
 (``from kerascnn.architectures.vgg import vgg16``).
 """
 
-from kerascnn.architectures.registry import ModelInfo, create_model, list_models, model_info, register_model
+from kerascnn.architectures._common import ModelPlan
+from kerascnn.architectures.registry import (
+    ModelInfo,
+    create_model,
+    list_models,
+    model_info,
+    plan_model,
+    register_model,
+)
 
 # Importing a family module registers its models.
 from kerascnn.architectures import alexnet, lenet, simple, vgg  # noqa: E402,F401
 
-__all__ = ["ModelInfo", "create_model", "list_models", "model_info", "register_model"]
+__all__ = ["ModelInfo", "ModelPlan", "create_model", "list_models", "model_info", "plan_model", "register_model"]

@@ -8,6 +8,10 @@ error from deep inside the graph.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from dataclasses import dataclass
+
 from kerascnn import geometry
 from kerascnn.layers.build import build_sequential_model
 from kerascnn.validation import invalid, is_int
@@ -44,11 +48,47 @@ def check_fits(model_name: str, input_shape: tuple, specs) -> None:
     )
 
 
+@dataclass(frozen=True)
+class ModelPlan:
+    """A sequential model described but not built: its input and layer specs."""
+
+    name: str
+    input_shape: tuple
+    specs: tuple
+
+    def trace(self):
+        """Per-layer shapes, parameters and receptive fields (see :func:`geometry.trace`)."""
+        return geometry.trace(self.input_shape, self.specs)
+
+    def count_params(self) -> int:
+        return geometry.total_params(self.trace())
+
+
+_PLANNING = contextvars.ContextVar("kerascnn_planning", default=False)
+
+
+@contextlib.contextmanager
+def planning():
+    """Within this context, sequential builders return a :class:`ModelPlan` instead of a model."""
+    token = _PLANNING.set(True)
+    try:
+        yield
+    finally:
+        _PLANNING.reset(token)
+
+
 def sequential_model(name: str, input_shape, specs):
-    """Check ``specs`` against ``input_shape`` with :mod:`kerascnn.geometry`, then build."""
+    """Check ``specs`` against ``input_shape`` with :mod:`kerascnn.geometry`, then build.
+
+    Inside :func:`planning` the checked :class:`ModelPlan` is returned instead,
+    so callers (the search, ``kerascnn models``) learn shapes and parameter
+    counts without allocating a single weight.
+    """
     input_shape = check_input_shape(input_shape)
     if not isinstance(name, str) or not name:
         raise invalid("name", name, "a non-empty string")
     specs = list(specs)
     check_fits(name, input_shape, specs)
+    if _PLANNING.get():
+        return ModelPlan(name, input_shape, tuple(specs))
     return build_sequential_model(input_shape, specs, name=name)

@@ -109,3 +109,23 @@ def create_model(name: str, /, **kwargs):
         )
     kwargs.setdefault("input_shape", info.default_input_shape)
     return info.builder(**kwargs)
+
+
+def plan_model(name: str, /, **kwargs):
+    """Validate ``create_model(name, **kwargs)`` and describe it without building.
+
+    Returns:
+        A :class:`~kerascnn.architectures._common.ModelPlan` (input shape and
+        layer specs, with ``trace()`` and ``count_params()``) for models built
+        from a layer stack, or ``None`` for models whose builder does not
+        describe itself that way (they must be built to be measured).
+
+    Raises:
+        ValueError: the same errors ``create_model`` raises, including an
+            input too small for the model.
+    """
+    from kerascnn.architectures._common import ModelPlan, planning
+
+    with planning():
+        result = create_model(name, **kwargs)
+    return result if isinstance(result, ModelPlan) else None
