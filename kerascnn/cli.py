@@ -1,6 +1,8 @@
 """Command line front end (argparse only: every command calls the Python API).
 
-``kerascnn models`` lists the registry. ``python -m kerascnn`` is the same program.
+``kerascnn search`` runs an experiment, ``kerascnn report`` prints a run's
+leaderboard, ``kerascnn models`` lists the registry. ``python -m kerascnn`` is
+the same program.
 """
 
 from __future__ import annotations
@@ -54,6 +56,41 @@ def cmd_models(args) -> int:
     return 0
 
 
+DEFAULT_EXPERIMENT = "experiments/digits.yaml"
+
+
+def _quiet_tensorflow() -> None:
+    """Keep TensorFlow's Python-side warnings (tf.function retracing) out of the progress lines."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")
+
+
+def cmd_search(args) -> int:
+    """Validate the experiment (before any work), then run or resume it."""
+    from kerascnn import config
+    from kerascnn.search.run import run_search
+
+    overrides = list(args.set or [])
+    for flag, key in (("max_trials", "search.max_trials"), ("epochs", "train.epochs"), ("tuner", "search.tuner")):
+        if getattr(args, flag) is not None:
+            overrides.append(f"{key}={getattr(args, flag)}")
+    cfg = config.load(args.config, overrides)
+    _quiet_tensorflow()
+    run_search(cfg, out=args.out, overwrite=args.overwrite, printer=lambda line: print(line, flush=True))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from kerascnn.evaluation.report import leaderboard
+
+    print(leaderboard(args.run_dir, top=args.top))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from kerascnn import __version__
 
@@ -61,6 +98,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kerascnn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+
+    search = sub.add_parser("search", help="run (or resume) the hyperparameter search of an experiment file")
+    search.add_argument("config", nargs="?", default=DEFAULT_EXPERIMENT, help=f"experiment YAML (default {DEFAULT_EXPERIMENT})")
+    search.add_argument("--out", default="runs", help="parent folder of the run directory (default runs/)")
+    search.add_argument("--max-trials", type=int, help="override search.max_trials")
+    search.add_argument("--epochs", type=int, help="override train.epochs")
+    search.add_argument("--tuner", help="override search.tuner (random, bayesian, hyperband, grid)")
+    search.add_argument("--overwrite", action="store_true", help="delete an existing run of this name and start over")
+    search.add_argument("--set", action="append", metavar="KEY.PATH=VALUE",
+                        help="override any config key, e.g. --set data.subset=500 (repeatable)")
+    search.set_defaults(func=cmd_search)
+
+    report = sub.add_parser("report", help="print the leaderboard of a run directory")
+    report.add_argument("run_dir", help="a run directory, e.g. runs/digits-simple")
+    report.add_argument("--top", type=int, help="show only the best N trials")
+    report.set_defaults(func=cmd_report)
 
     models = sub.add_parser("models", help="list the registered architectures with their parameter counts")
     models.add_argument("pattern", nargs="?", help="shell-style name filter, e.g. 'vgg*'")
@@ -76,7 +129,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as err:  # bad input: a clear message, no traceback
+    except (ValueError, FileNotFoundError) as err:  # bad input: a clear message, no traceback
         print(f"kerascnn {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,257 @@
+"""Experiment files: load YAML, apply ``--set`` overrides, validate, resolve, save.
+
+The schema below is the single description of what an experiment may say.
+Validation runs before any data is loaded or model built: an unknown or
+misspelt key is refused with its full path and a "did you mean"; a wrong type
+or value names what is allowed. The resolved config (defaults filled in) is
+what gets saved into the run directory.
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kerascnn.validation import did_you_mean
+
+TUNERS = ("random", "bayesian", "hyperband", "grid")
+OPTIMIZERS = ("adam", "sgd", "rmsprop", "adagrad")
+SOURCES = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "image_folder", "npz", "arrays")
+
+DATA_DEFAULTS = {
+    "source": "digits",
+    "path": None,
+    "validation_split": 0.15,
+    "test_split": 0.2,
+    "image_size": [64, 64],
+    "color_mode": "rgb",
+    "subset": None,
+    "scale": "auto",
+    "allow_download": True,
+    "augmentation": {},
+    "cache": True,
+}
+
+DEFAULTS = {
+    "name": "experiment",
+    "seed": 0,
+    "data": DATA_DEFAULTS,
+    "model": {"architecture": "simple_cnn", "params": {}},
+    "search": {
+        "tuner": "random",
+        "max_trials": 10,
+        "objective": "val_f1_macro",
+        "space": {},
+        "constraints": {"max_params": None, "max_rejections": 1000},
+        "executions_per_trial": 1,
+        "hyperband_factor": 3,
+    },
+    "train": {
+        "epochs": 10,
+        "batch_size": 64,
+        "optimizer": "adam",
+        "learning_rate": 0.001,
+        "momentum": 0.9,
+        "early_stopping": None,
+        "verbose": 0,
+    },
+}
+
+
+class ConfigError(ValueError):
+    """An experiment file that cannot run, with the key path in the message."""
+
+
+# --- tiny type checkers: (predicate, description) -------------------------------
+def _is_int(v):
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_num(v):
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _int(min_value=None):
+    return (lambda v: _is_int(v) and (min_value is None or v >= min_value),
+            "an integer" + ("" if min_value is None else f" >= {min_value}"))
+
+
+def _frac(low_open=True):
+    return (lambda v: _is_num(v) and (0 < v < 1 if low_open else 0 <= v < 1),
+            "a number in (0, 1)" if low_open else "a number in [0, 1)")
+
+
+def _choice(options):
+    return (lambda v: v in options, "one of " + ", ".join(map(repr, options)))
+
+
+def _optional(check):
+    return (lambda v: v is None or check[0](v), check[1] + " or null")
+
+
+_STR = (lambda v: isinstance(v, str) and v != "", "a non-empty string")
+_BOOL = (lambda v: isinstance(v, bool), "true or false")
+_DICT = (lambda v: isinstance(v, dict), "a mapping")
+_POS_NUM = (lambda v: _is_num(v) and v > 0, "a positive number")
+
+SCHEMA = {
+    "name": _STR,
+    "seed": _int(0),
+    "data": {
+        "source": _choice(SOURCES),
+        "path": _optional(_STR),
+        "validation_split": _frac(),
+        "test_split": _frac(low_open=False),
+        "image_size": (lambda v: isinstance(v, list) and len(v) == 2 and all(_is_int(s) and s > 0 for s in v),
+                       "[height, width]"),
+        "color_mode": _choice(("rgb", "grayscale")),
+        "subset": _optional(_int(2)),
+        "scale": (lambda v: v in ("auto", "none") or (_is_num(v) and v > 0), "'auto', 'none' or a positive divisor"),
+        "allow_download": _BOOL,
+        "augmentation": {
+            "flip": _optional(_choice(("horizontal", "vertical", "horizontal_and_vertical"))),
+            "rotation": _optional(_frac(low_open=False)),
+            "translation": _optional(_frac(low_open=False)),
+            "zoom": _optional(_frac(low_open=False)),
+            "contrast": _optional(_frac(low_open=False)),
+        },
+        "cache": _BOOL,
+    },
+    "model": {
+        "architecture": (lambda v: isinstance(v, str) or (isinstance(v, list) and v and all(isinstance(s, str) for s in v)),
+                         "a registry name or a list of names"),
+        "params": _DICT,
+    },
+    "search": {
+        "tuner": _choice(TUNERS),
+        "max_trials": _int(1),
+        "objective": _STR,
+        "space": _DICT,
+        "constraints": {"max_params": _optional(_int(1)), "max_rejections": _int(1)},
+        "executions_per_trial": _int(1),
+        "hyperband_factor": _int(2),
+    },
+    "train": {
+        "epochs": _int(1),
+        "batch_size": _int(1),
+        "optimizer": _choice(OPTIMIZERS),
+        "learning_rate": _POS_NUM,
+        "momentum": _frac(low_open=False),
+        "early_stopping": _optional(_int(1)),
+        "verbose": _choice((0, 1, 2)),
+    },
+}
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("params", "space"):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _validate(config: dict, schema: dict, path: str = "") -> None:
+    for key, value in config.items():
+        where = f"{path}{key}"
+        if key not in schema:
+            raise ConfigError(f"Unknown key `{where}`{did_you_mean(key, schema)}. "
+                              f"Allowed keys{' in ' + path.rstrip('.') if path else ''}: {', '.join(schema)}")
+        rule = schema[key]
+        if isinstance(rule, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"`{where}` must be a mapping with keys {', '.join(rule)}. Received: {where}={value!r}")
+            _validate(value, rule, where + ".")
+        elif not rule[0](value):
+            raise ConfigError(f"Invalid `{where}`: expected {rule[1]}. Received: {where}={value!r}")
+
+
+def resolve(raw: dict | None) -> dict:
+    """Validate a raw experiment dict and fill in defaults.
+
+    Checks the registry names, fixed builder params, search space knobs and
+    objective too, so a typo anywhere fails before data is loaded.
+    """
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise ConfigError(f"An experiment must be a mapping of sections; received {type(raw).__name__}")
+    _validate(raw, SCHEMA)
+    config = _merge(DEFAULTS, raw)
+    _check_semantics(config)
+    return config
+
+
+def _check_semantics(config: dict) -> None:
+    from kerascnn.architectures import list_models, model_info
+    from kerascnn.evaluation.metrics import objective_names
+    from kerascnn.search.space import check_space
+
+    archs = config["model"]["architecture"]
+    archs = [archs] if isinstance(archs, str) else archs
+    for name in archs:
+        if name not in list_models():
+            raise ConfigError(f"Invalid `model.architecture`: unknown model {name!r}{did_you_mean(name, list_models())}. "
+                              f"Registered: {', '.join(list_models())}")
+    for key in config["model"]["params"]:
+        accepted = set().union(*(model_info(a).accepted_arguments() for a in archs)) - {"input_shape", "num_classes"}
+        if key not in accepted:
+            raise ConfigError(f"Unknown key `model.params.{key}`{did_you_mean(key, accepted)}: not an argument of "
+                              f"{', '.join(archs)}. Allowed: {', '.join(sorted(accepted))}")
+    try:
+        check_space(config["search"]["space"], archs)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    objective = config["search"]["objective"]
+    if objective not in objective_names():
+        raise ConfigError(f"Invalid `search.objective`{did_you_mean(objective, objective_names())}: "
+                          f"allowed objectives are {', '.join(objective_names())}. Received: search.objective={objective!r}")
+    data = config["data"]
+    if data["source"] in ("image_folder", "npz") and not data["path"]:
+        raise ConfigError(f"`data.path` is required for data.source={data['source']!r}")
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"train.epochs=3"`` -> ``(["train", "epochs"], 3)``; the value is read as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"Invalid --set {text!r}: expected key.path=value, e.g. train.epochs=3")
+    key, value = text.split("=", 1)
+    path = [p for p in key.strip().split(".") if p]
+    if not path:
+        raise ConfigError(f"Invalid --set {text!r}: empty key path")
+    return path, yaml.safe_load(value) if value.strip() else None
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Apply ``--set key.path=value`` strings to a raw experiment dict."""
+    raw = copy.deepcopy(raw or {})
+    for text in overrides or []:
+        path, value = parse_override(text)
+        node = raw
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"Invalid --set {text!r}: {part} is not a section")
+        node[path[-1]] = value
+    return raw
+
+
+def load(path: str | Path, overrides: list[str] | None = None) -> dict:
+    """Read an experiment file, apply overrides, validate and resolve it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Experiment file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    return resolve(apply_overrides(raw, overrides or []))
+
+
+def save(config: dict, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(config, sort_keys=False))

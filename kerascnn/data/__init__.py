@@ -1,0 +1,212 @@
+"""Data: sources, checks, scaling, stratified splits, augmentation, tf.data.
+
+:func:`load_dataset` is the one entry point: a ``data:`` config section (or
+in-memory arrays) in, a checked :class:`Dataset` with train / validation / test
+splits out. Everything a search needs to know about its data (input shape,
+number of classes) is read from the ``Dataset``.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kerascnn.data.sources import SOURCES
+from kerascnn.validation import check_choice, invalid
+
+#: Augmentation knobs, each a Keras preprocessing layer active only in training.
+AUGMENTATIONS = ("flip", "rotation", "translation", "zoom", "contrast")
+FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
+
+
+@dataclass
+class Dataset:
+    """Checked, scaled, split arrays (``channels_last``, labels ``0..K-1``)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list = field(default_factory=list)
+    source: str = "arrays"
+
+    @property
+    def input_shape(self) -> tuple:
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def sizes(self) -> dict:
+        return {"train": len(self.y_train), "validation": len(self.y_val), "test": len(self.y_test)}
+
+
+def check_arrays(x, y, what: str = "data") -> tuple[np.ndarray, np.ndarray]:
+    """Refuse data a CNN cannot train on, with a message saying what is wrong.
+
+    Images come as ``(N, H, W)`` (a channel axis is added), ``(N, H, W, C)``,
+    ``(N, L, C)`` signals are not guessed: pass them as ``(N, L, C)`` with
+    ``rank=1`` data in Python. Labels must be integers ``0..K-1`` with every
+    class present and at least two classes.
+    """
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim not in (4, 5):
+        raise ValueError(f"{what}: images must have shape (N, H, W), (N, H, W, C) or (N, D, H, W, C); "
+                         f"received an array of shape {x.shape}")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or len(y) != len(x):
+        raise ValueError(f"{what}: expected one integer label per image ({len(x)}); received labels of shape {y.shape}")
+    if len(x) == 0:
+        raise ValueError(f"{what}: no samples")
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise ValueError(f"{what}: pixels must be real numbers; received dtype {x.dtype}")
+    if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
+        bad = int(np.sum(~np.isfinite(x).reshape(len(x), -1).all(axis=1)))
+        raise ValueError(f"{what}: {bad} image(s) contain NaN or infinite pixels")
+    if np.issubdtype(y.dtype, np.floating):
+        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
+            raise ValueError(f"{what}: labels must be integers 0..K-1; received non-integer values")
+    elif not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{what}: labels must be integers 0..K-1; received dtype {y.dtype}")
+    y = y.astype(np.int64)
+    classes = np.unique(y)
+    if len(classes) < 2:
+        raise ValueError(f"{what}: at least two classes are needed; received only label(s) {classes.tolist()}")
+    if classes[0] != 0 or classes[-1] != len(classes) - 1:
+        missing = sorted(set(range(int(classes[-1]) + 1)) - set(classes.tolist()))[:10]
+        raise ValueError(f"{what}: labels must be 0..K-1 with every class present; received labels "
+                         f"{classes.tolist()[:20]}" + (f" (missing {missing})" if classes[0] >= 0 and missing else ""))
+    return x, y
+
+
+def scale(x: np.ndarray, mode="auto") -> np.ndarray:
+    """To float32: ``auto`` maps uint8 to [0, 1] and leaves floats alone; a number divides."""
+    if mode == "none":
+        return x.astype("float32")
+    if mode == "auto":
+        return (x.astype("float32") / 255.0) if x.dtype == np.uint8 else x.astype("float32")
+    return x.astype("float32") / float(mode)
+
+
+def split(x, y, *, validation_split: float, test_split: float, seed: int, x_test=None, y_test=None):
+    """Stratified train / validation / test split (fractions of the whole data).
+
+    With an official test split (``x_test`` given), ``test_split`` is ignored
+    and validation is taken from the training data.
+    """
+    from sklearn.model_selection import train_test_split
+
+    n = len(y) + (0 if x_test is None else len(y_test))
+    if x_test is None:
+        if not 0 < test_split < 1:
+            raise invalid("data.test_split", test_split, "a fraction in (0, 1) for a source without a test split")
+        x, x_test, y, y_test = train_test_split(x, y, test_size=test_split, stratify=y, random_state=seed)
+    val_count = int(round(validation_split * n))
+    if val_count < len(np.unique(y)):
+        raise ValueError(f"data.validation_split={validation_split} leaves {val_count} validation samples, "
+                         f"fewer than the {len(np.unique(y))} classes; use a larger fraction")
+    x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=val_count, stratify=y, random_state=seed)
+    return x_train, y_train, x_val, y_val, x_test, y_test
+
+
+def subsample(x, y, count: int, seed: int):
+    """A stratified subset of ``count`` samples (for quick runs on big datasets)."""
+    if count >= len(y):
+        return x, y
+    from sklearn.model_selection import train_test_split
+
+    x, _, y, _ = train_test_split(x, y, train_size=count, stratify=y, random_state=seed)
+    return x, y
+
+
+def load_dataset(data: dict | None = None, *, seed: int = 0, arrays=None) -> Dataset:
+    """Load, check, scale and split a dataset.
+
+    Args:
+        data: the ``data:`` section of an experiment (see
+            :mod:`kerascnn.config`); ``None`` means the digits defaults.
+        seed: makes the splits reproducible.
+        arrays: ``(x, y)`` or ``(x, y, x_test, y_test)`` for ``source: arrays``.
+
+    Raises:
+        ValueError / FileNotFoundError: before any training, naming the problem.
+    """
+    from kerascnn.config import DATA_DEFAULTS
+
+    data = {**DATA_DEFAULTS, **(data or {})}
+    source = check_choice("data.source", data["source"], tuple(SOURCES) + ("arrays",))
+    if source == "arrays":
+        if arrays is None or len(arrays) not in (2, 4):
+            raise invalid("arrays", arrays, "(x, y) or (x, y, x_test, y_test) for source 'arrays'")
+        x, y, x_test, y_test = (tuple(arrays) + (None, None))[:4]
+        names = None
+    else:
+        options = {k: data[k] for k in ("path", "image_size", "color_mode", "allow_download") if k in data}
+        x, y, x_test, y_test, names = SOURCES[source](source=source, **options)
+    x, y = check_arrays(x, y, f"data ({source})")
+    if x_test is not None:
+        x_test, y_test = check_arrays(x_test, y_test, f"test data ({source})")
+        if x_test.shape[1:] != x.shape[1:]:
+            raise ValueError(f"data ({source}): test images have shape {x_test.shape[1:]}, training images {x.shape[1:]}")
+    num_classes = int(max(y.max(), -1 if y_test is None else y_test.max())) + 1
+    if data.get("subset"):
+        x, y = subsample(x, y, int(data["subset"]), seed)
+        if x_test is not None:
+            x_test, y_test = subsample(x_test, y_test, max(int(data["subset"]) // 4, num_classes * 2), seed)
+    x, x_test = scale(x, data["scale"]), None if x_test is None else scale(x_test, data["scale"])
+    parts = split(x, y, validation_split=data["validation_split"], test_split=data["test_split"], seed=seed,
+                  x_test=x_test, y_test=y_test)
+    names = list(names) if names else [str(i) for i in range(num_classes)]
+    return Dataset(*parts, class_names=names, source=source)
+
+
+def augmentation_layers(augmentation: dict | None, seed: int = 0) -> list:
+    """Keras preprocessing layers for the ``data.augmentation`` settings.
+
+    They run inside the model (active only in training), so they work on any
+    backend and travel with ``best_model.keras``.
+    """
+    import keras
+
+    augmentation = augmentation or {}
+    makers = {
+        "flip": lambda v: keras.layers.RandomFlip(check_choice("data.augmentation.flip", v, FLIP_MODES), seed=seed),
+        "rotation": lambda v: keras.layers.RandomRotation(v, fill_mode="constant", seed=seed),
+        "translation": lambda v: keras.layers.RandomTranslation(v, v, fill_mode="constant", seed=seed),
+        "zoom": lambda v: keras.layers.RandomZoom(v, fill_mode="constant", seed=seed),
+        "contrast": lambda v: keras.layers.RandomContrast(v, seed=seed),
+    }
+    return [makers[k](v) for k, v in augmentation.items() if v]
+
+
+@functools.lru_cache(maxsize=1)
+def _tensorflow_available() -> bool:
+    import keras
+
+    return keras.backend.backend() == "tensorflow"
+
+
+def make_pipeline(x, y, batch_size: int, *, shuffle: bool, seed: int = 0, cache: bool = True):
+    """A batched ``tf.data`` pipeline (cached, shuffled, prefetched) on TensorFlow.
+
+    On other Keras backends the arrays are returned as they are; ``fit`` batches
+    them itself.
+    """
+    if not _tensorflow_available():
+        return x, y
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if cache:
+        ds = ds.cache()
+    if shuffle:
+        ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

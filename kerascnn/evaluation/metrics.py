@@ -1,0 +1,85 @@
+"""scikit-learn metrics for classifiers, and the callback that puts them in Keras' logs.
+
+:func:`classification_metrics` is the one place metrics are computed: the
+per-epoch callback, the test evaluation and ``kerascnn evaluate`` all call it,
+so a number means the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+import keras
+
+#: Scalar metrics, each logged as ``val_<name>`` by :class:`SklearnMetrics`.
+METRIC_NAMES = (
+    "accuracy",
+    "precision_macro", "recall_macro", "f1_macro",
+    "precision_weighted", "recall_weighted", "f1_weighted",
+    "precision_micro", "recall_micro", "f1_micro",
+)
+
+
+def classification_metrics(y_true, y_pred, num_classes: int | None = None, per_class: bool = True) -> dict:
+    """Accuracy, precision, recall and F1 (macro, weighted, micro, per class).
+
+    Args:
+        y_true, y_pred: integer labels.
+        num_classes: report every class ``0..K-1`` even if absent from ``y_true``.
+        per_class: add ``precision_class_<k>`` etc. for each class.
+    """
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    labels = list(range(num_classes)) if num_classes else None
+    out = {"accuracy": float(accuracy_score(y_true, y_pred))}
+    for avg in ("macro", "weighted", "micro"):
+        p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, average=avg, zero_division=0)
+        out.update({f"precision_{avg}": float(p), f"recall_{avg}": float(r), f"f1_{avg}": float(f)})
+    if per_class:
+        p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, average=None, zero_division=0)
+        for k in range(len(p)):
+            out.update({f"precision_class_{k}": float(p[k]), f"recall_class_{k}": float(r[k]),
+                        f"f1_class_{k}": float(f[k]), f"support_class_{k}": int(s[k])})
+    return out
+
+
+def predict_labels(model, x, batch_size: int = 256) -> np.ndarray:
+    """Class predictions of a softmax (argmax) or single-sigmoid (threshold 0.5) model."""
+    probs = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+    if probs.ndim == 2 and probs.shape[1] == 1:
+        return (probs[:, 0] > 0.5).astype(np.int64)
+    return probs.argmax(axis=-1).astype(np.int64)
+
+
+def objective_names() -> list[str]:
+    """Every name a search objective may take (the sklearn ones and Keras' own)."""
+    names = [f"val_{m}" for m in METRIC_NAMES] + ["val_loss", "val_accuracy", "loss", "accuracy"]
+    return list(dict.fromkeys(names))
+
+
+class SklearnMetrics(keras.callbacks.Callback):
+    """After each epoch, compute the scikit-learn metrics on the validation data.
+
+    They go into ``logs`` as ``val_accuracy``, ``val_f1_macro``, ... before
+    Keras' History and later callbacks (TensorBoard, keras-tuner's checkpoint)
+    read them, so any of them can be a tuner objective. ``last`` keeps the
+    full dict (per class too) of the latest epoch; ``seconds`` the time spent.
+    """
+
+    def __init__(self, x_val, y_val, num_classes: int, batch_size: int = 256):
+        super().__init__()
+        self.x_val, self.y_val = x_val, np.asarray(y_val)
+        self.num_classes, self.batch_size = num_classes, batch_size
+        self.last: dict = {}
+        self.seconds = 0.0
+
+    def on_epoch_end(self, epoch, logs=None):
+        start = time.perf_counter()
+        y_pred = predict_labels(self.model, self.x_val, self.batch_size)
+        self.last = classification_metrics(self.y_val, y_pred, self.num_classes)
+        if logs is not None:
+            for name in METRIC_NAMES:
+                logs[f"val_{name}"] = self.last[name]
+        self.seconds += time.perf_counter() - start

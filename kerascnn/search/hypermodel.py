@@ -1,0 +1,255 @@
+"""``CNNHyperModel``: every registry architecture and layer variant as a keras-tuner HyperModel.
+
+Usable with any keras-tuner tuner in your own script::
+
+    hypermodel = CNNHyperModel((8, 8, 1), 10, kernel_size=[3, 5], filters=None)
+    tuner = keras_tuner.RandomSearch(hypermodel, objective="val_accuracy", max_trials=5)
+    tuner.search(x, y, validation_data=(x_val, y_val), epochs=3)
+
+Knob settings follow :mod:`kerascnn.search.space` (``None`` tuned, a value
+fixed, a list or range replacing the default space). Knobs of one
+architecture live in ``hp.conditional_scope("architecture", [name])`` and a
+conv block's knobs in ``hp.conditional_scope("conv_layers", ...)``, so a
+trial records only the knobs that applied to it.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import numpy as np
+
+import keras
+import keras_tuner as kt
+
+from kerascnn.architectures import create_model, model_info, plan_model
+from kerascnn.search.space import KNOBS, LAYER_KNOBS, applies_to, check_space, decode, declare
+
+OPTIMIZERS = {
+    "adam": keras.optimizers.Adam,
+    "sgd": keras.optimizers.SGD,
+    "rmsprop": keras.optimizers.RMSprop,
+    "adagrad": keras.optimizers.Adagrad,
+}
+
+
+class CNNHyperModel(kt.HyperModel):
+    """Build CNNs from the registry with tuned knobs.
+
+    Args:
+        input_shape: ``channels_last`` input shape, e.g. ``(8, 8, 1)``.
+        num_classes: output classes (softmax head).
+        architecture: a registry name, or a list of names to choose from.
+        space: knob -> setting (see :mod:`kerascnn.search.space`).
+        params: fixed builder arguments (``{"conv_layers": 3}``) for knobs not searched.
+        tune_unlisted: tune every applicable knob missing from ``space`` over
+            its default space (the AutoKeras default, ``True``); ``False``
+            leaves them to ``params`` and the builder's defaults (experiment files).
+        train: fixed training settings (``optimizer``, ``learning_rate``,
+            ``momentum``, ``batch_size``, ``epochs``) used when not searched.
+        augmentation: ``data.augmentation`` settings; applied when the
+            ``augment`` knob is on (always, if it is not searched).
+        data: a :class:`kerascnn.data.Dataset`, used by :meth:`fit` when no
+            arrays are passed.
+        **knobs: knob settings, merged into ``space``.
+    """
+
+    def __init__(self, input_shape, num_classes, architecture="simple_cnn", *, space=None, params=None,
+                 tune_unlisted=True, train=None, augmentation=None, data=None, seed=0, name=None, **knobs):
+        super().__init__(name=name, tunable=True)
+        self.input_shape, self.num_classes = tuple(input_shape), int(num_classes)
+        self.architectures = [architecture] if isinstance(architecture, str) else list(architecture)
+        for arch in self.architectures:
+            model_info(arch)  # unknown names fail here, listing the registry
+        self.space = {**(space or {}), **knobs}
+        check_space(self.space, self.architectures)
+        self.params = dict(params or {})
+        self.tune_unlisted = tune_unlisted
+        self.train = {"optimizer": "adam", "learning_rate": 1e-3, "momentum": 0.9, "batch_size": 64, **(train or {})}
+        self.augmentation, self.data, self.seed = dict(augmentation or {}), data, seed
+        self.last_fit: dict = {}
+
+    # ----- knob resolution (shared by build and the candidate check) -----
+    def _knob(self, hp, name, knob, fallback):
+        """Declare ``knob`` if it is searched, else return the fixed value."""
+        if knob in self.space:
+            return decode(knob, declare(hp, name, knob, self.space[knob], default=fallback))
+        if self.tune_unlisted:
+            return decode(knob, declare(hp, name, knob, None, default=fallback))
+        return fallback
+
+    def _searched(self, knob):
+        return knob in self.space or self.tune_unlisted
+
+    def resolve(self, hp):
+        """Declare the hyperparameters of one candidate and return ``(architecture, builder kwargs, training)``."""
+        if len(self.architectures) > 1:
+            arch = hp.Choice("architecture", self.architectures, default=self.architectures[0])
+            with hp.conditional_scope("architecture", [arch]), hp.name_scope(arch):
+                kwargs = self._arch_kwargs(hp, arch)
+        else:
+            arch = self.architectures[0]
+            kwargs = self._arch_kwargs(hp, arch)
+        training = self._training(hp)
+        return arch, kwargs, training
+
+    def _arch_kwargs(self, hp, arch):
+        accepted = set(model_info(arch).accepted_arguments())
+        params = {k: v for k, v in self.params.items() if k in accepted}
+        if arch == "simple_cnn" or "conv_layers" in accepted:
+            return self._per_layer_kwargs(hp, params)
+        for knob in KNOBS:
+            if KNOBS[knob].scope in ("layer", "model") and knob in accepted and self._searched(knob):
+                params[knob] = self._knob(hp, knob, knob, params.get(knob, KNOBS[knob].default))
+        return params
+
+    def _per_layer_kwargs(self, hp, params):
+        """simple_cnn: an independent set of layer knobs for every conv block."""
+        fixed_layers = params.get("conv_layers", KNOBS["conv_layers"].default)
+        base_layers = fixed_layers if isinstance(fixed_layers, list) else None
+        count_default = len(base_layers) if base_layers else fixed_layers
+        if self._searched("conv_layers") and base_layers is None:
+            setting = self.space.get("conv_layers")
+            count = self._knob(hp, "conv_layers", "conv_layers", count_default)
+            choices = setting if isinstance(setting, list) else KNOBS["conv_layers"].space if setting is None else [count]
+            if isinstance(setting, dict):
+                choices = list(range(setting["min"], setting["max"] + 1, setting.get("step", 1)))
+        else:
+            count, choices = count_default, [count_default]
+        filters_base = params.get("filters", 16)
+        layers = []
+        for i in range(1, max(choices) + 1):
+            active = [c for c in choices if c >= i]
+            if i > count:
+                break
+            layer = dict(base_layers[i - 1]) if base_layers else {}
+            scope = hp.conditional_scope("conv_layers", active) if len(choices) > 1 else _nullcontext()
+            with scope, hp.name_scope(f"block{i}"):
+                for knob in LAYER_KNOBS:
+                    if not self._searched(knob):
+                        continue
+                    fallback = layer.get(knob, params.get(knob, KNOBS[knob].default))
+                    if knob == "filters" and "filters" not in layer:
+                        fallback = filters_base * 2 ** (i - 1) if isinstance(filters_base, int) else KNOBS[knob].default
+                    layer[knob] = self._knob(hp, knob, knob, fallback)
+            layers.append(layer)
+        kwargs = {k: v for k, v in params.items() if k not in ("conv_layers",) + LAYER_KNOBS}
+        shared = {k: params[k] for k in LAYER_KNOBS if k in params and k != "filters"}
+        kwargs.update(shared)
+        if "filters" in params and not self._searched("filters"):
+            kwargs["filters"] = params["filters"]
+        elif self._searched("filters"):
+            kwargs["filters"] = [layer.pop("filters") for layer in layers]
+        kwargs["conv_layers"] = layers
+        for knob in ("dense_layers", "dense_units", "dense_dropout"):
+            if self._searched(knob):
+                kwargs[knob] = self._knob(hp, knob, knob, params.get(knob, KNOBS[knob].default))
+        return kwargs
+
+    def _training(self, hp):
+        t = dict(self.train)
+        t["optimizer"] = self._knob(hp, "optimizer", "optimizer", t["optimizer"])
+        t["learning_rate"] = self._knob(hp, "learning_rate", "learning_rate", t["learning_rate"])
+        if t["optimizer"] in ("sgd", "rmsprop") and self._searched("momentum"):
+            scope = (hp.conditional_scope("optimizer", ["sgd", "rmsprop"])
+                     if self._searched("optimizer") else _nullcontext())
+            with scope:
+                t["momentum"] = self._knob(hp, "momentum", "momentum", t["momentum"])
+        t["batch_size"] = self._knob(hp, "batch_size", "batch_size", t["batch_size"])
+        t["augment"] = bool(self.augmentation) and (
+            self._knob(hp, "augment", "augment", False) if self._searched("augment") else True)
+        return t
+
+    # ----- the candidate check used by the search's oracle -----
+    def check_candidate(self, hp, max_params=None):
+        """``None`` if the candidate can be built within budget, else the reason.
+
+        Works on the unbuilt plan (:func:`kerascnn.plan_model`): no weights are
+        allocated for a rejected candidate.
+        """
+        hp = copy.deepcopy(hp)
+        try:
+            arch, kwargs, _ = self.resolve(hp)
+            plan = plan_model(arch, input_shape=self.input_shape, num_classes=self.num_classes, **kwargs)
+            params = plan.count_params() if plan is not None else None
+            if params is None and max_params:
+                model = create_model(arch, input_shape=self.input_shape, num_classes=self.num_classes, **kwargs)
+                params = model.count_params()
+                keras.backend.clear_session()
+        except ValueError as err:
+            return f"invalid: {err}"
+        if max_params and params > max_params:
+            return f"over budget: {params:,} parameters > constraints.max_params={max_params:,}"
+        return None
+
+    # ----- keras-tuner API -----
+    def build(self, hp):
+        arch, kwargs, training = self.resolve(hp)
+        model = create_model(arch, input_shape=self.input_shape, num_classes=self.num_classes, **kwargs)
+        if training["augment"] and self.augmentation:
+            from kerascnn.data import augmentation_layers
+
+            inputs = keras.Input(self.input_shape, name="image")
+            x = inputs
+            for layer in augmentation_layers(self.augmentation, seed=self.seed):
+                x = layer(x)
+            model = keras.Model(inputs, model(x), name=f"{arch}_augmented")
+        self._compile(model, training)
+        return model
+
+    def _compile(self, model, training):
+        """Compile with the (possibly tuned) optimizer; override to change loss or metrics."""
+        opt_cls = OPTIMIZERS[training["optimizer"]]
+        kwargs = {"learning_rate": training["learning_rate"]}
+        if training["optimizer"] in ("sgd", "rmsprop"):
+            kwargs["momentum"] = training["momentum"]
+        model.compile(optimizer=opt_cls(**kwargs), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+
+    def fit(self, hp, model, *args, **kwargs):
+        """Train one candidate: tuned batch size, tf.data pipelines, scikit-learn metrics.
+
+        With no arrays given, trains on ``self.data``'s train split and
+        validates on its validation split.
+        """
+        from kerascnn.data import make_pipeline
+        from kerascnn.evaluation.metrics import SklearnMetrics
+
+        training = self._training(copy.deepcopy(hp))
+        batch_size = kwargs.pop("batch_size", None) or training["batch_size"]
+        if args or "x" in kwargs:
+            x = args[0] if args else kwargs.pop("x")
+            y = args[1] if len(args) > 1 else kwargs.pop("y")
+            x_val, y_val = kwargs.pop("validation_data")
+        else:
+            d = self.data
+            x, y, x_val, y_val = d.x_train, d.y_train, d.x_val, d.y_val
+        callbacks = [SklearnMetrics(x_val, y_val, self.num_classes)] + list(kwargs.pop("callbacks", []))
+        callbacks.append(keras.callbacks.TerminateOnNaN())
+        train_ds = make_pipeline(x, y, batch_size, shuffle=True, seed=self.seed)
+        val_ds = make_pipeline(x_val, y_val, 256, shuffle=False)
+        fit_kwargs = {"epochs": kwargs.pop("epochs", self.train.get("epochs", 1)), "verbose": kwargs.pop("verbose", 0)}
+        fit_kwargs.update(kwargs)
+        if not isinstance(train_ds, tuple):
+            data = (train_ds,)
+            fit_kwargs["shuffle"] = False  # the pipeline shuffles
+        else:
+            data = train_ds
+            fit_kwargs["batch_size"] = batch_size
+        start = time.perf_counter()
+        history = model.fit(*data, validation_data=val_ds if not isinstance(val_ds, tuple) else val_ds,
+                            callbacks=callbacks, **fit_kwargs)
+        losses = history.history.get("loss", [])
+        if any(not np.isfinite(v) for v in losses):
+            raise kt.errors.FailedTrialError(f"loss became NaN/inf at epoch {len(losses)}: diverged")
+        self.last_fit = {"seconds": time.perf_counter() - start, "params": int(model.count_params()),
+                         "metrics_seconds": callbacks[0].seconds, "history": history.history}
+        return history
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False

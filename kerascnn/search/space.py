@@ -1,0 +1,150 @@
+"""The search space: which knobs exist, their default spaces, and how a knob is declared.
+
+A knob's setting follows the AutoKeras contract:
+
+- ``None``: tuned over its default space (:data:`KNOBS`);
+- a single value: fixed (``hp.Fixed``);
+- a list: a custom ``hp.Choice``;
+- ``{min, max, step, sampling}``: a custom ``hp.Int`` / ``hp.Float`` range.
+
+Keras-tuner choices hold only ints, floats, strings and bools, so tuple
+kernels are written as strings: ``"1x3"`` means ``(1, 3)``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+from kerascnn.validation import did_you_mean
+
+
+@dataclass(frozen=True)
+class Knob:
+    """A tunable setting: its default space, default value and where it applies."""
+
+    space: Any  # a list of choices or a {min, max, step, sampling} dict
+    default: Any
+    scope: str  # "layer": per conv block; "model": per architecture; "train": fit/compile; "data"
+    help: str = ""
+
+
+KNOBS: dict[str, Knob] = {
+    # per conv block (independent per layer for simple_cnn)
+    "kernel_size": Knob([3, 5], 3, "layer", "kernel size; '1x3' for a 1×3 kernel"),
+    "filters": Knob([16, 32, 64], 32, "layer", "output channels"),
+    "strides": Knob([1, 2], 1, "layer", "step of the kernel"),
+    "padding": Knob(["same", "valid"], "same", "layer", "valid, same or full"),
+    "dilation": Knob([1, 2], 1, "layer", "dilation rate (not with strides > 1)"),
+    "conv_type": Knob(["standard", "separable"], "standard", "layer", "standard, pointwise, depthwise, separable"),
+    "activation": Knob(["relu", "leaky_relu", "elu", "swish"], "relu", "layer", "activation function"),
+    "bn_placement": Knob(["none", "before_activation", "after_activation"], "none", "layer", "batch-norm placement"),
+    "pool": Knob(["max", "avg", "none"], "max", "layer", "pooling after the block"),
+    "dropout": Knob({"min": 0.0, "max": 0.5, "step": 0.1}, 0.0, "layer", "dropout rate"),
+    # per architecture
+    "conv_layers": Knob([1, 2, 3], 2, "model", "number of conv blocks (simple_cnn)"),
+    "dense_layers": Knob([0, 1, 2], 1, "model", "number of hidden dense layers (simple_cnn)"),
+    "dense_units": Knob([32, 64, 128], 128, "model", "units per hidden dense layer"),
+    "dense_dropout": Knob({"min": 0.0, "max": 0.5, "step": 0.1}, 0.0, "model", "dropout after dense layers"),
+    # training
+    "optimizer": Knob(["adam", "sgd", "rmsprop", "adagrad"], "adam", "train", "optimizer"),
+    "learning_rate": Knob({"min": 1e-4, "max": 1e-2, "sampling": "log"}, 1e-3, "train", "learning rate"),
+    "momentum": Knob({"min": 0.0, "max": 0.95, "step": 0.05}, 0.9, "train", "SGD momentum"),
+    "batch_size": Knob([32, 64, 128], 64, "train", "batch size"),
+    # data
+    "augment": Knob([False, True], False, "data", "switch the data.augmentation layers on"),
+}
+LAYER_KNOBS = tuple(k for k, v in KNOBS.items() if v.scope == "layer")
+#: Knobs whose values may be tuple strings like "1x3".
+TUPLE_KNOBS = ("kernel_size", "strides", "dilation")
+
+
+def decode(knob: str, value: Any) -> Any:
+    """A hyperparameter value as the builder wants it (``"1x3"`` -> ``(1, 3)``)."""
+    if knob in TUPLE_KNOBS and isinstance(value, str):
+        try:
+            parts = tuple(int(v) for v in value.split("x"))
+            return parts[0] if len(parts) == 1 else parts
+        except ValueError:
+            raise ValueError(f"Invalid `search.space.{knob}` value {value!r}: write tuples as '1x3'") from None
+    return value
+
+
+def applies_to(knob: str, architecture: str) -> bool:
+    """Whether ``knob`` is a setting of ``architecture``'s builder."""
+    from kerascnn.architectures import model_info
+
+    spec = KNOBS[knob]
+    if spec.scope in ("train", "data"):
+        return True
+    return knob in model_info(architecture).accepted_arguments()
+
+
+def check_setting(knob: str, setting: Any) -> None:
+    """Refuse a malformed knob setting, naming ``search.space.<knob>``."""
+    where = f"search.space.{knob}"
+    scalar = (numbers.Real, str, bool)
+    if setting is None or isinstance(setting, scalar):
+        if isinstance(setting, str):
+            decode(knob, setting)
+        return
+    if isinstance(setting, list):
+        if not setting or not all(isinstance(v, scalar) for v in setting):
+            raise ValueError(f"Invalid `{where}`: a choice list needs numbers, strings or booleans "
+                             f"(tuples as '1x3'). Received: {where}={setting!r}")
+        if len(set(map(repr, setting))) != len(setting):
+            raise ValueError(f"Invalid `{where}`: duplicate choices. Received: {where}={setting!r}")
+        for v in setting:
+            decode(knob, v)
+        return
+    if isinstance(setting, dict):
+        unknown = set(setting) - {"min", "max", "step", "sampling"}
+        if unknown or not {"min", "max"} <= set(setting):
+            raise ValueError(f"Invalid `{where}`: a range is {{min, max[, step][, sampling]}}. Received: {where}={setting!r}")
+        lo, hi = setting["min"], setting["max"]
+        if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in (lo, hi)) or lo >= hi:
+            raise ValueError(f"Invalid `{where}`: min and max must be numbers with min < max. Received: {where}={setting!r}")
+        if setting.get("sampling", "linear") not in ("linear", "log", "reverse_log"):
+            raise ValueError(f"Invalid `{where}.sampling`: allowed values are 'linear', 'log', 'reverse_log'. "
+                             f"Received: {setting.get('sampling')!r}")
+        if setting.get("sampling") == "log" and lo <= 0:
+            raise ValueError(f"Invalid `{where}`: log sampling needs min > 0. Received: {where}={setting!r}")
+        return
+    raise ValueError(f"Invalid `{where}`: expected null (default space), a value, a list or {{min, max}}. "
+                     f"Received: {where}={setting!r}")
+
+
+def check_space(space: dict, architectures) -> None:
+    """Validate a ``search.space`` mapping against the knobs and the architectures."""
+    for knob, setting in space.items():
+        if knob not in KNOBS:
+            raise ValueError(f"Unknown key `search.space.{knob}`{did_you_mean(knob, KNOBS)}. "
+                             f"Searchable knobs: {', '.join(KNOBS)}")
+        check_setting(knob, setting)
+        if not any(applies_to(knob, a) for a in architectures):
+            raise ValueError(f"Invalid `search.space.{knob}`: it is not a setting of {', '.join(architectures)}")
+
+
+def declare(hp, name: str, knob: str, setting: Any, default: Any = None):
+    """Declare hyperparameter ``name`` for ``knob`` per ``setting`` and return its value."""
+    spec = KNOBS[knob]
+    if setting is None:
+        setting = spec.space
+    default = spec.default if default is None else default
+    if isinstance(setting, list):
+        if knob in TUPLE_KNOBS and len({type(v) for v in setting}) > 1:
+            setting = [str(v) for v in setting]  # keras-tuner choices hold one type: 3 -> "3", "1x3"
+            default = str(default)
+        if len(setting) == 1:
+            return hp.Fixed(name, setting[0])
+        return hp.Choice(name, setting, default=default if default in setting else setting[0])
+    if isinstance(setting, dict):
+        lo, hi, step = setting["min"], setting["max"], setting.get("step")
+        sampling = setting.get("sampling", "linear")
+        is_int = all(isinstance(v, numbers.Integral) for v in (lo, hi)) and (step is None or isinstance(step, numbers.Integral))
+        default = default if isinstance(default, numbers.Real) and lo <= default <= hi else lo
+        if is_int:
+            return hp.Int(name, lo, hi, step=step or 1, sampling=sampling, default=int(default))
+        return hp.Float(name, lo, hi, step=step, sampling=sampling, default=float(default))
+    return hp.Fixed(name, setting)

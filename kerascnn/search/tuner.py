@@ -1,0 +1,223 @@
+"""keras-tuner's own tuners, made geometry-aware and run-directory-aware.
+
+- The oracles (random, bayesian, hyperband, grid) are keras-tuner's, with one
+  addition: every candidate is checked before it becomes a trial
+  (:meth:`CNNHyperModel.check_candidate`: feature-map collapse, Keras'
+  forbidden combinations, parameter budget). A rejected candidate is logged
+  to ``rejections.jsonl`` and drawn again; it never counts as a trial and
+  never reaches ``model.fit``.
+- The tuner records each trial's parameter count and time, rewrites
+  ``trials.csv`` after every trial and prints one progress line per trial.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from pathlib import Path
+
+import keras_tuner as kt
+from keras_tuner.src.tuners.bayesian import BayesianOptimizationOracle
+from keras_tuner.src.tuners.gridsearch import GridSearchOracle
+from keras_tuner.src.tuners.hyperband import Hyperband, HyperbandOracle
+from keras_tuner.src.tuners.randomsearch import RandomSearchOracle
+
+from kerascnn.evaluation.metrics import METRIC_NAMES
+
+
+class RejectingOracle:
+    """Mixin for a keras-tuner oracle: redraw candidates that fail ``candidate_check``.
+
+    ``candidate_check(hp) -> reason or None`` is attached by :func:`make_tuner`.
+    """
+
+    candidate_check = None
+    rejections_path: Path | None = None
+    max_rejections: int = 1000
+
+    def populate_space(self, trial_id):
+        response = super().populate_space(trial_id)
+        for _ in range(self.max_rejections):
+            if self.candidate_check is None or response.get("status") != kt.engine.trial.TrialStatus.RUNNING:
+                return response
+            values = response["values"]
+            hps = self.hyperparameters.copy()
+            hps.values = dict(values)
+            reason = self.candidate_check(hps)
+            if reason is None:
+                return response
+            self._record_rejection(values, reason)
+            response = self._redraw(trial_id, values)
+        print(f"Search stopped: {self.max_rejections} candidates in a row were rejected "
+              "(see rejections.jsonl); widen search.space or raise constraints.")
+        return {"status": kt.engine.trial.TrialStatus.STOPPED}
+
+    def _record_rejection(self, values, reason):
+        self._tried_so_far.add(self._compute_values_hash(values))
+        if self.rejections_path is not None:
+            with open(self.rejections_path, "a") as f:
+                f.write(json.dumps({"values": values, "reason": reason}) + "\n")
+
+    def _redraw(self, trial_id, values):
+        if isinstance(self, HyperbandOracle):  # forget the slot the rejected candidate took
+            for bracket in self._brackets:
+                bracket["rounds"][0] = [t for t in bracket["rounds"][0] if t["id"] != trial_id]
+        if isinstance(self, GridSearchOracle):  # the grid goes on from the rejected combination
+            while True:
+                values = self._get_next_combination(values)
+                if values is None:
+                    return {"status": kt.engine.trial.TrialStatus.STOPPED}
+                if not self._duplicate(values):
+                    return {"status": kt.engine.trial.TrialStatus.RUNNING, "values": values}
+        if isinstance(self, BayesianOptimizationOracle):  # the GP would propose the same point
+            return self._random_populate_space()
+        return super().populate_space(trial_id)
+
+
+def _oracle(cls):
+    return type(f"Rejecting{cls.__name__}", (RejectingOracle, cls), {})
+
+
+ORACLES = {
+    "random": _oracle(RandomSearchOracle),
+    "bayesian": _oracle(BayesianOptimizationOracle),
+    "hyperband": _oracle(HyperbandOracle),
+    "grid": _oracle(GridSearchOracle),
+}
+
+
+class RunRecorder:
+    """Mixin for a tuner: per-trial facts, ``trials.csv`` and the progress line."""
+
+    run_dir: Path
+    objective_name: str
+    printer = print
+
+    def run_trial(self, trial, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return super().run_trial(trial, *args, **kwargs)
+        finally:
+            info = dict(getattr(self.hypermodel, "last_fit", {}) or {})
+            info.pop("history", None)
+            info["seconds"] = round(time.perf_counter() - start, 3)
+            self.hypermodel.last_fit = {}
+            Path(self.get_trial_dir(trial.trial_id)).mkdir(parents=True, exist_ok=True)
+            (Path(self.get_trial_dir(trial.trial_id)) / "kerascnn.json").write_text(json.dumps(info))
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        rows = self.trial_rows()
+        write_trials_csv(self.run_dir / "trials.csv", rows)
+        self._progress(trial, rows)
+
+    def trial_rows(self) -> list[dict]:
+        """One dict per trial: id, status, hyperparameters, validation metrics, params, seconds."""
+        rows = []
+        for trial_id in sorted(self.oracle.trials):
+            trial = self.oracle.trials[trial_id]
+            extra_file = Path(self.get_trial_dir(trial_id)) / "kerascnn.json"
+            extra = json.loads(extra_file.read_text()) if extra_file.exists() else {}
+            row = {"trial_id": trial_id, "status": trial.status}
+            row.update({k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")})
+            row.update(best_epoch_metrics(trial, self.objective_name))
+            row["params"] = extra.get("params")
+            row["seconds"] = extra.get("seconds")
+            row["message"] = (trial.message or "").strip().splitlines()[-1][:300] if trial.message else ""
+            rows.append(row)
+        return rows
+
+    def _progress(self, trial, rows):
+        done = [r for r in rows if r["status"] in ("COMPLETED", "FAILED")]
+        n, total = len(done), self.oracle.max_trials
+        scores = [(r[self.objective_name], r["trial_id"]) for r in rows
+                  if r["status"] == "COMPLETED" and r.get(self.objective_name) is not None]
+        direction = self.oracle.objective.direction
+        best = (max if direction == "max" else min)(scores) if scores else None
+        row = next(r for r in rows if r["trial_id"] == trial.trial_id)
+        knobs = " ".join(f"{k}={_short(v)}" for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/"))
+        seconds = [r["seconds"] for r in done if r.get("seconds")]
+        left = (total - n) * (sum(seconds) / len(seconds)) if seconds else 0
+        score = row.get(self.objective_name)
+        status = f"{self.objective_name}={score:.4f}" if score is not None else f"{trial.status}: {row['message']}"
+        best_text = f"best={best[0]:.4f} (trial {best[1]})" if best else "best=-"
+        self.printer(f"[{n}/{total}] trial {trial.trial_id} {status} | {best_text} | "
+                     f"{row.get('seconds') or 0:.1f}s, ~{_duration(left)} left | {knobs}")
+
+
+def best_epoch_metrics(trial, objective_name: str) -> dict:
+    """Validation metrics at the epoch where the objective was best."""
+    tracker = trial.metrics
+    if objective_name not in tracker.metrics:
+        return {}
+    history = tracker.get_history(objective_name)
+    if not history:
+        return {}
+    direction = tracker.metrics[objective_name].direction
+    best = (max if direction == "max" else min)(history, key=lambda o: o.value[0] if o.value else math.nan)
+    out = {}
+    for name in ["val_loss"] + [f"val_{m}" for m in METRIC_NAMES]:
+        if name in tracker.metrics:
+            match = [o for o in tracker.get_history(name) if o.step == best.step]
+            if match:
+                out[name] = float(match[0].value[0])
+    out["best_epoch"] = best.step + 1
+    return out
+
+
+def write_trials_csv(path: Path, rows: list[dict]) -> None:
+    columns = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    tmp = path.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)  # never a half-written file, even if killed here
+
+
+def _short(v):
+    return f"{v:.3g}" if isinstance(v, float) else v
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+class KitTuner(RunRecorder, kt.Tuner):
+    """A keras-tuner ``Tuner`` with the kit's oracle and run records."""
+
+
+class KitHyperband(RunRecorder, Hyperband):
+    """keras-tuner's Hyperband (epoch budgets per round) with the kit's oracle."""
+
+    def __init__(self, oracle, hypermodel, **kwargs):
+        kt.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
+
+
+def make_tuner(kind: str, hypermodel, *, objective: str, max_trials: int, seed: int, run_dir: Path,
+               overwrite: bool, max_params=None, max_rejections: int = 1000, epochs: int = 10,
+               hyperband_factor: int = 3, executions_per_trial: int = 1, printer=print):
+    """A keras-tuner tuner of ``kind`` over ``hypermodel``, writing into ``run_dir``."""
+    direction = "min" if objective.endswith("loss") else "max"
+    common = dict(objective=kt.Objective(objective, direction), seed=seed,
+                  max_consecutive_failed_trials=max(3, max_trials))
+    if kind == "hyperband":
+        oracle = ORACLES[kind](max_epochs=epochs, factor=hyperband_factor, **common)
+        oracle.max_trials = max_trials
+    elif kind == "bayesian":
+        oracle = ORACLES[kind](max_trials=max_trials, **common)
+    else:
+        oracle = ORACLES[kind](max_trials=max_trials, **common)
+    oracle.candidate_check = lambda hp: hypermodel.check_candidate(hp, max_params=max_params)
+    oracle.rejections_path = Path(run_dir) / "rejections.jsonl"
+    oracle.max_rejections = max_rejections
+    cls = KitHyperband if kind == "hyperband" else KitTuner
+    tuner = cls(oracle=oracle, hypermodel=hypermodel, directory=str(run_dir), project_name="tuner",
+                overwrite=overwrite, executions_per_trial=executions_per_trial)
+    tuner.run_dir, tuner.objective_name, tuner.printer = Path(run_dir), objective, printer
+    return tuner

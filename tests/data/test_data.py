@@ -1,0 +1,147 @@
+import gzip
+import pickle
+
+import numpy as np
+import pytest
+
+from kerascnn.data import check_arrays, load_dataset, make_pipeline
+from kerascnn.data.sources import keras_cache_dir
+
+
+def test_digits_default_split_is_stratified_and_reproducible():
+    a = load_dataset({"source": "digits"}, seed=0)
+    b = load_dataset({"source": "digits"}, seed=0)
+    assert a.sizes() == {"train": 1167, "validation": 270, "test": 360}
+    assert a.input_shape == (8, 8, 1) and a.num_classes == 10
+    np.testing.assert_array_equal(a.y_test, b.y_test)
+    assert 0.0 <= a.x_train.min() and a.x_train.max() <= 1.0
+    counts = np.bincount(a.y_test)
+    assert counts.max() - counts.min() <= 2  # stratified: every class about 36
+    c = load_dataset({"source": "digits"}, seed=1)
+    assert not np.array_equal(a.y_test, c.y_test)
+
+
+def test_arrays_source_and_channel_axis():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (60, 10, 10), dtype=np.uint8)
+    y = np.repeat([0, 1, 2], 20)
+    d = load_dataset({"source": "arrays", "test_split": 0.2, "validation_split": 0.2}, arrays=(x, y))
+    assert d.input_shape == (10, 10, 1) and d.x_train.dtype == np.float32 and d.x_train.max() <= 1
+    assert sum(d.sizes().values()) == 60
+
+
+@pytest.mark.parametrize(
+    "x, y, message",
+    [
+        (np.zeros((10, 8)), np.arange(10) % 2, "must have shape"),
+        (np.zeros((10, 8, 8)), np.zeros(9), "one integer label per image"),
+        (np.full((10, 8, 8), np.nan), np.arange(10) % 2, "NaN"),
+        (np.zeros((10, 8, 8)), np.zeros(10), "at least two classes"),
+        (np.zeros((10, 8, 8)), np.arange(10) % 2 + 1, "labels must be 0..K-1"),
+        (np.zeros((10, 8, 8)), np.where(np.arange(10) % 2, 3, 0), "missing [1, 2]"),
+        (np.zeros((10, 8, 8)), (np.arange(10) % 2) + 0.5, "non-integer"),
+        (np.zeros((10, 8, 8)), np.array(["a", "b"] * 5), "labels must be integers"),
+        (np.zeros((0, 8, 8)), np.zeros(0), "no samples"),
+    ],
+)
+def test_bad_arrays_are_refused(x, y, message):
+    with pytest.raises(ValueError, match=message.replace("[", "\\[").replace("]", "\\]")):
+        check_arrays(x, y)
+
+
+def _write_png(path, value, size=12):
+    from PIL import Image
+
+    Image.fromarray(np.full((size, size, 3), value, np.uint8)).save(path)
+
+
+def test_image_folder(tmp_path):
+    for name, value in (("cat", 10), ("dog", 200)):
+        (tmp_path / name).mkdir()
+        for i in range(10):
+            _write_png(tmp_path / name / f"{i}.png", value + i)
+    d = load_dataset({"source": "image_folder", "path": str(tmp_path), "image_size": [8, 8],
+                      "validation_split": 0.2, "test_split": 0.2})
+    assert d.class_names == ["cat", "dog"] and d.input_shape == (8, 8, 3)
+    cats = d.x_train[d.y_train == 0]
+    assert cats.max() < 0.2  # dark images are class 0
+
+
+def test_image_folder_errors(tmp_path):
+    with pytest.raises(ValueError, match="no class subfolders"):
+        load_dataset({"source": "image_folder", "path": str(tmp_path)})
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    _write_png(tmp_path / "a" / "x.png", 1)
+    with pytest.raises(ValueError, match="holds no images"):
+        load_dataset({"source": "image_folder", "path": str(tmp_path)})
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        load_dataset({"source": "image_folder", "path": str(tmp_path / "missing")})
+
+
+def test_npz_source(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x_train=rng.random((40, 6, 6, 2)), y_train=np.arange(40) % 4,
+             x_test=rng.random((12, 6, 6, 2)), y_test=np.arange(12) % 4)
+    d = load_dataset({"source": "npz", "path": str(tmp_path / "d.npz"), "validation_split": 0.2})
+    assert d.sizes()["test"] == 12 and d.input_shape == (6, 6, 2) and d.num_classes == 4
+    np.savez(tmp_path / "bad.npz", images=np.zeros((4, 2, 2)))
+    with pytest.raises(ValueError, match="expected 'x' and 'y'"):
+        load_dataset({"source": "npz", "path": str(tmp_path / "bad.npz")})
+
+
+def test_mnist_from_a_keras_cache_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    cache = keras_cache_dir()
+    cache.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    np.savez(cache / "mnist.npz", x_train=rng.integers(0, 255, (50, 28, 28), dtype=np.uint8),
+             y_train=np.arange(50) % 10, x_test=rng.integers(0, 255, (20, 28, 28), dtype=np.uint8),
+             y_test=np.arange(20) % 10)
+    d = load_dataset({"source": "mnist", "validation_split": 0.2, "allow_download": False})
+    assert d.input_shape == (28, 28, 1) and d.sizes()["test"] == 20 and d.num_classes == 10
+
+
+def test_fashion_mnist_from_cache_idx_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    folder = keras_cache_dir() / "fashion-mnist"
+    folder.mkdir(parents=True)
+
+    def write(name, header, array):
+        with gzip.open(folder / name, "wb") as f:
+            f.write(bytes(header) + array.astype(np.uint8).tobytes())
+
+    write("train-labels-idx1-ubyte.gz", 8 * [0], np.arange(40) % 10)
+    write("t10k-labels-idx1-ubyte.gz", 8 * [0], np.arange(20) % 10)
+    write("train-images-idx3-ubyte.gz", 16 * [0], np.zeros((40, 28, 28)))
+    write("t10k-images-idx3-ubyte.gz", 16 * [0], np.ones((20, 28, 28)))
+    d = load_dataset({"source": "fashion_mnist", "validation_split": 0.25, "allow_download": False})
+    assert d.class_names[0] == "T-shirt/top" and d.sizes()["test"] == 20
+
+
+def test_cifar10_from_cache_batches(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    folder = keras_cache_dir() / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": rng.integers(0, 255, (10, 3072), dtype=np.uint8), b"labels": list(range(10))}
+        with open(folder / name, "wb") as f:
+            pickle.dump(batch, f)
+    d = load_dataset({"source": "cifar10", "validation_split": 0.2, "allow_download": False})
+    assert d.input_shape == (32, 32, 3) and d.class_names[0] == "airplane" and d.sizes()["test"] == 10
+
+
+def test_missing_keras_dataset_says_where_to_put_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    with pytest.raises(FileNotFoundError) as err:
+        load_dataset({"source": "cifar100", "allow_download": False})
+    assert str(tmp_path / "datasets" / "cifar-100-python") in str(err.value)
+
+
+def test_pipeline_batches_and_shuffles():
+    x = np.arange(10, dtype="float32").reshape(10, 1, 1, 1)
+    ds = make_pipeline(x, np.arange(10), 4, shuffle=True, seed=0)
+    batches = [b[1].numpy().tolist() for b in ds]
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert sorted(sum(batches, [])) == list(range(10))

@@ -1,0 +1,118 @@
+"""CNNHyperModel: pinned defaults, Fixed overrides, custom spaces, conditional scopes."""
+
+import keras_tuner as kt
+import pytest
+
+from kerascnn.search import CNNHyperModel
+from kerascnn.search.space import KNOBS, decode
+
+
+def _build(hm, hp=None):
+    hp = hp or kt.HyperParameters()
+    model = hm.build(hp)
+    return hp, model
+
+
+def test_every_knob_has_a_pinned_default():
+    hp, model = _build(CNNHyperModel((8, 8, 1), 10))
+    expected = {
+        "conv_layers": 2, "dense_layers": 1, "dense_units": 128, "dense_dropout": 0.0,
+        "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 64,
+        "block1/kernel_size": 3, "block1/filters": 16, "block2/filters": 32, "block1/strides": 1,
+        "block1/padding": "same", "block1/dilation": 1, "block1/conv_type": "standard",
+        "block1/activation": "relu", "block1/bn_placement": "none", "block1/pool": "max", "block1/dropout": 0.0,
+    }
+    for name, value in expected.items():
+        assert hp.values[name] == pytest.approx(value) if isinstance(value, float) else hp.values[name] == value, name
+    assert model.get_layer("block1_conv").kernel.shape == (3, 3, 1, 16)
+    assert model.optimizer.__class__.__name__ == "Adam"
+
+
+def test_default_space_matches_the_knob_table():
+    hp, _ = _build(CNNHyperModel((8, 8, 1), 10))
+    assert hp._hps["block1/kernel_size"][0].values == KNOBS["kernel_size"].space
+    assert hp._hps["optimizer"][0].values == ["adam", "sgd", "rmsprop", "adagrad"]
+
+
+def test_fixed_hyperparameter_overrides_the_default():
+    hp = kt.HyperParameters()
+    hp.Fixed("block1/kernel_size", 5)
+    hp.Fixed("optimizer", "sgd")
+    _, model = _build(CNNHyperModel((8, 8, 1), 10), hp)
+    assert model.get_layer("block1_conv").kernel.shape[:2] == (5, 5)
+    assert model.optimizer.__class__.__name__ == "SGD"
+
+
+def test_value_fixes_list_replaces_and_tuple_strings_decode():
+    hm = CNNHyperModel((8, 8, 1), 10, kernel_size=["1x3", 3], filters=8, space={"padding": ["same"]},
+                       tune_unlisted=False, params={"conv_layers": 2})
+    hp, model = _build(hm)
+    assert isinstance(hp._hps["block1/filters"][0], kt.engine.hyperparameters.Fixed)
+    assert hp._hps["block1/kernel_size"][0].values == ["1x3", "3"]
+    assert model.get_layer("block1_conv").filters == 8
+    assert decode("kernel_size", "1x3") == (1, 3)
+    assert "block1/activation" not in hp.values  # not listed, not tuned
+
+
+def test_per_layer_knobs_are_independent_and_conditional_on_depth():
+    hm = CNNHyperModel((16, 16, 1), 10, space={"conv_layers": [1, 2, 3], "kernel_size": [3, 5]}, tune_unlisted=False)
+    hp = kt.HyperParameters()
+    hp.Fixed("conv_layers", 3)
+    hm.build(hp)
+    assert {f"block{i}/kernel_size" for i in (1, 2, 3)} <= set(hp.values)
+    hp2 = kt.HyperParameters()
+    hp2.Choice("conv_layers", [1, 2, 3], default=2)
+    hm.build(hp2)
+    hp2.values["conv_layers"] = 1
+    assert hp2.is_active("block1/kernel_size") and not hp2.is_active("block2/kernel_size")
+
+
+def test_architecture_choice_scopes_its_knobs():
+    hm = CNNHyperModel((32, 32, 1), 10, architecture=["simple_cnn", "lenet5"], space={"activation": ["relu", "tanh"]},
+                       tune_unlisted=False)
+    hp = kt.HyperParameters()
+    hp.Choice("architecture", ["simple_cnn", "lenet5"], default="lenet5")
+    model = hm.build(hp)
+    assert model.name == "lenet5" and "lenet5/activation" in hp.values
+    hp.values["architecture"] = "simple_cnn"
+    assert not hp.is_active("lenet5/activation")
+
+
+def test_momentum_only_for_optimizers_that_have_it():
+    hm = CNNHyperModel((8, 8, 1), 10, space={"optimizer": ["sgd", "adam"], "momentum": None}, tune_unlisted=False)
+    hp = kt.HyperParameters()
+    hp.Choice("optimizer", ["sgd", "adam"], default="sgd")
+    model = hm.build(hp)
+    assert "momentum" in hp.values and model.optimizer.momentum == pytest.approx(0.9)
+    hp.values["optimizer"] = "adam"
+    assert not hp.is_active("momentum")
+
+
+def test_candidate_check_rejects_collapse_and_budget_without_building(monkeypatch):
+    from kerascnn.architectures import _common
+
+    hm = CNNHyperModel((12, 12, 1), 10, space={"kernel_size": [3, 7], "padding": ["valid"]}, tune_unlisted=False)
+    hp = kt.HyperParameters()
+    hm.build(hp)
+    monkeypatch.setattr(_common, "build_sequential_model", lambda *a, **k: pytest.fail("built a model"))
+    hp.values["block1/kernel_size"] = 7
+    reason = hm.check_candidate(hp)
+    assert reason.startswith("invalid:") and "collapses" in reason
+    hp.values["block1/kernel_size"] = 3
+    assert hm.check_candidate(hp) is None
+    assert "over budget" in hm.check_candidate(hp, max_params=1000)
+
+
+def test_dilation_with_strides_is_a_rejection_not_a_crash():
+    hm = CNNHyperModel((16, 16, 1), 10, space={"dilation": [2], "strides": [2]}, tune_unlisted=False)
+    hp = kt.HyperParameters()
+    with pytest.raises(ValueError):
+        hm.build(hp)
+    assert "dilation" in hm.check_candidate(hp)
+
+
+def test_unknown_architecture_and_knob():
+    with pytest.raises(ValueError, match="Unknown model"):
+        CNNHyperModel((8, 8, 1), 10, architecture="resnet0")
+    with pytest.raises(ValueError, match="did you mean 'kernel_size'"):
+        CNNHyperModel((8, 8, 1), 10, kernal_size=[3])

@@ -1,0 +1,97 @@
+import pytest
+import yaml
+
+from kerascnn import config
+from kerascnn.config import ConfigError
+
+
+def test_default_experiment_file_resolves():
+    cfg = config.load("experiments/digits.yaml")
+    assert cfg["data"]["source"] == "digits" and cfg["model"]["architecture"] == "simple_cnn"
+    assert cfg["search"]["objective"] == "val_f1_macro"
+    assert cfg["train"]["optimizer"] == "adam"  # defaults filled
+    assert cfg["search"]["constraints"]["max_rejections"] == 1000
+
+
+def test_issue_example_experiment_resolves():
+    raw = yaml.safe_load("""
+name: digits-simple
+seed: 0
+data: {source: digits, validation_split: 0.15, test_split: 0.2}
+model:
+  architecture: simple_cnn
+  params: {conv_layers: 3, pool: max}
+search:
+  tuner: random
+  max_trials: 20
+  objective: val_f1_macro
+  space:
+    kernel_size: [3, 5, 7]
+    filters: [16, 32, 64]
+    strides: [1, 2]
+    padding: [valid, same]
+    dropout: {min: 0.0, max: 0.5, step: 0.1}
+    bn_placement: [before_activation, after_activation, none]
+  constraints: {max_params: 2000000}
+train: {epochs: 10, batch_size: 64, optimizer: adam, learning_rate: 0.001}
+""")
+    cfg = config.resolve(raw)
+    assert cfg["search"]["space"]["kernel_size"] == [3, 5, 7]
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"trian": {}}, "Unknown key `trian` (did you mean 'train'?)"),
+        ({"train": {"epoch": 3}}, "Unknown key `train.epoch` (did you mean 'epochs'?)"),
+        ({"search": {"constraints": {"max_param": 5}}}, "Unknown key `search.constraints.max_param` (did you mean 'max_params'?)"),
+        ({"search": {"space": {"kernal_size": [3]}}}, "Unknown key `search.space.kernal_size` (did you mean 'kernel_size'?)"),
+        ({"model": {"params": {"conv_layer": 2}}}, "Unknown key `model.params.conv_layer` (did you mean 'conv_layers'?)"),
+        ({"train": {"epochs": "ten"}}, "Invalid `train.epochs`: expected an integer >= 1. Received: train.epochs='ten'"),
+        ({"train": {"optimizer": "adamw"}}, "'adam', 'sgd', 'rmsprop', 'adagrad'"),
+        ({"search": {"tuner": "evolution"}}, "'random', 'bayesian', 'hyperband', 'grid'"),
+        ({"data": {"source": "imagenet"}}, "Received: data.source='imagenet'"),
+        ({"data": {"validation_split": 1.5}}, "Invalid `data.validation_split`: expected a number in (0, 1)"),
+        ({"model": {"architecture": "resnet9000"}}, "unknown model 'resnet9000'"),
+        ({"search": {"objective": "val_f1"}}, "Invalid `search.objective` (did you mean"),
+        ({"search": {"space": {"dropout": {"min": 0.5, "max": 0.1}}}}, "min < max"),
+        ({"search": {"space": {"kernel_size": ["3by3"]}}}, "write tuples as '1x3'"),
+        ({"data": {"source": "npz"}}, "`data.path` is required"),
+        ({"model": "simple_cnn"}, "`model` must be a mapping"),
+    ],
+)
+def test_bad_experiments_fail_with_the_key_path(raw, message):
+    with pytest.raises(ConfigError) as err:
+        config.resolve(raw)
+    assert message in str(err.value)
+
+
+def test_knob_that_applies_to_no_architecture():
+    with pytest.raises(ConfigError, match="not a setting of lenet5"):
+        config.resolve({"model": {"architecture": "lenet5"}, "search": {"space": {"conv_layers": [1, 2]}}})
+
+
+def test_set_overrides_parse_yaml_values(tmp_path):
+    path = tmp_path / "e.yaml"
+    path.write_text("name: x\ntrain: {epochs: 5}\n")
+    cfg = config.load(path, ["train.epochs=2", "search.space.kernel_size=[3, '1x3']", "data.subset=300"])
+    assert cfg["train"]["epochs"] == 2
+    assert cfg["search"]["space"]["kernel_size"] == [3, "1x3"]
+    assert cfg["data"]["subset"] == 300
+    with pytest.raises(ConfigError, match="expected key.path=value"):
+        config.load(path, ["train.epochs"])
+
+
+def test_missing_and_broken_files(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        config.load(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        config.load(bad)
+
+
+def test_saved_config_round_trips(tmp_path):
+    cfg = config.load("experiments/digits.yaml")
+    config.save(cfg, tmp_path / "config.yaml")
+    assert config.resolve(yaml.safe_load((tmp_path / "config.yaml").read_text())) == cfg
