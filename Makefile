@@ -13,7 +13,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)  ## the main job
-	$(BIN)/kerascnn models
+	$(BIN)/kerascnn search
 
 test: $(STAMP)  ## the default suite (slow tests excluded)
 	$(BIN)/python -m pytest

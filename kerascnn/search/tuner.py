@@ -135,7 +135,7 @@ class RunRecorder:
         scores = [(r[self.objective_name], r["trial_id"]) for r in rows
                   if r["status"] == "COMPLETED" and r.get(self.objective_name) is not None]
         direction = self.oracle.objective.direction
-        best = (max if direction == "max" else min)(scores) if scores else None
+        best = (max if direction == "max" else min)(scores, key=lambda s: s[0]) if scores else None  # first on ties
         row = next(r for r in rows if r["trial_id"] == trial.trial_id)
         knobs = " ".join(f"{k}={_short(v)}" for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/"))
         seconds = [r["seconds"] for r in done if r.get("seconds")]

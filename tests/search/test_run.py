@@ -1,0 +1,229 @@
+"""End-to-end searches on digits: the run directory, rejections, failures, seeds, resume."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import pytest
+import yaml
+
+import kerascnn
+from kerascnn import config, geometry
+from kerascnn.evaluation.report import leaderboard
+from kerascnn.search import run_search
+
+
+def _config(name, **sections):
+    raw = {
+        "name": name,
+        "data": {"source": "digits"},
+        "model": {"architecture": "simple_cnn", "params": {"conv_layers": 2, "dense_units": 32}},
+        "search": {"tuner": "random", "max_trials": 2, "space": {"kernel_size": [3, 5], "filters": [8, 16]}},
+        "train": {"epochs": 1, "batch_size": 64},
+    }
+    for key, value in sections.items():
+        raw[key] = {**raw.get(key, {}), **value} if isinstance(value, dict) else value
+    return config.resolve(raw)
+
+
+def _rows(run_dir):
+    with open(Path(run_dir) / "trials.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    lines = []
+    run_dir = run_search(_config("e2e"), out=out, printer=lines.append)
+    return run_dir, lines
+
+
+def test_run_directory_has_every_file(finished_run):
+    run_dir, _ = finished_run
+    for name in ("config.yaml", "trials.csv", "summary.json", "predictions_test.csv", "best_model.keras"):
+        assert (run_dir / name).is_file(), name
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert saved["train"]["optimizer"] == "adam"  # resolved, defaults filled in
+    trial_dirs = [p for p in (run_dir / "tb").iterdir() if p.is_dir()]
+    assert len(trial_dirs) == 2  # one TensorBoard folder per trial
+
+
+def test_trials_csv_contents(finished_run):
+    run_dir, _ = finished_run
+    rows = _rows(run_dir)
+    assert [r["trial_id"] for r in rows] == ["0", "1"] and all(r["status"] == "COMPLETED" for r in rows)
+    for column in ("block1/kernel_size", "block2/filters", "val_f1_macro", "val_precision_macro",
+                   "val_recall_macro", "val_accuracy", "params", "seconds"):
+        assert column in rows[0], column
+    for r in rows:
+        assert 0 <= float(r["val_f1_macro"]) <= 1 and int(r["params"]) > 0 and float(r["seconds"]) > 0
+
+
+def test_summary_json_contents(finished_run):
+    run_dir, _ = finished_run
+    s = json.loads((run_dir / "summary.json").read_text())
+    assert s["best"]["trial_id"] in ("0", "1")
+    assert "block1/kernel_size" in s["best"]["hyperparameters"]
+    assert "val_f1_macro" in s["best"]["metrics"]
+    for key in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_weighted", "f1_class_0"):
+        assert key in s["test"], key
+    assert s["counts"] == {"completed": 2, "failed": 0, "rejected": 0}
+    assert 0.9 < s["baseline"]["accuracy"] <= 1 and "f1_macro" in s["baseline"]
+
+
+def test_predictions_agree_with_the_summary_and_the_saved_model(finished_run):
+    import numpy as np
+
+    from kerascnn.data import load_dataset
+    from kerascnn.evaluation.metrics import classification_metrics
+
+    run_dir, _ = finished_run
+    with open(run_dir / "predictions_test.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    y_true = np.array([int(r["y_true"]) for r in rows])
+    y_pred = np.array([int(r["y_pred"]) for r in rows])
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert len(rows) == summary["data"]["test"] == 360
+    assert classification_metrics(y_true, y_pred, 10)["f1_macro"] == pytest.approx(summary["test"]["f1_macro"])
+    model = keras.saving.load_model(run_dir / "best_model.keras")
+    data = load_dataset({"source": "digits"}, seed=0)
+    np.testing.assert_array_equal(data.y_test, y_true)
+    np.testing.assert_array_equal(model.predict(data.x_test, verbose=0).argmax(1), y_pred)
+
+
+def test_one_progress_line_per_trial_and_report(finished_run):
+    run_dir, lines = finished_run
+    trial_lines = [l for l in lines if l.startswith("[")]
+    assert [l.split()[0] for l in trial_lines] == ["[1/2]", "[2/2]"]
+    assert "val_f1_macro=" in trial_lines[0] and "best=" in trial_lines[1] and "left" in trial_lines[1]
+    board = leaderboard(run_dir)
+    assert board.splitlines()[0].split()[:3] == ["rank", "trial", "val_f1_macro"]
+    assert "2 completed, 0 failed, 0 candidates rejected" in board
+
+
+def test_naive_space_completes_every_trial_and_never_trains_a_collapsing_net(tmp_path):
+    """Per-layer kernel 3/5/7 × strides 1/2 × valid/same with pooling on 8×8 digits."""
+    cfg = _config(
+        "naive", model={"architecture": "simple_cnn", "params": {"conv_layers": 3, "pool": "max", "dense_units": 16}},
+        search={"tuner": "random", "max_trials": 4,
+                "space": {"kernel_size": [3, 5, 7], "strides": [1, 2], "padding": ["valid", "same"]}},
+    )
+    lines = []
+    run_dir = run_search(cfg, out=tmp_path, printer=lines.append)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["counts"]["completed"] == 4 and summary["counts"]["failed"] == 0
+    assert summary["counts"]["rejected"] > 0
+    assert summary["rejection_reasons"].get("feature map collapses", 0) > 0
+    for row in _rows(run_dir):  # every trained candidate fits the 8×8 input
+        layers = [{"kernel_size": int(row[f"block{i}/kernel_size"]), "strides": int(row[f"block{i}/strides"]),
+                   "padding": row[f"block{i}/padding"]} for i in (1, 2, 3)]
+        specs = kerascnn.plan_model("simple_cnn", input_shape=(8, 8, 1), num_classes=10, conv_layers=layers,
+                                    dense_units=16).specs
+        assert geometry.check_fits((8, 8, 1), specs).ok
+    rejected = [json.loads(l) for l in (run_dir / "rejections.jsonl").read_text().splitlines()]
+    assert all("collapses" in r["reason"] or "dilation" in r["reason"] for r in rejected)
+
+
+def test_parameter_budget_rejects_before_training(tmp_path):
+    cfg = _config("budget", search={"max_trials": 2, "space": {"filters": [8, 64]},
+                                    "constraints": {"max_params": 20_000}})
+    run_dir = run_search(cfg, out=tmp_path, printer=lambda line: None)
+    assert all(int(r["params"]) <= 20_000 for r in _rows(run_dir))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["counts"]["completed"] == 2
+
+
+def test_failing_trial_is_recorded_and_the_search_goes_on(tmp_path):
+    cfg = _config("fails", search={"tuner": "grid", "max_trials": 2, "space": {"learning_rate": [0.01, 1.0e12]}},
+                  train={"epochs": 1, "optimizer": "sgd", "momentum": 0.0})
+    run_dir = run_search(cfg, out=tmp_path, printer=lambda line: None)
+    rows = {r["learning_rate"]: r for r in _rows(run_dir)}
+    assert rows["0.01"]["status"] == "COMPLETED"
+    failed = rows["1000000000000.0"]
+    assert failed["status"] == "FAILED" and "NaN" in failed["message"]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["counts"]["failed"] == 1 and summary["best"]["trial_id"] == rows["0.01"]["trial_id"]
+
+
+def test_same_seed_same_candidates(tmp_path):
+    cfg = _config("seeded", search={"max_trials": 3, "space": {"kernel_size": [3, 5], "filters": [4, 8, 16],
+                                                                 "dropout": {"min": 0.0, "max": 0.5, "step": 0.1}}})
+    hps = lambda d: [{k: v for k, v in r.items() if "/" in k} for r in _rows(d)]  # noqa: E731
+    a = run_search(cfg, out=tmp_path / "a", printer=lambda line: None)
+    b = run_search(cfg, out=tmp_path / "b", printer=lambda line: None)
+    assert hps(a) == hps(b)
+
+
+def test_changed_experiment_is_not_mixed_into_an_old_run(tmp_path):
+    run_search(_config("same-name", search={"max_trials": 1}), out=tmp_path, printer=lambda line: None)
+    other = _config("same-name", search={"max_trials": 1, "space": {"kernel_size": [3]}})
+    with pytest.raises(config.ConfigError, match="different experiment"):
+        run_search(other, out=tmp_path, printer=lambda line: None)
+    run_dir = run_search(other, out=tmp_path, overwrite=True, printer=lambda line: None)
+    assert len(_rows(run_dir)) == 1
+
+
+def _cli(*args, **kwargs):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "kerascnn", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env, **kwargs)
+
+
+def test_kill_9_then_rerun_resumes_and_loses_at_most_the_running_trial(tmp_path):
+    exp = tmp_path / "resume.yaml"
+    exp.write_text(yaml.safe_dump({
+        "name": "resume", "data": {"source": "digits"},
+        "model": {"architecture": "simple_cnn", "params": {"conv_layers": 2, "dense_units": 32}},
+        "search": {"max_trials": 4, "space": {"kernel_size": [3, 5], "filters": [8, 16, 32]}},
+        "train": {"epochs": 3},
+    }))
+    run_dir = tmp_path / "runs" / "resume"
+    proc = _cli("search", str(exp), "--out", str(tmp_path / "runs"))
+    deadline = time.time() + 240
+    completed_before = []
+    while time.time() < deadline and proc.poll() is None:
+        if (run_dir / "trials.csv").exists():
+            completed_before = [r for r in _rows(run_dir) if r["status"] == "COMPLETED"]
+            if completed_before:
+                break
+        time.sleep(0.2)
+    assert completed_before, "no trial finished before the deadline"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    first = {r["trial_id"]: r for r in completed_before}
+
+    out, _ = _cli("search", str(exp), "--out", str(tmp_path / "runs")).communicate(timeout=400)
+    rows = _rows(run_dir)
+    assert [r["status"] for r in rows] == ["COMPLETED"] * 4, out
+    for trial_id, before in first.items():  # finished trials kept as they were, not rerun
+        after = next(r for r in rows if r["trial_id"] == trial_id)
+        assert after["seconds"] == before["seconds"] and after["val_f1_macro"] == before["val_f1_macro"]
+    assert json.loads((run_dir / "summary.json").read_text())["counts"]["completed"] == 4
+
+
+def test_cli_search_with_overrides_and_report(tmp_path):
+    proc = _cli("search", "--out", str(tmp_path), "--max-trials", "1", "--epochs", "1",
+                "--set", "search.space.filters=[8]", "--set", "name=cli-run")
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    assert "[1/1] trial 0" in out and "test accuracy" in out
+    proc = _cli("report", str(tmp_path / "cli-run"))
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "rank" in out and "1 completed" in out
+
+
+def test_cli_refuses_a_bad_experiment_before_any_work(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nsearch: {objective: val_f1}\n")
+    proc = _cli("search", str(bad), "--out", str(tmp_path))
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert "Invalid `search.objective`" in out and "val_f1_macro" in out
+    assert not (tmp_path / "x").exists()
