@@ -68,7 +68,7 @@ class SklearnMetrics(keras.callbacks.Callback):
     full dict (per class too) of the latest epoch; ``seconds`` the time spent.
     """
 
-    def __init__(self, x_val, y_val, num_classes: int, batch_size: int = 256):
+    def __init__(self, x_val, y_val, num_classes: int, batch_size: int = 1024):
         super().__init__()
         self.x_val, self.y_val = x_val, np.asarray(y_val)
         self.num_classes, self.batch_size = num_classes, batch_size
@@ -77,7 +77,8 @@ class SklearnMetrics(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         start = time.perf_counter()
-        y_pred = predict_labels(self.model, self.x_val, self.batch_size)
+        # One batch shape for the whole validation set when it fits: one trace per model.
+        y_pred = predict_labels(self.model, self.x_val, min(self.batch_size, len(self.y_val)))
         self.last = classification_metrics(self.y_val, y_pred, self.num_classes)
         if logs is not None:
             for name in METRIC_NAMES:

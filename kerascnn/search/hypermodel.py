@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import time
+from contextlib import nullcontext
 
 import numpy as np
 
@@ -105,42 +106,27 @@ class CNNHyperModel(kt.HyperModel):
         return params
 
     def _per_layer_kwargs(self, hp, params):
-        """simple_cnn: an independent set of layer knobs for every conv block."""
-        fixed_layers = params.get("conv_layers", KNOBS["conv_layers"].default)
-        base_layers = fixed_layers if isinstance(fixed_layers, list) else None
-        count_default = len(base_layers) if base_layers else fixed_layers
-        if self._searched("conv_layers") and base_layers is None:
-            setting = self.space.get("conv_layers")
-            count = self._knob(hp, "conv_layers", "conv_layers", count_default)
-            choices = setting if isinstance(setting, list) else KNOBS["conv_layers"].space if setting is None else [count]
-            if isinstance(setting, dict):
-                choices = list(range(setting["min"], setting["max"] + 1, setting.get("step", 1)))
+        """simple_cnn: the number of blocks, then an independent set of layer knobs per block."""
+        fixed = params.get("conv_layers", KNOBS["conv_layers"].default)
+        given = list(fixed) if isinstance(fixed, list) else None  # per-block dicts in model.params
+        if given is None and self._searched("conv_layers"):
+            count = self._knob(hp, "conv_layers", "conv_layers", fixed)
+            depths = _possible_values(self.space.get("conv_layers", KNOBS["conv_layers"].space), count)
         else:
-            count, choices = count_default, [count_default]
-        filters_base = params.get("filters", 16)
+            count = len(given) if given else fixed
+            depths = [count]
         layers = []
-        for i in range(1, max(choices) + 1):
-            active = [c for c in choices if c >= i]
-            if i > count:
-                break
-            layer = dict(base_layers[i - 1]) if base_layers else {}
-            scope = hp.conditional_scope("conv_layers", active) if len(choices) > 1 else _nullcontext()
+        for i in range(1, count + 1):
+            layer = dict(given[i - 1]) if given else {}
+            # block i exists only when conv_layers >= i: its knobs are recorded only then
+            scope = hp.conditional_scope("conv_layers", [d for d in depths if d >= i]) if len(depths) > 1 else nullcontext()
             with scope, hp.name_scope(f"block{i}"):
                 for knob in LAYER_KNOBS:
-                    if not self._searched(knob):
-                        continue
-                    fallback = layer.get(knob, params.get(knob, KNOBS[knob].default))
-                    if knob == "filters" and "filters" not in layer:
-                        fallback = filters_base * 2 ** (i - 1) if isinstance(filters_base, int) else KNOBS[knob].default
-                    layer[knob] = self._knob(hp, knob, knob, fallback)
+                    if self._searched(knob):
+                        default = layer.get(knob, _layer_default(knob, i, params))
+                        layer[knob] = self._knob(hp, knob, knob, default)
             layers.append(layer)
-        kwargs = {k: v for k, v in params.items() if k not in ("conv_layers",) + LAYER_KNOBS}
-        shared = {k: params[k] for k in LAYER_KNOBS if k in params and k != "filters"}
-        kwargs.update(shared)
-        if "filters" in params and not self._searched("filters"):
-            kwargs["filters"] = params["filters"]
-        elif self._searched("filters"):
-            kwargs["filters"] = [layer.pop("filters") for layer in layers]
+        kwargs = {k: v for k, v in params.items() if k != "conv_layers"}
         kwargs["conv_layers"] = layers
         for knob in ("dense_layers", "dense_units", "dense_dropout"):
             if self._searched(knob):
@@ -153,7 +139,7 @@ class CNNHyperModel(kt.HyperModel):
         t["learning_rate"] = self._knob(hp, "learning_rate", "learning_rate", t["learning_rate"])
         if t["optimizer"] in ("sgd", "rmsprop") and self._searched("momentum"):
             scope = (hp.conditional_scope("optimizer", ["sgd", "rmsprop"])
-                     if self._searched("optimizer") else _nullcontext())
+                     if self._searched("optimizer") else nullcontext())
             with scope:
                 t["momentum"] = self._knob(hp, "momentum", "momentum", t["momentum"])
         t["batch_size"] = self._knob(hp, "batch_size", "batch_size", t["batch_size"])
@@ -247,9 +233,18 @@ class CNNHyperModel(kt.HyperModel):
         return history
 
 
-class _nullcontext:
-    def __enter__(self):
-        return None
+def _layer_default(knob, i, params):
+    """Block ``i``'s value of ``knob`` when not searched: simple_cnn's own rule (filters double)."""
+    if knob == "filters":
+        base = params.get("filters", 16)
+        return base[i - 1] if isinstance(base, (list, tuple)) else base * 2 ** (i - 1)
+    return params.get(knob, KNOBS[knob].default)
 
-    def __exit__(self, *exc):
-        return False
+
+def _possible_values(setting, current):
+    """Every value a knob's setting can take (for conditional scopes)."""
+    if isinstance(setting, list):
+        return list(setting)
+    if isinstance(setting, dict):
+        return list(range(setting["min"], setting["max"] + 1, setting.get("step") or 1))
+    return [current]

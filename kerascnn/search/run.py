@@ -144,6 +144,7 @@ def run_search(config: dict, *, out: str | Path = "runs", overwrite: bool = Fals
             writer = csv.writer(f)
             writer.writerow(["y_true", "y_pred"])
             writer.writerows(zip(dataset.y_test.tolist(), y_pred.tolist()))
+        model.optimizer.build(model.trainable_variables)  # save full optimizer slots: reloads without warnings
         model.save(run_dir / "best_model.keras")
     else:
         summary["best"], summary["test"] = None, None

@@ -116,3 +116,16 @@ def test_unknown_architecture_and_knob():
         CNNHyperModel((8, 8, 1), 10, architecture="resnet0")
     with pytest.raises(ValueError, match="did you mean 'kernel_size'"):
         CNNHyperModel((8, 8, 1), 10, kernal_size=[3])
+
+
+def test_augment_knob_switches_augmentation_layers():
+    hm = CNNHyperModel((8, 8, 1), 10, space={"augment": [False, True]}, tune_unlisted=False,
+                       augmentation={"rotation": 0.05, "translation": 0.1})
+    hp = kt.HyperParameters()
+    hp.Fixed("augment", True)
+    model = hm.build(hp)
+    kinds = [type(l).__name__ for l in model.layers]
+    assert "RandomRotation" in kinds and "RandomTranslation" in kinds
+    hp2 = kt.HyperParameters()
+    hp2.Fixed("augment", False)
+    assert "RandomRotation" not in [type(l).__name__ for l in hm.build(hp2).layers]

@@ -227,3 +227,14 @@ def test_cli_refuses_a_bad_experiment_before_any_work(tmp_path):
     assert proc.returncode == 2
     assert "Invalid `search.objective`" in out and "val_f1_macro" in out
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+def test_default_experiment_beats_the_svc_baseline(tmp_path):
+    """README's main job, as shipped: finishes and its best model beats the SVC (a few minutes)."""
+    start = time.time()
+    run_dir = run_search(config.load("experiments/digits.yaml"), out=tmp_path, printer=lambda line: None)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert time.time() - start < 600
+    assert summary["counts"]["completed"] == 8
+    assert summary["test"]["accuracy"] > summary["baseline"]["accuracy"]
