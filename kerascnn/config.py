@@ -58,6 +58,9 @@ DEFAULTS = {
         "momentum": 0.9,
         "early_stopping": None,
         "verbose": 0,
+        "mixed_precision": False,
+        "jit_compile": "auto",
+        "profile_batch": 0,
     },
 }
 
@@ -143,6 +146,11 @@ SCHEMA = {
         "momentum": _frac(low_open=False),
         "early_stopping": _optional(_int(1)),
         "verbose": _choice((0, 1, 2)),
+        "mixed_precision": _BOOL,
+        "jit_compile": (lambda v: v in ("auto", True, False), "'auto', true or false"),
+        "profile_batch": (lambda v: (_is_int(v) and v >= 0) or (isinstance(v, list) and len(v) == 2
+                                     and all(_is_int(b) and b >= 1 for b in v) and v[0] <= v[1]),
+                          "0 (off), a batch number, or [first, last] batches"),
     },
 }
 

@@ -68,19 +68,34 @@ class SklearnMetrics(keras.callbacks.Callback):
     full dict (per class too) of the latest epoch; ``seconds`` the time spent.
     """
 
-    def __init__(self, x_val, y_val, num_classes: int, batch_size: int = 1024):
+    def __init__(self, x_val, y_val, num_classes: int, batch_size: int = 1024, x_train=None, y_train=None,
+                 train_sample: int = 1024, seed: int = 0):
         super().__init__()
         self.x_val, self.y_val = x_val, np.asarray(y_val)
         self.num_classes, self.batch_size = num_classes, batch_size
+        self.x_train = self.y_train = None
+        if x_train is not None:  # a fixed sample: the train-side curves cost little and stay comparable
+            idx = np.random.default_rng(seed).permutation(len(y_train))[:train_sample]
+            self.x_train, self.y_train = x_train[idx], np.asarray(y_train)[idx]
         self.last: dict = {}
+        self.last_pred = None
         self.seconds = 0.0
+
+    def _predict(self, x, y):
+        # One batch shape for the whole set when it fits: one trace per model.
+        return predict_labels(self.model, x, min(self.batch_size, len(y)))
 
     def on_epoch_end(self, epoch, logs=None):
         start = time.perf_counter()
-        # One batch shape for the whole validation set when it fits: one trace per model.
-        y_pred = predict_labels(self.model, self.x_val, min(self.batch_size, len(self.y_val)))
-        self.last = classification_metrics(self.y_val, y_pred, self.num_classes)
+        self.last_pred = self._predict(self.x_val, self.y_val)
+        self.last = classification_metrics(self.y_val, self.last_pred, self.num_classes)
         if logs is not None:
             for name in METRIC_NAMES:
                 logs[f"val_{name}"] = self.last[name]
+            if self.x_train is not None:  # train side (inference mode, on the sample); Keras logs accuracy itself
+                train = classification_metrics(self.y_train, self._predict(self.x_train, self.y_train),
+                                               self.num_classes, per_class=False)
+                for name in METRIC_NAMES:
+                    if name != "accuracy":
+                        logs[name] = train[name]
         self.seconds += time.perf_counter() - start

@@ -94,7 +94,9 @@ def make_layers(spec: LayerSpec, rank: int, in_channels: int | None = None) -> l
     if kind == "flatten":
         return [L.Flatten(name=spec.name)]
     if kind == "dense":
-        return [L.Dense(p["units"], activation=p.get("activation"), use_bias=p.get("use_bias", True), name=spec.name)]
+        extra = {"dtype": p["dtype"]} if p.get("dtype") else {}
+        return [L.Dense(p["units"], activation=p.get("activation"), use_bias=p.get("use_bias", True), name=spec.name,
+                        **extra)]
     if kind == "dropout":
         if p.get("spatial") and rank:
             return [_SPATIAL_DROPOUT[rank](p["rate"], name=spec.name)]

@@ -97,5 +97,7 @@ def head_specs(*, include_top: bool, num_classes: int, pooling: str | None,
     for i, kwargs in enumerate(dense_layers, start=1):
         specs += dense_block_specs(**{"name": f"{name_prefix}{i}", **kwargs})
     act = "linear" if classifier_activation is None else classifier_activation
-    specs.append(LayerSpec("dense", "predictions", {"units": num_classes, "activation": act, "use_bias": True}))
+    # float32 outputs keep softmax stable under mixed precision (Keras' advice); no effect otherwise
+    specs.append(LayerSpec("dense", "predictions", {"units": num_classes, "activation": act, "use_bias": True,
+                                                     "dtype": "float32"}))
     return specs

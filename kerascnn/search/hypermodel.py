@@ -190,7 +190,8 @@ class CNNHyperModel(kt.HyperModel):
         kwargs = {"learning_rate": training["learning_rate"]}
         if training["optimizer"] in ("sgd", "rmsprop"):
             kwargs["momentum"] = training["momentum"]
-        model.compile(optimizer=opt_cls(**kwargs), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(optimizer=opt_cls(**kwargs), loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                      jit_compile=training.get("jit_compile", "auto"))
 
     def fit(self, hp, model, *args, **kwargs):
         """Train one candidate: tuned batch size, tf.data pipelines, scikit-learn metrics.
@@ -210,7 +211,14 @@ class CNNHyperModel(kt.HyperModel):
         else:
             d = self.data
             x, y, x_val, y_val = d.x_train, d.y_train, d.x_val, d.y_val
-        callbacks = [SklearnMetrics(x_val, y_val, self.num_classes)] + list(kwargs.pop("callbacks", []))
+        from kerascnn.evaluation import tensorboard as tb
+
+        metrics = SklearnMetrics(x_val, y_val, self.num_classes, x_train=x, y_train=y, seed=self.seed)
+        callbacks = [metrics] + list(kwargs.pop("callbacks", []))
+        board = next((c for c in callbacks if type(c).__name__ == "TensorBoard"), None)
+        session = tb.take_hparams_session(callbacks)
+        if board is not None and session is not None:
+            tb.start_session(board.log_dir, *session)
         callbacks.append(keras.callbacks.TerminateOnNaN())
         train_ds = make_pipeline(x, y, batch_size, shuffle=True, seed=self.seed)
         val_ds = make_pipeline(x_val, y_val, 256, shuffle=False)
@@ -229,7 +237,15 @@ class CNNHyperModel(kt.HyperModel):
         if any(not np.isfinite(v) for v in losses):
             raise kt.errors.FailedTrialError(f"loss became NaN/inf at epoch {len(losses)}: diverged")
         self.last_fit = {"seconds": time.perf_counter() - start, "params": int(model.count_params()),
-                         "metrics_seconds": callbacks[0].seconds, "history": history.history}
+                         "metrics_seconds": metrics.seconds,
+                         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()}}
+        if board is not None and metrics.last_pred is not None:
+            names = self.data.class_names if self.data is not None else [str(i) for i in range(self.num_classes)]
+            tb.write_trial_summaries(board.log_dir, y_true=y_val, y_pred=metrics.last_pred, class_names=names,
+                                     hyperparameters=hp.values, params=self.last_fit["params"],
+                                     step=len(losses) - 1)
+        if board is not None and session is not None:
+            tb.end_session(board.log_dir, success=True)
         return history
 
 

@@ -84,8 +84,12 @@ def run_search(config: dict, *, out: str | Path = "runs", overwrite: bool = Fals
     from kerascnn.search.hypermodel import CNNHyperModel
     from kerascnn.search.tuner import make_tuner
 
+    from kerascnn import device
+    from kerascnn.evaluation import tensorboard as tb
+
     config = config_module.resolve(config)
     started = time.perf_counter()
+    device.configure(config["train"], printer)
     keras.utils.set_random_seed(config["seed"])
     dataset = load_dataset(config["data"], seed=config["seed"], arrays=arrays)
     run_dir = run_dir_for(config, out)
@@ -106,7 +110,11 @@ def run_search(config: dict, *, out: str | Path = "runs", overwrite: bool = Fals
     printer(f"kerascnn search '{config['name']}': {dataset.source} {dataset.sizes()}, input "
             f"{'×'.join(map(str, dataset.input_shape))}, {dataset.num_classes} classes; "
             f"{search['tuner']} tuner, {search['max_trials']} trials × {train['epochs']} epochs -> {run_dir}")
-    callbacks = [keras.callbacks.TensorBoard(log_dir=str(run_dir / "tb"), histogram_freq=0)]
+    tb.write_hparams_experiment(run_dir / "tb", tuner.oracle.get_space().space, search["objective"])
+    tb.write_run_text(run_dir / "tb", config, tb.device_description(train))
+    # keras-tuner gives a callback named TensorBoard one log folder per trial, with HParams.
+    callbacks = [keras.callbacks.TensorBoard(log_dir=str(run_dir / "tb"), histogram_freq=0,
+                                             profile_batch=train["profile_batch"])]
     if train["early_stopping"]:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=search["objective"], patience=train["early_stopping"],
                                                        mode="min" if search["objective"].endswith("loss") else "max"))

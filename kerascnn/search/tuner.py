@@ -99,9 +99,14 @@ class RunRecorder:
         start = time.perf_counter()
         try:
             return super().run_trial(trial, *args, **kwargs)
+        except Exception as err:
+            from kerascnn.evaluation.tensorboard import mark_trial_failed
+
+            log_dir = self.run_dir / "tb" / str(trial.trial_id) / "execution0"
+            mark_trial_failed(log_dir, trial.hyperparameters.values, trial.trial_id, f"{type(err).__name__}: {err}")
+            raise
         finally:
             info = dict(getattr(self.hypermodel, "last_fit", {}) or {})
-            info.pop("history", None)
             info["seconds"] = round(time.perf_counter() - start, 3)
             self.hypermodel.last_fit = {}
             Path(self.get_trial_dir(trial.trial_id)).mkdir(parents=True, exist_ok=True)
