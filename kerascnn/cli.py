@@ -85,9 +85,20 @@ def cmd_search(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from kerascnn.evaluation.report import leaderboard
+    """Rewrite report.md, its plots and the leaderboard files; print the leaderboard."""
+    from kerascnn.evaluation.report import leaderboard, write_report
 
+    path = write_report(args.run_dir)
     print(leaderboard(args.run_dir, top=args.top))
+    print(f"\nReport: {path}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    """scikit-learn metrics and the classification report of a saved model on a dataset's test split."""
+    from kerascnn.evaluation.evaluate import evaluate_model, format_evaluation
+
+    print(format_evaluation(evaluate_model(args.model, args.data, seed=args.seed)))
     return 0
 
 
@@ -110,10 +121,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="override any config key, e.g. --set data.subset=500 (repeatable)")
     search.set_defaults(func=cmd_search)
 
-    report = sub.add_parser("report", help="print the leaderboard of a run directory")
+    report = sub.add_parser("report", help="write report.md with plots and print the leaderboard of a run directory")
     report.add_argument("run_dir", help="a run directory, e.g. runs/digits-simple")
     report.add_argument("--top", type=int, help="show only the best N trials")
     report.set_defaults(func=cmd_report)
+
+    evaluate = sub.add_parser("evaluate", help="metrics and classification report of a saved model")
+    evaluate.add_argument("model", help="a .keras file, e.g. runs/digits-simple/best_model.keras")
+    evaluate.add_argument("--data", default="digits",
+                          help="a data source name (digits, mnist, ...) or an experiment YAML (its data section and seed)")
+    evaluate.add_argument("--seed", type=int, help="split seed (default: the experiment's, or 0)")
+    evaluate.set_defaults(func=cmd_evaluate)
 
     models = sub.add_parser("models", help="list the registered architectures with their parameter counts")
     models.add_argument("pattern", nargs="?", help="shell-style name filter, e.g. 'vgg*'")

@@ -1,10 +1,28 @@
-"""Reading a run directory back: the leaderboard of its trials."""
+"""Reading a run directory back: leaderboard, plots and ``report.md``.
+
+:func:`write_report` runs at the end of every search and on
+``kerascnn report RUN_DIR``. Everything is read from the run directory's files
+(``trials.csv``, ``summary.json``, ``predictions_test.csv`` and each trial's
+``kerascnn.json``), so a report can be rebuilt at any time.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
+
+import numpy as np
+
+PLOTS = {
+    "objective": "objective_per_trial.png",
+    "pareto": "accuracy_vs_params.png",
+    "knobs": "knob_effects.png",
+    "confusion": "confusion_matrix_test.png",
+    "curves": "best_trial_curves.png",
+}
+_FIXED_COLUMNS = ("trial_id", "status", "params", "seconds", "message", "best_epoch")
 
 
 def load_trials(run_dir: str | Path) -> list[dict]:
@@ -15,36 +33,75 @@ def load_trials(run_dir: str | Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def leaderboard(run_dir: str | Path, top: int | None = None) -> str:
-    """Completed trials sorted by the objective (best first), then the failed ones."""
+def _summary(run_dir: Path) -> dict:
+    path = run_dir / "summary.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _float(value):
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(out) else out
+
+
+def knob_columns(rows: list[dict]) -> list[str]:
+    return [c for c in (rows[0] if rows else {}) if c not in _FIXED_COLUMNS and not c.startswith("val_")]
+
+
+def ranked(rows: list[dict], objective: str) -> list[dict]:
+    """Completed trials, best first, then the others in trial order."""
+    reverse = not objective.endswith("loss")
+    done = [r for r in rows if r["status"] == "COMPLETED" and _float(r.get(objective)) is not None]
+    done.sort(key=lambda r: _float(r[objective]), reverse=reverse)
+    return done + [r for r in rows if r not in done]
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats: fewer or as many parameters and a higher score.
+
+    ``points`` are ``(params, score)``; the front is returned by increasing size.
+    """
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], -math.inf
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def leaderboard_rows(run_dir: str | Path) -> tuple[list[str], list[list[str]]]:
     run_dir = Path(run_dir)
     rows = load_trials(run_dir)
-    summary_file = run_dir / "summary.json"
-    summary = json.loads(summary_file.read_text()) if summary_file.exists() else {}
-    objective = summary.get("objective") or "val_f1_macro"
-    reverse = not objective.endswith("loss")
+    objective = _summary(run_dir).get("objective") or "val_f1_macro"
+    header = ["rank", "trial", "status", objective, "val_accuracy", "params", "seconds"] + knob_columns(rows)
+    table, rank = [], 0
+    for r in ranked(rows, objective):
+        done = r["status"] == "COMPLETED"
+        rank += done
+        table.append([str(rank) if done else "-", r["trial_id"], r["status"], _fmt(r.get(objective)),
+                      _fmt(r.get("val_accuracy")), r.get("params") or "", _fmt(r.get("seconds"), 1)]
+                     + [r.get(c, "") for c in knob_columns(rows)])
+    return header, table
 
-    def score(r):
-        try:
-            return float(r.get(objective) or "nan")
-        except ValueError:
-            return float("nan")
 
-    done = sorted((r for r in rows if r["status"] == "COMPLETED"), key=score, reverse=reverse)
-    others = [r for r in rows if r["status"] != "COMPLETED"]
-    hp_cols = [c for c in rows[0] if c not in ("trial_id", "status", "params", "seconds", "message", "best_epoch")
-               and not c.startswith("val_")] if rows else []
-    header = ["rank", "trial", objective, "val_accuracy", "params", "seconds"] + hp_cols
-    table = [header]
-    for i, r in enumerate(done[:top] if top else done, start=1):
-        table.append([str(i), r["trial_id"], _fmt(r.get(objective)), _fmt(r.get("val_accuracy")),
-                      r.get("params") or "", _fmt(r.get("seconds"), 1)] + [r.get(c, "") for c in hp_cols])
-    for r in others:
-        table.append(["-", r["trial_id"], r["status"], "", "", _fmt(r.get("seconds"), 1)] + [r.get(c, "") for c in hp_cols])
-    widths = [max(len(str(row[c])) for row in table) for c in range(len(header))]
-    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table]
+def leaderboard(run_dir: str | Path, top: int | None = None) -> str:
+    """The leaderboard as aligned text, with the run's counts and test result."""
+    run_dir = Path(run_dir)
+    header, table = leaderboard_rows(run_dir)
+    if top:
+        table = table[:top]
+    rows = [header] + table
+    widths = [max(len(str(row[c])) for row in rows) for c in range(len(header))]
+    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    out = "\n".join(lines)
+    return "\n".join(lines) + _footer(_summary(run_dir))
+
+
+def _footer(summary: dict) -> str:
+    out = ""
     if summary.get("counts"):
         c = summary["counts"]
         out += f"\n\n{c['completed']} completed, {c['failed']} failed, {c['rejected']} candidates rejected before training."
@@ -56,7 +113,181 @@ def leaderboard(run_dir: str | Path, top: int | None = None) -> str:
 
 
 def _fmt(value, digits=4):
-    try:
-        return f"{float(value):.{digits}f}"
-    except (TypeError, ValueError):
-        return "" if value is None else str(value)
+    v = _float(value)
+    return "" if v is None else f"{v:.{digits}f}"
+
+
+def _markdown_table(header, rows) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# --- plots -------------------------------------------------------------------------
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_objective(rows, objective, path: Path) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    xs = [i for i, r in enumerate(rows) if _float(r.get(objective)) is not None and r["status"] == "COMPLETED"]
+    ys = [_float(rows[i][objective]) for i in xs]
+    better = max if not objective.endswith("loss") else min
+    best_so_far = [better(ys[: k + 1]) for k in range(len(ys))]
+    ax.plot(xs, ys, "o", label=objective)
+    ax.step(xs, best_so_far, where="post", color="tab:red", label="best so far")
+    failed = [i for i, r in enumerate(rows) if r["status"] == "FAILED"]
+    if failed and ys:
+        ax.plot(failed, [min(ys)] * len(failed), "x", color="gray", label="failed")
+    ax.set(xlabel="trial", ylabel=objective, title=f"{objective} per trial")
+    ax.set_xticks(range(len(rows)), [r["trial_id"] for r in rows])
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_pareto(rows, path: Path, metric: str = "val_accuracy") -> list[dict]:
+    """Accuracy against parameter count with the Pareto front; returns the front's rows."""
+    plt = _pyplot()
+    done = [r for r in rows if r["status"] == "COMPLETED" and _float(r.get(metric)) is not None and r.get("params")]
+    points = [(float(r["params"]), _float(r[metric])) for r in done]
+    front = [done[i] for i in pareto_front(points)]
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    ax.scatter([p[0] for p in points], [p[1] for p in points], label="trials")
+    for r, (x, y) in zip(done, points):
+        ax.annotate(r["trial_id"], (x, y), textcoords="offset points", xytext=(3, 3), fontsize=7)
+    ax.plot([float(r["params"]) for r in front], [_float(r[metric]) for r in front], "-o", color="tab:red",
+            label="Pareto front")
+    ax.set_xscale("log")
+    ax.set(xlabel="parameters", ylabel=metric, title=f"{metric} against model size")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return front
+
+
+def plot_knob_effects(rows, objective, path: Path) -> list[str]:
+    """One small panel per hyperparameter: the objective of each trial against its value."""
+    plt = _pyplot()
+    done = [r for r in rows if r["status"] == "COMPLETED" and _float(r.get(objective)) is not None]
+    knobs = [k for k in knob_columns(rows) if len({r.get(k) for r in done}) > 1] or knob_columns(rows)
+    cols = min(4, max(1, len(knobs)))
+    nrows = max(1, math.ceil(len(knobs) / cols))
+    fig, axes = plt.subplots(nrows, cols, figsize=(3.2 * cols, 2.6 * nrows), dpi=100, squeeze=False)
+    for ax, knob in zip(axes.flat, knobs):
+        values = [r.get(knob) or "n/a" for r in done]
+        categories = sorted(set(values), key=lambda v: (_float(v) is None, _float(v) or 0, v))
+        xs = [categories.index(v) for v in values]
+        ax.scatter(xs, [_float(r[objective]) for r in done], alpha=0.7)
+        ax.set_xticks(range(len(categories)), categories, fontsize=7, rotation=30)
+        ax.set_title(knob, fontsize=8)
+    for ax in list(axes.flat)[len(knobs):]:
+        ax.axis("off")
+    fig.suptitle(f"{objective} by hyperparameter", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return knobs
+
+
+def plot_confusion(run_dir: Path, class_names, path: Path) -> np.ndarray | None:
+    from sklearn.metrics import confusion_matrix
+
+    from kerascnn.evaluation.tensorboard import confusion_matrix_figure
+
+    pred_file = run_dir / "predictions_test.csv"
+    if not pred_file.exists():
+        return None
+    with open(pred_file, newline="") as f:
+        pairs = [(int(r["y_true"]), int(r["y_pred"])) for r in csv.DictReader(f)]
+    y_true, y_pred = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    cm = confusion_matrix(y_true, y_pred, labels=list(range(len(class_names))))
+    fig = confusion_matrix_figure(cm, class_names, "Best model on the test split")
+    fig.savefig(path)
+    _pyplot().close(fig)
+    return cm
+
+
+def plot_curves(history: dict, path: Path, title: str) -> None:
+    plt = _pyplot()
+    panels = [("loss", "val_loss"), ("accuracy", "val_accuracy"), ("f1_macro", "val_f1_macro")]
+    panels = [p for p in panels if p[0] in history or p[1] in history]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2), dpi=100, squeeze=False)
+    for ax, (train_key, val_key) in zip(axes[0], panels):
+        for key, label in ((train_key, "train"), (val_key, "validation")):
+            if key in history:
+                ax.plot(range(1, len(history[key]) + 1), history[key], marker=".", label=label)
+        ax.set(xlabel="epoch", title=train_key)
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Write ``report.md``, the PNG plots and ``leaderboard.csv`` / ``.md``; return the report path."""
+    run_dir = Path(run_dir)
+    rows = load_trials(run_dir)
+    summary = _summary(run_dir)
+    objective = summary.get("objective") or "val_f1_macro"
+    header, table = leaderboard_rows(run_dir)
+    with open(run_dir / "leaderboard.csv", "w", newline="") as f:
+        csv.writer(f).writerows([header] + table)
+    (run_dir / "leaderboard.md").write_text(_markdown_table(header, table) + "\n")
+
+    plot_objective(rows, objective, run_dir / PLOTS["objective"])
+    front = plot_pareto(rows, run_dir / PLOTS["pareto"])
+    knobs = plot_knob_effects(rows, objective, run_dir / PLOTS["knobs"])
+    class_names = summary.get("class_names") or []
+    cm = plot_confusion(run_dir, class_names, run_dir / PLOTS["confusion"]) if class_names else None
+    best = summary.get("best") or {}
+    history_file = run_dir / "tuner" / f"trial_{best.get('trial_id')}" / "kerascnn.json"
+    history = json.loads(history_file.read_text()).get("history") if history_file.exists() else None
+    if history:
+        plot_curves(history, run_dir / PLOTS["curves"], f"Best trial {best['trial_id']}: training curves")
+
+    md = [f"# Search report: {summary.get('name', run_dir.name)}", ""]
+    counts = summary.get("counts") or {}
+    if counts:
+        md += [f"{counts['completed']} trials completed, {counts['failed']} failed, {counts['rejected']} candidates "
+               "rejected before training (feature maps that collapse, budgets). Objective: "
+               f"`{objective}`.", ""]
+    if summary.get("test"):
+        t, b = summary["test"], summary.get("baseline", {})
+        md += ["## Best model", "", f"Trial **{best['trial_id']}** ({best.get('params') or '?'} parameters):", "",
+               _markdown_table(["hyperparameter", "value"], list(best.get("hyperparameters", {}).items())), "",
+               "Test split, beside a scikit-learn SVC trained on the same data:", "",
+               _markdown_table(["model", "accuracy", "precision_macro", "recall_macro", "f1_macro"],
+                               [["best CNN", f"{t['accuracy']:.4f}", f"{t['precision_macro']:.4f}",
+                                 f"{t['recall_macro']:.4f}", f"{t['f1_macro']:.4f}"],
+                                ["SVC baseline", f"{b.get('accuracy', float('nan')):.4f}", "", "",
+                                 f"{b.get('f1_macro', float('nan')):.4f}"]]), "",
+               "Per class (test split):", "",
+               _markdown_table(["class", "precision", "recall", "f1", "support"],
+                               [[name, f"{t.get(f'precision_class_{k}', 0):.3f}", f"{t.get(f'recall_class_{k}', 0):.3f}",
+                                 f"{t.get(f'f1_class_{k}', 0):.3f}", t.get(f"support_class_{k}", "")]
+                                for k, name in enumerate(class_names)]), ""]
+        if cm is not None:
+            md += [f"![confusion matrix]({PLOTS['confusion']})", ""]
+        if history:
+            md += ["### Training curves of the best trial", "", f"![training curves]({PLOTS['curves']})", ""]
+    md += ["## Trials", "", f"![{objective} per trial]({PLOTS['objective']})", "",
+           _markdown_table(header, table), "",
+           "## Accuracy against size", "", f"![accuracy against parameters]({PLOTS['pareto']})", "",
+           "Pareto front (the best validation accuracy for its size):", "",
+           _markdown_table(["trial", "params", "val_accuracy"],
+                           [[r["trial_id"], r["params"], _fmt(r.get("val_accuracy"))] for r in front]), "",
+           "## Effect of each hyperparameter", "", f"![effect of each hyperparameter]({PLOTS['knobs']})", "",
+           "Knobs shown: " + ", ".join(f"`{k}`" for k in knobs), ""]
+    path = run_dir / "report.md"
+    path.write_text("\n".join(md))
+    return path

@@ -160,11 +160,14 @@ def run_search(config: dict, *, out: str | Path = "runs", overwrite: bool = Fals
     summary["baseline"] = svc_baseline(dataset, config["seed"])
     summary["seconds"] = round(time.perf_counter() - started, 1)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default))
+    from kerascnn.evaluation.report import write_report
+
+    report = write_report(run_dir)
     if summary["test"]:
         printer(f"best trial {summary['best']['trial_id']}: test accuracy {summary['test']['accuracy']:.4f}, "
                 f"f1_macro {summary['test']['f1_macro']:.4f} (SVC baseline {summary['baseline']['accuracy']:.4f}); "
                 f"{summary['counts']['completed']} completed, {summary['counts']['failed']} failed, "
-                f"{summary['counts']['rejected']} candidates rejected before training. Run: {run_dir}")
+                f"{summary['counts']['rejected']} candidates rejected before training. Report: {report}")
     return run_dir
 
 
