@@ -1,0 +1,176 @@
+"""Pictures of what a CNN computes: feature maps, first-layer filters, classic kernels.
+
+The tools in ``tools/`` are thin command lines over these functions.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+import keras
+
+
+def conv_layers(model) -> list:
+    """The 2D convolution layers of ``model`` (looking inside nested models), in order."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            found += conv_layers(layer)
+        elif hasattr(layer, "kernel_size") and len(getattr(layer, "kernel_size", ())) == 2:
+            found.append(layer)
+    return found
+
+
+def _inner_model(model):
+    """The model holding the conv layers (the architecture inside an augmentation wrapper)."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model) and conv_layers(layer):
+            return layer
+    return model
+
+
+def feature_maps(model, image: np.ndarray) -> dict[str, np.ndarray]:
+    """Each conv layer's output ``(H, W, C)`` for one input image ``(H, W, C_in)``."""
+    inner = _inner_model(model)
+    layers = conv_layers(inner)
+    if not layers:
+        raise ValueError(f"Model {model.name!r} has no 2D convolution layer to visualise")
+    probe = keras.Model(inner.inputs[0], [layer.output for layer in layers])
+    outputs = probe(image[None].astype("float32"), training=False)
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    return {layer.name: np.asarray(out)[0] for layer, out in zip(layers, outputs)}
+
+
+def tile_grid(tiles: np.ndarray, pad: int = 1) -> np.ndarray:
+    """``(N, H, W)`` tiles, each scaled to [0, 1], in a near-square grid (2D array)."""
+    n, h, w = tiles.shape
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    grid = np.ones((rows * (h + pad) + pad, cols * (w + pad) + pad), dtype="float32")
+    for i, tile in enumerate(tiles):
+        lo, hi = float(tile.min()), float(tile.max())
+        tile = (tile - lo) / (hi - lo) if hi > lo else np.zeros_like(tile)
+        r, c = divmod(i, cols)
+        grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = tile
+    return grid
+
+
+def grid_shape(n: int) -> tuple[int, int]:
+    """(rows, cols) of the grid :func:`tile_grid` makes for ``n`` tiles."""
+    cols = math.ceil(math.sqrt(n))
+    return math.ceil(n / cols), cols
+
+
+def first_layer_filters(model) -> np.ndarray:
+    """The first conv layer's filters as ``(filters, kh, kw)`` tiles (averaged over input channels)."""
+    layers = conv_layers(_inner_model(model))
+    if not layers:
+        raise ValueError(f"Model {model.name!r} has no 2D convolution layer")
+    kernel = np.asarray(layers[0].get_weights()[0])  # (kh, kw, in, out) or depthwise (kh, kw, in, mult)
+    return np.moveaxis(kernel.mean(axis=2), -1, 0)
+
+
+def save_grid(grid: np.ndarray, path: str | Path, title: str, scale: int = 8) -> Path:
+    """Save a grid as a PNG, each pixel ``scale`` pixels wide, with a title."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    h, w = grid.shape
+    fig = plt.figure(figsize=(max(2.5, w * scale / 100), max(2.5, h * scale / 100) + 0.4), dpi=100)
+    ax = fig.add_axes([0, 0, 1, 1 - 0.4 / (max(2.5, h * scale / 100) + 0.4)])
+    ax.imshow(grid, cmap="viridis", interpolation="nearest")
+    ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def visualize_model(model, image: np.ndarray, out_dir: str | Path, tb_dir: str | Path | None = None) -> list[Path]:
+    """PNG grids of every conv layer's feature maps and of the first layer's filters.
+
+    With ``tb_dir``, the same grids go to TensorBoard as images (TensorFlow backend).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    grids = {}
+    for name, fmap in feature_maps(model, image).items():
+        grids[f"feature_maps_{name}"] = (tile_grid(np.moveaxis(fmap, -1, 0)), f"{name}: {fmap.shape[-1]} feature maps")
+    filters = first_layer_filters(model)
+    grids["filters_first_layer"] = (tile_grid(filters), f"first-layer filters ({len(filters)})")
+    paths = [save_grid(grid, out_dir / f"{key}.png", title) for key, (grid, title) in grids.items()]
+    if tb_dir is not None and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        writer = tf.summary.create_file_writer(str(tb_dir))
+        with writer.as_default():
+            for key, (grid, _) in grids.items():
+                tf.summary.image(key, grid[None, :, :, None], step=0)
+        writer.flush()
+    return paths
+
+
+def load_image(path: str | Path, input_shape: tuple) -> np.ndarray:
+    """An image file resized to a model's ``(H, W, C)`` input, scaled to [0, 1]."""
+    color = "grayscale" if input_shape[-1] == 1 else "rgb"
+    img = keras.utils.load_img(path, color_mode=color, target_size=tuple(input_shape[:2]))
+    return keras.utils.img_to_array(img) / 255.0
+
+
+def sample_photo(index: int = 0, gray: bool = True) -> np.ndarray:
+    """One of scikit-learn's two bundled photographs (china, flower), in [0, 1]."""
+    from sklearn.datasets import load_sample_images
+
+    photo = load_sample_images().images[index].astype("float32") / 255.0
+    return photo.mean(axis=-1, keepdims=True) if gray else photo
+
+
+def apply_classic_kernels(image: np.ndarray, names=None) -> dict[str, np.ndarray]:
+    """Each classic kernel applied to a grayscale ``(H, W, 1)`` image with a kit conv block."""
+    from kerascnn.layers import CLASSIC_KERNELS, conv_block
+
+    names = list(names or CLASSIC_KERNELS)
+    inputs = keras.Input(image.shape)
+    outputs = [conv_block(inputs, 1, 3, padding="same", activation="linear", use_bias=False,
+                          kernel_initializer=name, name=name) for name in names]
+    result = keras.Model(inputs, outputs)(image[None].astype("float32"))
+    return {name: np.asarray(out)[0, :, :, 0] for name, out in zip(names, result)}
+
+
+def classic_kernels_figure(path: str | Path, image: np.ndarray | None = None,
+                           names=("laplacian", "gaussian", "sobel_x", "sobel_y", "box")) -> Path:
+    """The notes' kernels on a real photograph, as one figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kerascnn.layers import classic_kernel
+
+    image = sample_photo() if image is None else image
+    results = apply_classic_kernels(image, names)
+    fig, axes = plt.subplots(2, len(names) + 1, figsize=(3 * (len(names) + 1), 6), dpi=100,
+                             gridspec_kw={"height_ratios": [4, 1.4]})
+    axes[0, 0].imshow(image[..., 0], cmap="gray")
+    axes[0, 0].set_title("input")
+    axes[1, 0].axis("off")
+    for i, name in enumerate(names, start=1):
+        out = results[name]
+        edge = name not in ("gaussian", "box")
+        axes[0, i].imshow(np.abs(out) if edge else out, cmap="gray")
+        axes[0, i].set_title(name)
+        axes[1, i].imshow(classic_kernel(name), cmap="coolwarm")
+        for (r, c), v in np.ndenumerate(classic_kernel(name)):
+            axes[1, i].text(c, r, f"{v:.2g}", ha="center", va="center", fontsize=7)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
