@@ -18,7 +18,8 @@ run: $(STAMP)  ## the main job
 test: $(STAMP)  ## the default suite (slow tests excluded)
 	$(BIN)/python -m pytest
 
-test-slow: $(STAMP)  ## only the tests marked slow
+test-slow: $(STAMP)  ## only the tests marked slow (installs Debian's chromium for the TensorBoard screenshots)
+	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
 	$(BIN)/python -m pytest -m slow
 
 clean:
