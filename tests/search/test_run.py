@@ -51,8 +51,10 @@ def test_run_directory_has_every_file(finished_run):
         assert (run_dir / name).is_file(), name
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert saved["train"]["optimizer"] == "adam"  # resolved, defaults filled in
-    trial_dirs = [p for p in (run_dir / "tb").iterdir() if p.is_dir()]
-    assert len(trial_dirs) == 2  # one TensorBoard folder per trial
+    trial_dirs = sorted(p.name for p in (run_dir / "tb").iterdir() if p.is_dir() and p.name != "run_info")
+    assert trial_dirs == ["0", "1"]  # one TensorBoard folder per trial
+    for name in ("report.md", "leaderboard.csv", "leaderboard.md", "objective_per_trial.png"):
+        assert (run_dir / name).is_file(), name  # the report is written at the end of every search
 
 
 def test_trials_csv_contents(finished_run):
@@ -104,7 +106,7 @@ def test_one_progress_line_per_trial_and_report(finished_run):
     assert [l.split()[0] for l in trial_lines] == ["[1/2]", "[2/2]"]
     assert "val_f1_macro=" in trial_lines[0] and "best=" in trial_lines[1] and "left" in trial_lines[1]
     board = leaderboard(run_dir)
-    assert board.splitlines()[0].split()[:3] == ["rank", "trial", "val_f1_macro"]
+    assert board.splitlines()[0].split()[:4] == ["rank", "trial", "status", "val_f1_macro"]
     assert "2 completed, 0 failed, 0 candidates rejected" in board
 
 
