@@ -87,8 +87,11 @@ def run_search(config: dict, *, out: str | Path = "runs", overwrite: bool = Fals
     from kerascnn import device
     from kerascnn.evaluation import tensorboard as tb
 
+    from keras_tuner.src import config as keras_tuner_config
+
     config = config_module.resolve(config)
     started = time.perf_counter()
+    keras_tuner_config.DEBUG = False  # a failed trial's reason goes to its progress line and trials.csv
     device.configure(config["train"], printer)
     keras.utils.set_random_seed(config["seed"])
     dataset = load_dataset(config["data"], seed=config["seed"], arrays=arrays)

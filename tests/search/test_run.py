@@ -240,3 +240,24 @@ def test_default_experiment_beats_the_svc_baseline(tmp_path):
     assert time.time() - start < 600
     assert summary["counts"]["completed"] == 8
     assert summary["test"]["accuracy"] > summary["baseline"]["accuracy"]
+
+
+def test_a_trial_that_raises_is_recorded_failed_with_its_reason(tmp_path, monkeypatch):
+    from kerascnn.search.hypermodel import CNNHyperModel
+
+    original = CNNHyperModel.fit
+
+    def flaky(self, hp, model, *args, **kwargs):
+        if 5 in (hp.values["block1/kernel_size"], hp.values["block2/kernel_size"]):
+            raise RuntimeError("simulated out of memory")
+        return original(self, hp, model, *args, **kwargs)
+
+    monkeypatch.setattr(CNNHyperModel, "fit", flaky)
+    cfg = _config("raises", search={"tuner": "grid", "max_trials": 2, "space": {"kernel_size": [3, 5]}})
+    lines = []
+    run_dir = run_search(cfg, out=tmp_path, printer=lines.append)
+    rows = {"5" if "5" in (r["block1/kernel_size"], r["block2/kernel_size"]) else "3": r for r in _rows(run_dir)}
+    assert rows["3"]["status"] == "COMPLETED"
+    assert rows["5"]["status"] == "FAILED" and "simulated out of memory" in rows["5"]["message"]
+    assert any("FAILED" in line and "simulated out of memory" in line for line in lines)
+    assert json.loads((run_dir / "summary.json").read_text())["counts"]["failed"] == 1
