@@ -79,6 +79,9 @@ def cmd_search(args) -> int:
         if getattr(args, flag) is not None:
             overrides.append(f"{key}={getattr(args, flag)}")
     cfg = config.load(args.config, overrides)
+    from kerascnn.search import distributed
+
+    distributed.set_role(args.chief, args.worker, args.worker_id)
     _quiet_tensorflow()
     run_search(cfg, out=args.out, overwrite=args.overwrite, printer=lambda line: print(line, flush=True))
     return 0
@@ -119,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--overwrite", action="store_true", help="delete an existing run of this name and start over")
     search.add_argument("--set", action="append", metavar="KEY.PATH=VALUE",
                         help="override any config key, e.g. --set data.subset=500 (repeatable)")
+    search.add_argument("--chief", metavar="HOST:PORT", help="serve the oracle of a distributed search here")
+    search.add_argument("--worker", metavar="HOST:PORT", help="run trials for the chief at HOST:PORT")
+    search.add_argument("--worker-id", type=int, help="this worker's id (restart with the same id to resume)")
     search.set_defaults(func=cmd_search)
 
     report = sub.add_parser("report", help="write report.md with plots and print the leaderboard of a run directory")

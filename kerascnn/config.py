@@ -49,6 +49,7 @@ DEFAULTS = {
         "constraints": {"max_params": None, "max_rejections": 1000},
         "executions_per_trial": 1,
         "hyperband_factor": 3,
+        "worker_timeout": 600,
     },
     "train": {
         "epochs": 10,
@@ -61,6 +62,7 @@ DEFAULTS = {
         "mixed_precision": False,
         "jit_compile": "auto",
         "profile_batch": 0,
+        "strategy": None,
     },
 }
 
@@ -137,6 +139,7 @@ SCHEMA = {
         "constraints": {"max_params": _optional(_int(1)), "max_rejections": _int(1)},
         "executions_per_trial": _int(1),
         "hyperband_factor": _int(2),
+        "worker_timeout": _POS_NUM,
     },
     "train": {
         "epochs": _int(1),
@@ -151,6 +154,7 @@ SCHEMA = {
         "profile_batch": (lambda v: (_is_int(v) and v >= 0) or (isinstance(v, list) and len(v) == 2
                                      and all(_is_int(b) and b >= 1 for b in v) and v[0] <= v[1]),
                           "0 (off), a batch number, or [first, last] batches"),
+        "strategy": _optional(_choice(("mirrored",))),
     },
 }
 

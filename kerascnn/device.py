@@ -55,3 +55,25 @@ def configure(train: dict, printer=print) -> list[str]:
     for note in notes:
         printer(note)
     return notes
+
+
+def strategy(train: dict, printer=print):
+    """``tf.distribute.MirroredStrategy`` for ``train.strategy: mirrored``, else ``None``.
+
+    Mirrors over the visible GPUs, or over the logical CPU devices when there
+    is no GPU (how the tests exercise it). ``train.batch_size`` is per replica:
+    each step processes ``batch_size * replicas`` samples.
+    """
+    if train.get("strategy") != "mirrored":
+        return None
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError("train.strategy: mirrored uses tf.distribute, so it needs the TensorFlow backend "
+                         f"(KERAS_BACKEND is {keras.backend.backend()!r})")
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+    result = tf.distribute.MirroredStrategy(devices=devices)
+    printer(f"train.strategy: mirrored over {result.num_replicas_in_sync} device(s) ({', '.join(devices)}); "
+            f"each step takes batch_size × {result.num_replicas_in_sync} samples")
+    return result

@@ -22,7 +22,7 @@ PLOTS = {
     "confusion": "confusion_matrix_test.png",
     "curves": "best_trial_curves.png",
 }
-_FIXED_COLUMNS = ("trial_id", "status", "params", "seconds", "message", "best_epoch")
+_FIXED_COLUMNS = ("trial_id", "status", "params", "seconds", "message", "best_epoch", "worker")
 
 
 def load_trials(run_dir: str | Path) -> list[dict]:

@@ -53,11 +53,14 @@ class CNNHyperModel(kt.HyperModel):
             ``augment`` knob is on (always, if it is not searched).
         data: a :class:`kerascnn.data.Dataset`, used by :meth:`fit` when no
             arrays are passed.
+        replicas: devices of a ``tf.distribute`` strategy; the batch size is
+            per replica, so each step takes ``batch_size * replicas`` samples.
         **knobs: knob settings, merged into ``space``.
     """
 
     def __init__(self, input_shape, num_classes, architecture="simple_cnn", *, space=None, params=None,
-                 tune_unlisted=True, train=None, augmentation=None, data=None, seed=0, name=None, **knobs):
+                 tune_unlisted=True, train=None, augmentation=None, data=None, seed=0, replicas=1, name=None,
+                 **knobs):
         super().__init__(name=name, tunable=True)
         self.input_shape, self.num_classes = tuple(input_shape), int(num_classes)
         self.architectures = [architecture] if isinstance(architecture, str) else list(architecture)
@@ -69,6 +72,7 @@ class CNNHyperModel(kt.HyperModel):
         self.tune_unlisted = tune_unlisted
         self.train = {"optimizer": "adam", "learning_rate": 1e-3, "momentum": 0.9, "batch_size": 64, **(train or {})}
         self.augmentation, self.data, self.seed = dict(augmentation or {}), data, seed
+        self.replicas = replicas  # tf.distribute replicas: batch_size is per replica
         self.last_fit: dict = {}
 
     # ----- knob resolution (shared by build and the candidate check) -----
@@ -203,7 +207,7 @@ class CNNHyperModel(kt.HyperModel):
         from kerascnn.evaluation.metrics import SklearnMetrics
 
         training = self._training(copy.deepcopy(hp))
-        batch_size = kwargs.pop("batch_size", None) or training["batch_size"]
+        batch_size = (kwargs.pop("batch_size", None) or training["batch_size"]) * self.replicas
         if args or "x" in kwargs:
             x = args[0] if args else kwargs.pop("x")
             y = args[1] if len(args) > 1 else kwargs.pop("y")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import time
 import warnings
@@ -47,7 +48,7 @@ def _prepare_run_dir(run_dir: Path, config: dict, overwrite: bool) -> None:
 
 def _search_identity(config: dict) -> dict:
     """What must not change between a run and its resumption (max_trials and epochs may)."""
-    search = {k: v for k, v in config.get("search", {}).items() if k != "max_trials"}
+    search = {k: v for k, v in config.get("search", {}).items() if k not in ("max_trials", "worker_timeout")}
     return {"seed": config.get("seed"), "data": config.get("data"), "model": config.get("model"), "search": search}
 
 
@@ -94,27 +95,36 @@ def run_search(config: dict, *, out: str | Path = "runs", overwrite: bool = Fals
     keras_tuner_config.DEBUG = False  # a failed trial's reason goes to its progress line and trials.csv
     device.configure(config["train"], printer)
     keras.utils.set_random_seed(config["seed"])
+    from kerascnn.search import distributed
+
+    role = distributed.role()
     dataset = load_dataset(config["data"], seed=config["seed"], arrays=arrays)
     run_dir = run_dir_for(config, out)
-    _prepare_run_dir(run_dir, config, overwrite)
+    if role == "worker":  # the chief owns the run directory; a worker only adds its trials
+        run_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        _prepare_run_dir(run_dir, config, overwrite)
     search, train = config["search"], config["train"]
+    strategy = device.strategy(train, printer)
     hypermodel = CNNHyperModel(
         dataset.input_shape, dataset.num_classes, config["model"]["architecture"],
         space=search["space"], params=config["model"]["params"], tune_unlisted=False,
         train=train, augmentation=config["data"]["augmentation"], data=dataset, seed=config["seed"],
+        replicas=strategy.num_replicas_in_sync if strategy is not None else 1,
     )
     tuner = make_tuner(
         search["tuner"], hypermodel, objective=search["objective"], max_trials=search["max_trials"],
         seed=config["seed"], run_dir=run_dir, overwrite=False, max_params=search["constraints"]["max_params"],
         max_rejections=search["constraints"]["max_rejections"], epochs=train["epochs"],
         hyperband_factor=search["hyperband_factor"], executions_per_trial=search["executions_per_trial"],
-        printer=printer,
+        printer=printer, distribution_strategy=strategy, worker_timeout=search["worker_timeout"],
     )
     printer(f"kerascnn search '{config['name']}': {dataset.source} {dataset.sizes()}, input "
             f"{'×'.join(map(str, dataset.input_shape))}, {dataset.num_classes} classes; "
             f"{search['tuner']} tuner, {search['max_trials']} trials × {train['epochs']} epochs -> {run_dir}")
-    tb.write_hparams_experiment(run_dir / "tb", tuner.oracle.get_space().space, search["objective"])
-    tb.write_run_text(run_dir / "tb", config, tb.device_description(train))
+    if role != "worker":
+        tb.write_hparams_experiment(run_dir / "tb", tuner.oracle.get_space().space, search["objective"])
+        tb.write_run_text(run_dir / "tb", config, tb.device_description(train))
     # keras-tuner gives a callback named TensorBoard one log folder per trial, with HParams.
     callbacks = [keras.callbacks.TensorBoard(log_dir=str(run_dir / "tb"), histogram_freq=0,
                                              profile_batch=train["profile_batch"])]
@@ -122,6 +132,9 @@ def run_search(config: dict, *, out: str | Path = "runs", overwrite: bool = Fals
         callbacks.append(keras.callbacks.EarlyStopping(monitor=search["objective"], patience=train["early_stopping"],
                                                        mode="min" if search["objective"].endswith("loss") else "max"))
     tuner.search(epochs=train["epochs"], callbacks=callbacks, verbose=train["verbose"])
+    if role == "worker":
+        printer(f"worker {os.environ[distributed.ENV_ID]}: no trials left; the chief writes the results into {run_dir}")
+        return run_dir
     rows = tuner.trial_rows()
     from kerascnn.search.tuner import write_trials_csv
 

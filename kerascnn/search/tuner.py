@@ -108,28 +108,61 @@ class RunRecorder:
         finally:
             info = dict(getattr(self.hypermodel, "last_fit", {}) or {})
             info["seconds"] = round(time.perf_counter() - start, 3)
+            info["worker"] = self.tuner_id
             self.hypermodel.last_fit = {}
             Path(self.get_trial_dir(trial.trial_id)).mkdir(parents=True, exist_ok=True)
             (Path(self.get_trial_dir(trial.trial_id)) / "kerascnn.json").write_text(json.dumps(info))
 
-    def on_trial_end(self, trial):
-        super().on_trial_end(trial)
+    worker_timeout: float = 600.0
+    serve_report: dict | None = None
+
+    def search(self, *args, **kwargs):
+        from kerascnn.search import distributed
+
+        if distributed.role() == "chief":  # serve the oracle to the workers instead of training
+            self.oracle.verbose = 0  # the kit prints its own line per trial
+            self.save()
+            self.serve_report = distributed.serve(self.oracle, self.worker_timeout, self.printer,
+                                                  on_trial_end=self._record_trial)
+            return None
+        if distributed.role() == "worker":
+            distributed.wait_for_chief(self.worker_timeout, self.printer)
+        return super().search(*args, **kwargs)
+
+    def _record_trial(self, trial):
         rows = self.trial_rows()
         write_trials_csv(self.run_dir / "trials.csv", rows)
         self._progress(trial, rows)
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        from kerascnn.search import distributed
+
+        if distributed.role() == "worker":  # the chief holds every trial; say what this worker did
+            info = self._trial_info(trial.trial_id)
+            values = (info.get("history") or {}).get(self.objective_name) or []
+            better = min if self.objective_name.endswith("loss") else max
+            status = f"{self.objective_name}={better(values):.4f}" if values and trial.status != "FAILED" else trial.status
+            self.printer(f"[worker {self.tuner_id}] trial {trial.trial_id} {status} | {info.get('seconds', 0):.1f}s")
+            return
+        self._record_trial(trial)
+
+    def _trial_info(self, trial_id) -> dict:
+        path = Path(self.get_trial_dir(trial_id)) / "kerascnn.json"
+        return json.loads(path.read_text()) if path.exists() else {}
 
     def trial_rows(self) -> list[dict]:
         """One dict per trial: id, status, hyperparameters, validation metrics, params, seconds."""
         rows = []
         for trial_id in sorted(self.oracle.trials):
             trial = self.oracle.trials[trial_id]
-            extra_file = Path(self.get_trial_dir(trial_id)) / "kerascnn.json"
-            extra = json.loads(extra_file.read_text()) if extra_file.exists() else {}
+            extra = self._trial_info(trial_id)
             row = {"trial_id": trial_id, "status": trial.status}
             row.update({k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")})
             row.update(best_epoch_metrics(trial, self.objective_name))
             row["params"] = extra.get("params")
             row["seconds"] = extra.get("seconds")
+            row["worker"] = extra.get("worker")
             row["message"] = (trial.message or "").strip().splitlines()[-1][:300] if trial.message else ""
             rows.append(row)
         return rows
@@ -206,7 +239,8 @@ class KitHyperband(RunRecorder, Hyperband):
 
 def make_tuner(kind: str, hypermodel, *, objective: str, max_trials: int, seed: int, run_dir: Path,
                overwrite: bool, max_params=None, max_rejections: int = 1000, epochs: int = 10,
-               hyperband_factor: int = 3, executions_per_trial: int = 1, printer=print):
+               hyperband_factor: int = 3, executions_per_trial: int = 1, printer=print,
+               distribution_strategy=None, worker_timeout: float = 600.0):
     """A keras-tuner tuner of ``kind`` over ``hypermodel``, writing into ``run_dir``."""
     direction = "min" if objective.endswith("loss") else "max"
     common = dict(objective=kt.Objective(objective, direction), seed=seed,
@@ -223,6 +257,8 @@ def make_tuner(kind: str, hypermodel, *, objective: str, max_trials: int, seed: 
     oracle.max_rejections = max_rejections
     cls = KitHyperband if kind == "hyperband" else KitTuner
     tuner = cls(oracle=oracle, hypermodel=hypermodel, directory=str(run_dir), project_name="tuner",
-                overwrite=overwrite, executions_per_trial=executions_per_trial)
+                overwrite=overwrite, executions_per_trial=executions_per_trial,
+                distribution_strategy=distribution_strategy)
     tuner.run_dir, tuner.objective_name, tuner.printer = Path(run_dir), objective, printer
+    tuner.worker_timeout = worker_timeout
     return tuner

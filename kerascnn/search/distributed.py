@@ -1,0 +1,162 @@
+"""Distributed search on keras-tuner's own engine: one chief oracle, workers over gRPC.
+
+keras-tuner reads three environment variables: ``KERASTUNER_TUNER_ID``
+(``chief`` for the oracle, any other id for a worker),
+``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT``. ``kerascnn search
+--chief HOST:PORT`` and ``--worker HOST:PORT --worker-id N`` set them; setting
+them yourself works the same.
+
+The chief serves keras-tuner's ``OracleServicer`` (candidates are checked for
+geometry and budget there, once for all workers) with one addition: a
+watchdog. A worker that has not reported for ``worker_timeout`` seconds is
+reported, its running trial is marked failed, and the chief stops waiting
+for it; a worker restarted with the same id before then gets its unfinished
+trial back, as in keras-tuner.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from concurrent import futures
+
+from kerascnn.validation import invalid
+
+ENV_ID, ENV_IP, ENV_PORT = "KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"
+
+
+def parse_address(text: str, arg: str) -> tuple[str, int]:
+    """``"127.0.0.1:8000"`` -> ``("127.0.0.1", 8000)``."""
+    host, sep, port = str(text).rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise invalid(arg, text, "HOST:PORT, e.g. 127.0.0.1:8000")
+    return host, int(port)
+
+
+def set_role(chief: str | None = None, worker: str | None = None, worker_id=None) -> str | None:
+    """Set keras-tuner's environment for a chief or a worker; return the role (or ``None``)."""
+    if chief and worker:
+        raise ValueError("Use --chief or --worker, not both: the chief only serves the oracle")
+    if chief:
+        host, port = parse_address(chief, "--chief")
+        os.environ.update({ENV_ID: "chief", ENV_IP: host, ENV_PORT: str(port)})
+    elif worker:
+        host, port = parse_address(worker, "--worker")
+        if worker_id is None:
+            raise ValueError("--worker needs --worker-id N (restart a worker with the same id to resume its trial)")
+        os.environ.update({ENV_ID: f"tuner{worker_id}", ENV_IP: host, ENV_PORT: str(port)})
+    elif worker_id is not None:
+        raise ValueError("--worker-id needs --worker HOST:PORT")
+    return role()
+
+
+def role() -> str | None:
+    """``"chief"``, ``"worker"`` or ``None`` (a single-process search), from the environment."""
+    if ENV_IP not in os.environ:
+        return None
+    if ENV_PORT not in os.environ or ENV_ID not in os.environ:
+        raise ValueError(f"{ENV_IP} is set, so {ENV_PORT} and {ENV_ID} must be set too (keras-tuner's distributed mode)")
+    return "chief" if "chief" in os.environ[ENV_ID] else "worker"
+
+
+def wait_for_chief(timeout: float, printer=print) -> None:
+    """Block until the chief's port accepts connections (workers may start first)."""
+    import socket
+
+    host, port = os.environ[ENV_IP], int(os.environ[ENV_PORT])
+    deadline, said = time.monotonic() + timeout, False
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"No chief answered at {host}:{port} within {timeout:.0f}s "
+                                   "(start it with kerascnn search CONFIG --chief HOST:PORT)") from None
+            if not said:
+                printer(f"worker: waiting for the chief at {host}:{port} ...")
+                said = True
+            time.sleep(0.5)
+
+
+def serve(oracle, worker_timeout: float = 600.0, printer=print, poll: float = 0.5, on_trial_end=None) -> dict:
+    """Serve ``oracle`` to the workers until the search is over; return what happened.
+
+    Ends when every trial is done and every worker has been told to stop, or
+    when the workers that are left have been silent for ``worker_timeout``
+    seconds (each is reported; a trial one was running is marked FAILED).
+    """
+    import grpc
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute.oracle_chief import OracleServicer
+    from keras_tuner.src.engine import trial as trial_module
+
+    last_seen: dict[str, float] = {}
+    lock = threading.Lock()
+
+    class WatchedServicer(OracleServicer):
+        """keras-tuner's servicer, noting when each worker was last heard from."""
+
+        def _seen(self, tuner_id=None, trial_id=None):
+            with lock:
+                if tuner_id is None:
+                    tuner_id = next((t for t, tr in list(self.oracle.ongoing_trials.items())
+                                     if tr.trial_id == trial_id), None)
+                if tuner_id is not None:
+                    last_seen[tuner_id] = time.monotonic()
+
+        def CreateTrial(self, request, context):
+            self._seen(tuner_id=request.tuner_id)
+            return super().CreateTrial(request, context)
+
+        def UpdateTrial(self, request, context):
+            self._seen(trial_id=request.trial_id)
+            return super().UpdateTrial(request, context)
+
+        def EndTrial(self, request, context):
+            self._seen(trial_id=request.trial.trial_id)
+            response = super().EndTrial(request, context)
+            if on_trial_end is not None:
+                on_trial_end(self.oracle.trials[request.trial.trial_id])
+            return response
+
+    host, port = os.environ[ENV_IP], os.environ[ENV_PORT]
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    servicer = WatchedServicer(oracle)
+    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    server.add_insecure_port(f"{host}:{port}")
+    server.start()
+    printer(f"chief: oracle serving on {host}:{port}; start workers with "
+            f"kerascnn search CONFIG --worker {host}:{port} --worker-id N")
+    started, lost = time.monotonic(), []
+    try:
+        while True:
+            time.sleep(poll)
+            now = time.monotonic()
+            with lock:
+                done = servicer.stop_triggered and not oracle.ongoing_trials and not oracle.tuner_ids
+                if done:
+                    break
+                for tuner_id in sorted(set(oracle.tuner_ids) | set(oracle.ongoing_trials)):
+                    if now - last_seen.get(tuner_id, started) < worker_timeout:
+                        continue
+                    trial = oracle.ongoing_trials.get(tuner_id)
+                    what = f"; its trial {trial.trial_id} is marked FAILED" if trial else ""
+                    printer(f"chief: worker {tuner_id} has not reported for {worker_timeout:.0f}s{what}")
+                    if trial is not None:
+                        trial.status = trial_module.TrialStatus.FAILED
+                        trial.message = f"worker {tuner_id} stopped reporting (timeout {worker_timeout:.0f}s)"
+                        oracle.end_trial(trial)
+                        if on_trial_end is not None:
+                            on_trial_end(trial)
+                    oracle.ongoing_trials.pop(tuner_id, None)
+                    oracle.tuner_ids.discard(tuner_id)
+                    lost.append(tuner_id)
+                if not oracle.tuner_ids and not servicer.stop_triggered and now - max(last_seen.values(), default=started) >= worker_timeout:
+                    printer(f"chief: no worker for {worker_timeout:.0f}s and trials remain; stopping. "
+                            "Run the same chief and workers again to resume.")
+                    break
+    finally:
+        server.stop(grace=2)
+    return {"workers": sorted(last_seen), "lost": lost}

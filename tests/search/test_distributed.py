@@ -1,0 +1,163 @@
+"""keras-tuner's distributed engine: a chief and workers on 127.0.0.1, as separate processes."""
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kerascnn.search import distributed
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Cluster:
+    """A chief and workers running `kerascnn search`, each with its own log file."""
+
+    def __init__(self, tmp_path, max_trials=4, epochs=2, worker_timeout=120):
+        self.tmp, self.port = tmp_path, _free_port()
+        self.exp = tmp_path / "dist.yaml"
+        self.exp.write_text(yaml.safe_dump({
+            "name": "dist", "data": {"source": "digits"},
+            "model": {"architecture": "simple_cnn", "params": {"conv_layers": 2, "dense_units": 16}},
+            "search": {"max_trials": max_trials, "worker_timeout": worker_timeout,
+                       "space": {"kernel_size": [3, 5], "filters": [8, 16, 32]}},
+            "train": {"epochs": epochs},
+        }))
+        self.run_dir = tmp_path / "runs" / "dist"
+        self.procs = {}
+
+    def start(self, name, *role):
+        log = open(self.tmp / f"{name}.log", "a")
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "kerascnn", "search", str(self.exp), "--out", str(self.tmp / "runs"), *role],
+            stdout=log, stderr=subprocess.STDOUT, env=env)
+        return self.procs[name]
+
+    def chief(self):
+        return self.start("chief", "--chief", f"127.0.0.1:{self.port}")
+
+    def worker(self, n):
+        return self.start(f"worker{n}", "--worker", f"127.0.0.1:{self.port}", "--worker-id", str(n))
+
+    def log(self, name):
+        return (self.tmp / f"{name}.log").read_text()
+
+    def wait(self, predicate, timeout, what):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if predicate():
+                return
+            time.sleep(0.2)
+        pytest.fail(f"timed out waiting for {what}; chief log:\n{self.log('chief')[-3000:]}")
+
+    def rows(self):
+        with open(self.run_dir / "trials.csv", newline="") as f:
+            return list(csv.DictReader(f))
+
+    def summary(self):
+        return json.loads((self.run_dir / "summary.json").read_text())
+
+    def stop(self):
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    made = []
+
+    def make(**kwargs):
+        made.append(Cluster(tmp_path, **kwargs))
+        return made[-1]
+
+    yield make
+    for c in made:
+        c.stop()
+
+
+def test_chief_and_two_workers_share_one_search(cluster):
+    c = cluster(max_trials=4)
+    c.worker(1)  # a worker may start before its chief: it waits for it
+    c.wait(lambda: "waiting for the chief" in c.log("worker1"), 120, "worker 1 to wait for its chief")
+    c.chief()
+    c.worker(2)
+    assert c.procs["chief"].wait(timeout=300) == 0, c.log("chief")
+    for n in (1, 2):
+        assert c.procs[f"worker{n}"].wait(timeout=60) == 0, c.log(f"worker{n}")
+    rows = c.rows()
+    assert sorted(r["trial_id"] for r in rows) == ["0", "1", "2", "3"]  # nothing counted twice
+    assert all(r["status"] == "COMPLETED" for r in rows)
+    assert {r["worker"] for r in rows} == {"tuner1", "tuner2"}  # both workers ran trials
+    summary = c.summary()
+    assert summary["counts"] == {"completed": 4, "failed": 0, "rejected": 0}
+    assert (c.run_dir / "best_model.keras").is_file() and (c.run_dir / "report.md").is_file()
+    assert sorted(p.name for p in (c.run_dir / "tb").iterdir() if p.name.isdigit()) == ["0", "1", "2", "3"]
+    assert c.log("chief").count("] trial ") == 4  # one progress line per trial on the chief
+
+
+def test_killed_worker_restarted_with_its_id_reruns_the_lost_trial(cluster):
+    c = cluster(max_trials=5, epochs=8)
+    c.chief()
+    c.worker(1)
+    c.worker(2)
+    c.wait(lambda: "[worker tuner1] trial" in c.log("worker1"), 240, "worker 1's first trial")
+    time.sleep(1.5)  # well inside its next trial
+    c.procs["worker1"].send_signal(signal.SIGKILL)
+    c.procs["worker1"].wait()
+    done_before = {line.split()[3] for line in c.log("worker1").splitlines() if line.startswith("[worker tuner1]")}
+    c.worker(1)
+    assert c.procs["chief"].wait(timeout=300) == 0, c.log("chief")
+    rows = c.rows()
+    assert sorted(r["trial_id"] for r in rows) == [str(i) for i in range(5)]
+    assert all(r["status"] == "COMPLETED" for r in rows), rows
+    after = [line.split()[3] for line in c.log("worker1").splitlines() if line.startswith("[worker tuner1]")]
+    rerun = [t for t in after if t not in done_before]
+    assert rerun, "the restarted worker ran no trial"
+    assert c.summary()["counts"]["failed"] == 0
+
+
+def test_worker_that_never_returns_is_reported_after_the_timeout(cluster):
+    c = cluster(max_trials=4, epochs=8, worker_timeout=8)
+    c.chief()
+    c.worker(1)
+    c.worker(2)
+    c.wait(lambda: "[worker tuner2] trial" in c.log("worker2"), 240, "worker 2's first trial")
+    time.sleep(1.5)
+    c.procs["worker2"].send_signal(signal.SIGKILL)
+    assert c.procs["chief"].wait(timeout=300) == 0, c.log("chief")
+    assert "worker tuner2 has not reported for 8s" in c.log("chief")
+    rows = c.rows()
+    failed = [r for r in rows if r["status"] == "FAILED"]
+    assert len(failed) == 1 and "stopped reporting" in failed[0]["message"]
+    assert c.summary()["counts"]["failed"] == 1
+
+
+def test_roles_from_flags_and_environment(monkeypatch):
+    for key in (distributed.ENV_ID, distributed.ENV_IP, distributed.ENV_PORT):
+        monkeypatch.delenv(key, raising=False)
+    assert distributed.role() is None
+    assert distributed.set_role(chief="127.0.0.1:9000") == "chief"
+    assert os.environ[distributed.ENV_ID] == "chief" and os.environ[distributed.ENV_PORT] == "9000"
+    assert distributed.set_role(worker="127.0.0.1:9000", worker_id=3) == "worker"
+    assert os.environ[distributed.ENV_ID] == "tuner3"
+    with pytest.raises(ValueError, match="HOST:PORT"):
+        distributed.set_role(chief="localhost")
+    with pytest.raises(ValueError, match="--worker-id"):
+        distributed.set_role(worker="127.0.0.1:9000")
+    with pytest.raises(ValueError, match="not both"):
+        distributed.set_role(chief="127.0.0.1:1", worker="127.0.0.1:1", worker_id=1)
