@@ -1,6 +1,8 @@
-"""Performance goals, measured side by side in one process (machines are shared and noisy).
+"""Performance goals, measured side by side in one process or one run (machines are shared and noisy).
 
     python tools/bench.py search [--trials 4] [--epochs 3] [--rounds 2]
+    python tools/bench.py memory [--trials 30]
+    python tools/bench.py distributed [--trials 12] [--epochs 3]
 
 ``search``: the kit's search (``run_search``) against a plain keras-tuner script
 running the same trials (the same hyperparameter values, epochs and batch
@@ -8,6 +10,12 @@ size, models written with plain Keras layers, Keras' own metrics only). The
 two alternate for ``--rounds`` rounds; the report gives the wall-time ratio
 kit / plain (goal <= 1.05) and the share of epoch time the scikit-learn
 metrics callback takes.
+
+``memory``: ``--trials`` small trials in one process; resident memory after
+trial 5 and after the last (goal: growth under 10%).
+
+``distributed``: the same search run by a chief with one worker, then with two
+workers, on this machine; wall-time ratio and trials per minute.
 """
 
 from __future__ import annotations
@@ -103,6 +111,74 @@ def bench_search(trials: int, epochs: int, rounds: int) -> dict:
     }
 
 
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bench_memory(trials: int) -> dict:
+    """Resident memory along a long search (the kit clears the Keras session between trials)."""
+    from kerascnn.search import run_search
+
+    rss = {}
+
+    def printer(line):
+        if line.startswith("["):
+            rss[int(line[1:].split("/")[0])] = _rss_mb()
+
+    cfg = _kit_config("memory", trials, 1)
+    cfg["search"]["space"] = {"filters": [4, 8, 16], "kernel_size": [3, 5], "dropout": {"min": 0.0, "max": 0.5, "step": 0.1}}
+    with tempfile.TemporaryDirectory() as tmp:
+        run_search(cfg, out=tmp, printer=printer)
+    first, last = rss[min(5, trials)], rss[trials]
+    return {"benchmark": "memory", "trials": trials, "rss_mb_after_trial_5": round(first, 1),
+            f"rss_mb_after_trial_{trials}": round(last, 1), "growth": round(last / first - 1, 4), "goal": "< 0.10"}
+
+
+def bench_distributed(trials: int, epochs: int) -> dict:
+    """The same search with one worker and with two workers (a chief and worker processes)."""
+    import socket
+    import subprocess
+
+    import yaml
+
+    def free_port():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for workers in (1, 2):
+            exp = Path(tmp) / f"w{workers}.yaml"
+            exp.write_text(yaml.safe_dump({
+                "name": f"w{workers}", "data": {"source": "digits"},
+                "model": {"architecture": "simple_cnn", "params": {"conv_layers": 2, "dense_units": 32}},
+                "search": {"max_trials": trials, "space": {"filters": [8, 16, 32], "kernel_size": [3, 5]}},
+                "train": {"epochs": epochs}}))
+            port = free_port()
+            cmd = [sys.executable, "-m", "kerascnn", "search", str(exp), "--out", tmp]
+            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+            start = time.perf_counter()
+            chief = subprocess.Popen(cmd + ["--chief", f"127.0.0.1:{port}"], env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            procs = [subprocess.Popen(cmd + ["--worker", f"127.0.0.1:{port}", "--worker-id", str(i)], env=env,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i in range(workers)]
+            chief.wait()
+            for p in procs:
+                p.wait()
+            results[workers] = time.perf_counter() - start
+    return {"benchmark": "distributed", "trials": trials, "epochs": epochs,
+            "seconds_one_worker": round(results[1], 1), "seconds_two_workers": round(results[2], 1),
+            "wall_time_ratio_two_over_one": round(results[2] / results[1], 3),
+            "trials_per_minute": {"one_worker": round(60 * trials / results[1], 2),
+                                  "two_workers": round(60 * trials / results[2], 2)},
+            "cores": os.cpu_count()}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -110,8 +186,18 @@ def main(argv=None) -> int:
     s.add_argument("--trials", type=int, default=4)
     s.add_argument("--epochs", type=int, default=3)
     s.add_argument("--rounds", type=int, default=2)
+    m = sub.add_parser("memory", help="resident memory along a long search")
+    m.add_argument("--trials", type=int, default=30)
+    d = sub.add_parser("distributed", help="one worker against two workers on the same search")
+    d.add_argument("--trials", type=int, default=12)
+    d.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args(argv)
-    result = bench_search(args.trials, args.epochs, args.rounds)
+    if args.what == "memory":
+        result = bench_memory(args.trials)
+    elif args.what == "distributed":
+        result = bench_distributed(args.trials, args.epochs)
+    else:
+        result = bench_search(args.trials, args.epochs, args.rounds)
     print(json.dumps(result, indent=2))
     return 0
 

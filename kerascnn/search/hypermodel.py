@@ -241,6 +241,7 @@ class CNNHyperModel(kt.HyperModel):
         if any(not np.isfinite(v) for v in losses):
             raise kt.errors.FailedTrialError(f"loss became NaN/inf at epoch {len(losses)}: diverged")
         self.last_fit = {"seconds": time.perf_counter() - start, "params": int(model.count_params()),
+                         "batch_size": int(batch_size),
                          "metrics_seconds": metrics.seconds,
                          "history": {k: [float(v) for v in vs] for k, vs in history.history.items()}}
         if board is not None and metrics.last_pred is not None:

@@ -11,6 +11,7 @@ a trial cut off by a kill is run again); ``overwrite=True`` starts over.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -168,7 +169,8 @@ def run_search(config: dict, *, out: str | Path = "runs", overwrite: bool = Fals
             writer = csv.writer(f)
             writer.writerow(["y_true", "y_pred"])
             writer.writerows(zip(dataset.y_test.tolist(), y_pred.tolist()))
-        model.optimizer.build(model.trainable_variables)  # save full optimizer slots: reloads without warnings
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            model.optimizer.build(model.trainable_variables)  # save full optimizer slots: reloads without warnings
         model.save(run_dir / "best_model.keras")
     else:
         summary["best"], summary["test"] = None, None
