@@ -92,7 +92,7 @@ def write_trial_summaries(log_dir, *, y_true, y_pred, class_names, hyperparamete
     with writer.as_default():
         tf.summary.image("confusion_matrix", tf.image.decode_png(png)[None], step=step)
         tf.summary.text("trial_summary", text, step=step)
-    writer.flush()
+    writer.close()
 
 
 def take_hparams_session(callbacks: list):
@@ -118,7 +118,7 @@ def start_session(log_dir, hparams: dict, trial_id) -> None:
     writer = tf.summary.create_file_writer(str(log_dir))
     with writer.as_default():
         hp_api.hparams(hparams, trial_id=trial_id)
-    writer.flush()
+    writer.close()
 
 
 def end_session(log_dir, success: bool) -> None:
@@ -132,7 +132,7 @@ def end_session(log_dir, success: bool) -> None:
     writer = tf.summary.create_file_writer(str(log_dir))
     with writer.as_default():
         tf.summary.experimental.write_raw_pb(hp_summary.session_end_pb(status).SerializeToString(), step=0)
-    writer.flush()
+    writer.close()
 
 
 def mark_trial_failed(log_dir, hyperparameters: dict, trial_id: str, reason: str) -> None:
@@ -147,7 +147,7 @@ def mark_trial_failed(log_dir, hyperparameters: dict, trial_id: str, reason: str
     writer = tf.summary.create_file_writer(str(log_dir))
     with writer.as_default():
         tf.summary.text("failure", f"Trial {trial_id} failed: {reason}", step=0)
-    writer.flush()
+    writer.close()
 
 
 def _domain(hp, hp_api):
@@ -181,7 +181,7 @@ def write_hparams_experiment(tb_dir, space, objective: str) -> None:
     writer = tf.summary.create_file_writer(str(tb_dir))
     with writer.as_default():
         hp_api.hparams_config(hparams=hparams, metrics=metrics)
-    writer.flush()
+    writer.close()
 
 
 def device_description(train: dict) -> dict:
@@ -212,4 +212,4 @@ def write_run_text(tb_dir, config: dict, device: dict) -> None:
     with writer.as_default():
         tf.summary.text("config", "    " + yaml.safe_dump(config, sort_keys=False).replace("\n", "\n    "), step=0)
         tf.summary.text("device", "    " + json.dumps(device, indent=2).replace("\n", "\n    "), step=0)
-    writer.flush()
+    writer.close()

@@ -111,7 +111,7 @@ def visualize_model(model, image: np.ndarray, out_dir: str | Path, tb_dir: str |
         with writer.as_default():
             for key, (grid, _) in grids.items():
                 tf.summary.image(key, grid[None, :, :, None], step=0)
-        writer.flush()
+        writer.close()
     return paths
 
 
