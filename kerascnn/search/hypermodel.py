@@ -196,6 +196,10 @@ class CNNHyperModel(kt.HyperModel):
             kwargs["momentum"] = training["momentum"]
         model.compile(optimizer=opt_cls(**kwargs), loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                       jit_compile=training.get("jit_compile", "auto"))
+        # Create the optimizer's slots now, eagerly. Created lazily inside the traced train step,
+        # TensorFlow keeps each model's variable-initialisation graphs alive after the model is gone,
+        # and memory grows trial after trial (tools/bench.py memory measures it).
+        model.optimizer.build(model.trainable_variables)
 
     def fit(self, hp, model, *args, **kwargs):
         """Train one candidate: tuned batch size, tf.data pipelines, scikit-learn metrics.
