@@ -149,7 +149,8 @@ def test_worker_that_never_returns_is_reported_after_the_timeout(cluster):
 
 def test_roles_from_flags_and_environment(monkeypatch):
     for key in (distributed.ENV_ID, distributed.ENV_IP, distributed.ENV_PORT):
-        monkeypatch.delenv(key, raising=False)
+        monkeypatch.setenv(key, "placeholder")  # recorded, so teardown restores the variables' absence
+        monkeypatch.delenv(key)
     assert distributed.role() is None
     assert distributed.set_role(chief="127.0.0.1:9000") == "chief"
     assert os.environ[distributed.ENV_ID] == "chief" and os.environ[distributed.ENV_PORT] == "9000"
