@@ -80,24 +80,22 @@ def run_search(config: dict, *, out: str | Path = "runs", overwrite: bool = Fals
         printer: where progress lines go.
     """
     import keras
-
-    from kerascnn.data import load_dataset
-    from kerascnn.evaluation.metrics import classification_metrics, predict_labels
-    from kerascnn.search.hypermodel import CNNHyperModel
-    from kerascnn.search.tuner import make_tuner
+    from keras_tuner.src import config as keras_tuner_config
 
     from kerascnn import device
+    from kerascnn.data import load_dataset
     from kerascnn.evaluation import tensorboard as tb
-
-    from keras_tuner.src import config as keras_tuner_config
+    from kerascnn.evaluation.metrics import classification_metrics, predict_labels
+    from kerascnn.evaluation.report import write_report
+    from kerascnn.search import distributed
+    from kerascnn.search.hypermodel import CNNHyperModel
+    from kerascnn.search.tuner import make_tuner, write_trials_csv
 
     config = config_module.resolve(config)
     started = time.perf_counter()
     keras_tuner_config.DEBUG = False  # a failed trial's reason goes to its progress line and trials.csv
     device.configure(config["train"], printer)
     keras.utils.set_random_seed(config["seed"])
-    from kerascnn.search import distributed
-
     role = distributed.role()
     dataset = load_dataset(config["data"], seed=config["seed"], arrays=arrays)
     run_dir = run_dir_for(config, out)
@@ -137,8 +135,6 @@ def run_search(config: dict, *, out: str | Path = "runs", overwrite: bool = Fals
         printer(f"worker {os.environ[distributed.ENV_ID]}: no trials left; the chief writes the results into {run_dir}")
         return run_dir
     rows = tuner.trial_rows()
-    from kerascnn.search.tuner import write_trials_csv
-
     write_trials_csv(run_dir / "trials.csv", rows)
 
     summary = {"name": config["name"], "objective": search["objective"], "data": dataset.sizes(),
@@ -178,8 +174,6 @@ def run_search(config: dict, *, out: str | Path = "runs", overwrite: bool = Fals
     summary["baseline"] = svc_baseline(dataset, config["seed"])
     summary["seconds"] = round(time.perf_counter() - started, 1)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default))
-    from kerascnn.evaluation.report import write_report
-
     report = write_report(run_dir)
     if summary["test"]:
         printer(f"best trial {summary['best']['trial_id']}: test accuracy {summary['test']['accuracy']:.4f}, "
