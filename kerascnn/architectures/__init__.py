@@ -16,6 +16,8 @@ from kerascnn.architectures.registry import (
 )
 
 # Importing a family module registers its models.
-from kerascnn.architectures import alexnet, lenet, simple, vgg  # noqa: E402,F401
+from kerascnn.architectures import (  # noqa: E402,F401
+    alexnet, densenet, efficientnet, googlenet, lenet, mobilenet, resnet, simple, unet, vgg,
+)
 
 __all__ = ["ModelInfo", "ModelPlan", "create_model", "list_models", "model_info", "plan_model", "register_model"]

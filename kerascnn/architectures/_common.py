@@ -77,6 +77,24 @@ def planning():
         _PLANNING.reset(token)
 
 
+def check_branching(name: str, input_shape, spine) -> bool:
+    """The geometry gate of a branching model (ResNet, DenseNet, U-Net...).
+
+    ``spine`` is the model's downsampling path: the specs, in order, that the
+    main path applies (branches that keep the size need not be listed). It is
+    checked against ``input_shape`` before any layer exists, so a too-small
+    input fails with the minimum size.
+
+    Returns:
+        ``False`` inside :func:`planning` (the caller returns ``None``: a
+        branching model is measured by building it), else ``True``.
+    """
+    if not isinstance(name, str) or not name:
+        raise invalid("name", name, "a non-empty string")
+    check_fits(name, tuple(input_shape), list(spine))
+    return not _PLANNING.get()
+
+
 def sequential_model(name: str, input_shape, specs):
     """Check ``specs`` against ``input_shape`` with :mod:`kerascnn.geometry`, then build.
 

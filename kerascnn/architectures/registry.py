@@ -27,18 +27,20 @@ class ModelInfo:
     description: str = ""
     #: The family builder whose keyword arguments the variant accepts.
     base: Callable | None = field(default=None, compare=False)
+    #: The keras.applications model with the same architecture (and weights layout), if any.
+    keras_twin: str | None = None
 
     def accepted_arguments(self) -> list[str]:
         params = inspect.signature(self.base or self.builder).parameters.values()
         keyword = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
         if self.base is not None:  # a variant fixes the base's required arguments (e.g. depths)
             keyword = [p for p in keyword if p.default is not p.empty]
-        return [p.name for p in keyword]
+        return [p.name for p in keyword] + ["weights"]
 
 
 def register_model(fn: Callable | None = None, *, family: str | None = None,
                    default_input_shape: tuple | None = None, base: Callable | None = None,
-                   name: str | None = None):
+                   name: str | None = None, keras_twin: str | None = None):
     """Decorator adding a builder to the registry under its function name.
 
     Args:
@@ -46,6 +48,9 @@ def register_model(fn: Callable | None = None, *, family: str | None = None,
         default_input_shape: the reference input, e.g. ``(224, 224, 3)``.
         base: for one-line variants, the family builder whose arguments they take.
         name: registry name, when it differs from the function name.
+        keras_twin: the ``keras.applications`` function building the same
+            network (``"ResNet50"``); enables ``weights="imagenet"`` from the
+            Keras cache and the parity tests.
     """
 
     def wrap(f):
@@ -60,6 +65,7 @@ def register_model(fn: Callable | None = None, *, family: str | None = None,
             default_input_shape=tuple(default_input_shape or ()),
             description=doc.splitlines()[0] if doc else "",
             base=base,
+            keras_twin=keras_twin,
         )
         return f
 
@@ -94,8 +100,16 @@ def create_model(name: str, /, **kwargs):
     defaults to the model's reference input. ``name`` is positional-only, so
     ``name=`` in ``kwargs`` names the Keras model.
 
+    ``weights`` starts the model from existing weights, never downloading:
+    a ``keras.Model`` (e.g. a keras.applications model you built), a
+    ``.keras`` model file, a ``.weights.h5`` file, a keras.applications
+    ``.h5`` weights file, or ``"imagenet"`` for models with a keras twin
+    whose weights file is already in the Keras cache (see
+    :mod:`kerascnn.architectures.weights`).
+
     Raises:
         ValueError: unknown model name, or an argument the builder does not take.
+        FileNotFoundError: a weights file that is not on disk (with where to put it).
     """
     info = model_info(name)
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
@@ -108,7 +122,17 @@ def create_model(name: str, /, **kwargs):
             f"{', '.join(accepted)}. Received: {', '.join(f'{k}={kwargs[k]!r}' for k in unknown)}"
         )
     kwargs.setdefault("input_shape", info.default_input_shape)
-    return info.builder(**kwargs)
+    weights = kwargs.pop("weights", None)
+    if weights is None:
+        return info.builder(**kwargs)
+    from kerascnn.architectures import weights as weights_lib
+    from kerascnn.architectures._common import ModelPlan
+
+    source = weights_lib.check_weights(weights, info)  # before building anything
+    model = info.builder(**kwargs)
+    if model is not None and not isinstance(model, ModelPlan):
+        weights_lib.load_into(model, source, info, kwargs)
+    return model
 
 
 def plan_model(name: str, /, **kwargs):

@@ -100,6 +100,8 @@ def make_layers(spec: LayerSpec, rank: int, in_channels: int | None = None) -> l
     if kind == "dropout":
         if p.get("spatial") and rank:
             return [_SPATIAL_DROPOUT[rank](p["rate"], name=spec.name)]
+        if p.get("per_sample"):  # stochastic depth: drop a whole residual branch per sample
+            return [L.Dropout(p["rate"], noise_shape=(None,) + (1,) * (rank + 1), name=spec.name)]
         return [L.Dropout(p["rate"], name=spec.name)]
     raise ValueError(f"Unknown layer spec kind {kind!r} for layer {spec.name!r}")  # guarded by LayerSpec
 

@@ -103,6 +103,7 @@ def conv_block_specs(
     use_bias: bool | None = None,
     kernel_initializer: Any = "glorot_uniform",
     kernel_regularizer: Any = None,
+    bn_params: dict | None = None,
     rank: int = 2,
     name: str = "block",
 ) -> list[LayerSpec]:
@@ -138,6 +139,8 @@ def conv_block_specs(
         kernel_initializer: a Keras initializer, or the name of a classic
             kernel (``laplacian``, ``gaussian``, ``sobel_x``, ...).
         kernel_regularizer: any Keras regularizer.
+        bn_params: extra ``BatchNormalization`` arguments (``epsilon``,
+            ``momentum``), so a builder can match a published model exactly.
         rank: number of spatial axes (1, 2 or 3).
         name: prefix of every layer name (``block1`` -> ``block1_conv``...).
 
@@ -195,7 +198,7 @@ def conv_block_specs(
     # Pool arguments are checked here too, so a bad block fails before any layer exists.
     pooling = pool_specs(pool, pool_size, pool_strides, pool_padding, rank=rank, name=f"{name}_pool")
 
-    fused, after = norm_act_specs(name, activation, bn_placement)
+    fused, after = norm_act_specs(name, activation, bn_placement, bn_params=bn_params)
     conv = {
         "filters": filters, "kernel_size": kernel_size, "strides": strides, "dilation": dilation,
         "use_bias": use_bias, "activation": fused, "kernel_initializer": kernel_initializer,

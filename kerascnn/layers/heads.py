@@ -76,7 +76,7 @@ def check_head_args(num_classes, include_top, pooling, classifier_activation) ->
 
 def head_specs(*, include_top: bool, num_classes: int, pooling: str | None,
                classifier_activation: str | None, dense_layers: Sequence[dict] = (),
-               flatten: bool = True, name_prefix: str = "fc") -> list[LayerSpec]:
+               flatten: bool = True, name_prefix: str = "fc", dropout: float = 0.0) -> list[LayerSpec]:
     """The top of a classifier as specs.
 
     Args:
@@ -89,11 +89,16 @@ def head_specs(*, include_top: bool, num_classes: int, pooling: str | None,
         flatten: flatten the feature map before the dense layers (VGG,
             LeNet); ``False`` uses global average pooling instead.
         name_prefix: dense layers are named ``{prefix}1``, ``{prefix}2``...
+        dropout: rate of a dropout layer between the features and the dense
+            layers (MobileNet's and EfficientNet's ``top_dropout``).
     """
     check_head_args(num_classes, include_top, pooling, classifier_activation)
+    dropout = check_rate("dropout", dropout)
     if not include_top:
         return [] if pooling is None else [LayerSpec("global_pool", f"{pooling}_pool", {"pool": pooling})]
     specs = [LayerSpec("flatten", "flatten") if flatten else LayerSpec("global_pool", "avg_pool", {"pool": "avg"})]
+    if dropout > 0:
+        specs.append(LayerSpec("dropout", "top_dropout", {"rate": dropout, "spatial": False}))
     for i, kwargs in enumerate(dense_layers, start=1):
         specs += dense_block_specs(**{"name": f"{name_prefix}{i}", **kwargs})
     act = "linear" if classifier_activation is None else classifier_activation
