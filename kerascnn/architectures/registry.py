@@ -129,6 +129,8 @@ def create_model(name: str, /, **kwargs):
     from kerascnn.architectures._common import ModelPlan
 
     source = weights_lib.check_weights(weights, info)  # before building anything
+    if source == "imagenet":
+        kwargs = {**weights_lib.imagenet_kwargs(info), **kwargs}
     model = info.builder(**kwargs)
     if model is not None and not isinstance(model, ModelPlan):
         weights_lib.load_into(model, source, info, kwargs)

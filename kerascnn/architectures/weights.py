@@ -78,30 +78,30 @@ def copy_weights(source, target) -> int:
     return len(dst)
 
 
-def _cache_path(fname: str, cache_subdir: str = "datasets", cache_dir=None, **_) -> Path:
-    """Where ``keras.utils.get_file`` keeps ``fname`` (``$KERAS_HOME`` or ``~/.keras``)."""
-    root = cache_dir or os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    if cache_dir is None and not os.access(root if os.path.exists(root) else os.path.dirname(root), os.W_OK):
-        root = os.path.join("/tmp", ".keras")  # Keras' own fallback for a read-only home
-    return Path(root) / cache_subdir / fname
-
-
 @contextlib.contextmanager
 def offline():
-    """keras.applications may use weight files already in the Keras cache, never download them."""
+    """keras.applications may use weight files already in the Keras cache, never download them.
+
+    Inside this context Keras' ``get_file`` returns the cached file
+    (``$KERAS_HOME/models/<name>``, default ``~/.keras/models``) as it is, or
+    raises ``FileNotFoundError`` naming where to put it and where it is
+    published. The file's hash is not checked: it is the user's file.
+    """
     from keras.src.utils import file_utils
+
+    from kerascnn.data.sources import keras_cache_dir
 
     real = file_utils.get_file
 
-    def cached_only(fname=None, origin=None, *args, **kwargs):
+    def cached_only(fname=None, origin=None, *args, cache_subdir="datasets", **kwargs):
         name = fname or os.path.basename(str(origin))
-        path = _cache_path(name, **kwargs)
+        path = keras_cache_dir(cache_subdir) / name
         if not path.exists():
             raise FileNotFoundError(
                 f"Weights file {name!r} is not on this machine and kerascnn does not download at run time. "
                 f"Put it at {path} (it is published at {origin}), or pass the path of a weights file or a "
                 f"keras.Model as `weights`.")
-        return real(fname, origin, *args, **kwargs)
+        return str(path)
 
     file_utils.get_file = cached_only
     try:
@@ -136,8 +136,14 @@ def check_weights(weights, info):
     raise invalid("weights", weights, "None, 'imagenet', a keras.Model or the path of a weights file")
 
 
+def imagenet_kwargs(info) -> dict:
+    """Builder arguments ``weights="imagenet"`` implies (EfficientNet's ImageNet std scaling)."""
+    return {"imagenet_normalization": True} if "imagenet_normalization" in info.accepted_arguments() else {}
+
+
 def _twin(info, kwargs, weights):
-    head = {k: kwargs[k] for k in ("include_top", "pooling", "classifier_activation") if k in kwargs}
+    keys = ("include_top", "pooling", "classifier_activation", "alpha")
+    head = {k: kwargs[k] for k in keys if k in kwargs}
     if "num_classes" in kwargs:
         head["classes"] = kwargs["num_classes"]
     return keras_application(info.keras_twin, weights=weights, input_shape=tuple(kwargs["input_shape"]), **head)

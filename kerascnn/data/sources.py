@@ -22,10 +22,10 @@ from kerascnn.validation import invalid
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 
-def keras_cache_dir() -> Path:
-    """Where Keras keeps downloaded datasets."""
+def keras_cache_dir(subdir: str = "datasets") -> Path:
+    """Where Keras keeps downloaded datasets (``datasets``) or application weights (``models``)."""
     home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return Path(home) / "datasets"
+    return Path(home) / subdir
 
 
 # Files Keras writes into its cache for each dataset (what `load_data` leaves behind).

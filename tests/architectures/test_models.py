@@ -11,16 +11,43 @@ from tests.conftest import assert_trainable
 
 #: Small inputs so the forward/backward pass stays fast on 2 CPU cores.
 SMALL_INPUT = {"lenet5": (32, 32, 1), "alexnet": (67, 67, 3), "simple_cnn": (16, 16, 3)}
+#: Arguments a model needs at a small input (U-Net's paper padding needs 188×188).
+SMALL_KWARGS = {"unet": {"padding": "same", "filters": 8}}
+#: Models whose registry-wide checks take long on 2 cores: run with `-m slow`.
+HEAVY = {"resnet101", "resnet152", "resnet101_v2", "resnet152_v2", "densenet169", "densenet201",
+         "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg19", "vgg19_bn"} | {f"efficientnet_b{i}" for i in range(2, 8)}
 
 
-@pytest.mark.parametrize("name", kerascnn.list_models())
-def test_builds_and_trains_on_a_tiny_batch(name):
-    shape = SMALL_INPUT.get(name, (32, 32, 3))
-    model = kerascnn.create_model(name, input_shape=shape, num_classes=3)
+def registry(names):
+    """``names`` as pytest params, the heavy ones marked slow."""
+    return [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in names]
+
+
+def small(name, **kwargs):
+    return kerascnn.create_model(name, input_shape=SMALL_INPUT.get(name, (32, 32, 3)),
+                                 **{**SMALL_KWARGS.get(name, {}), **kwargs})
+
+
+@pytest.mark.parametrize("name", registry(kerascnn.list_models()))
+def test_every_model_builds_trains_and_round_trips(name, tmp_path):
+    """Registry-wide: forward and backward pass, output shape, headless variants, .keras round trip."""
+    model = small(name, num_classes=3)
     assert isinstance(model, keras.Model) and model.name == name
-    assert model.output_shape == (None, 3)
     y = assert_trainable(model)
-    np.testing.assert_allclose(y.sum(axis=1), 1, rtol=1e-5)
+    if name == "unet":  # one class distribution per pixel
+        assert model.output_shape == (None, 32, 32, 3)
+        np.testing.assert_allclose(y.sum(axis=-1), 1, rtol=1e-5)
+    else:
+        assert model.output_shape == (None, 3)
+        np.testing.assert_allclose(y.sum(axis=1), 1, rtol=1e-5)
+    for pooling, rank in ((None, 3), ("avg", 1), ("max", 1)):
+        headless = small(name, include_top=False, pooling=pooling)
+        assert len(headless.output_shape) - 1 == rank, pooling
+        assert not any(l.name == "predictions" for l in headless.layers)
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    x = np.random.default_rng(0).uniform(0, 1, (2,) + model.input_shape[1:]).astype("float32")
+    np.testing.assert_allclose(keras.saving.load_model(path)(x), model(x), atol=1e-6)
 
 
 # Published / reference parameter counts at each model's reference input, 1000 or 10 classes.
@@ -50,7 +77,19 @@ def test_vgg_matches_keras_applications(name, reference):
     assert [tuple(w.shape) for w in ours.weights] == [tuple(w.shape) for w in theirs.weights]
 
 
-@pytest.mark.parametrize("name", kerascnn.list_models())
+SEQUENTIAL = ["alexnet", "lenet5", "mobilenet", "simple_cnn"] + kerascnn.list_models("vgg*")
+
+
+def test_branching_models_are_validated_but_not_planned():
+    assert kerascnn.plan_model("resnet18", input_shape=(32, 32, 3)) is None
+    with pytest.raises(ValueError, match="smallest input it accepts"):
+        kerascnn.plan_model("densenet121", input_shape=(8, 8, 3))
+    planned = [n for n in kerascnn.list_models()
+               if kerascnn.plan_model(n, input_shape=SMALL_INPUT.get(n, (32, 32, 3)), **SMALL_KWARGS.get(n, {}))]
+    assert planned == sorted(SEQUENTIAL)
+
+
+@pytest.mark.parametrize("name", SEQUENTIAL)
 def test_plan_agrees_with_the_built_model_layer_by_layer(name):
     """Shapes and parameters of the unbuilt plan equal Keras' own, layer by layer."""
     kwargs = {"input_shape": SMALL_INPUT.get(name, (32, 32, 3)), "num_classes": 7}
@@ -103,15 +142,6 @@ def test_too_small_input_fails_early_with_the_minimum(name, minimum, monkeypatch
     msg = str(err.value)
     assert f"smallest input it accepts is {minimum}" in msg
     assert "Received: input_shape=(8, 8, 3)" in msg
-
-
-@pytest.mark.parametrize("name", ["vgg16", "alexnet", "lenet5", "simple_cnn"])
-@pytest.mark.parametrize("pooling, rank", [(None, 3), ("avg", 1), ("max", 1)])
-def test_include_top_false(name, pooling, rank):
-    shape = SMALL_INPUT.get(name, (32, 32, 3))
-    model = kerascnn.create_model(name, input_shape=shape, include_top=False, pooling=pooling)
-    assert len(model.output_shape) - 1 == rank
-    assert not any(l.name == "predictions" for l in model.layers)
 
 
 def test_bad_shared_keywords():
