@@ -7,7 +7,7 @@ pool). Layer names, ``epsilon=1.001e-5`` and parameter counts equal
 keras.applications', so its weights load.
 
 Small inputs: each transition's 2×2 valid pool needs at least 2×2, so the
-ImageNet stem needs 32×32 or more (checked before building, with the minimum
+ImageNet stem needs 29×29 or more (checked before building, with the minimum
 in the message); ``stem_strides=1, stem_pool=False`` (the CIFAR stem) takes
 inputs from 8×8.
 """

@@ -10,7 +10,7 @@ stride-2 depthwise conv explicitly with ``correct_pad`` (v2), ``"same"``
 padding computes the identical result.
 
 Small inputs: v1 pads stride-2 depthwise convs on the bottom/right only, as
-keras does, so it needs 32×32 or more (checked, with the minimum); v2 builds
+keras does, so it needs 31×31 or more (checked, with the minimum); v2 builds
 at any size.
 """
 

@@ -84,13 +84,13 @@ def vgg13(**kwargs):
     return _build("vgg13", False, kwargs)
 
 
-@_register
+@register_model(family="vgg", default_input_shape=(224, 224, 3), base=vgg, keras_twin="VGG16")
 def vgg16(**kwargs):
     """VGG-16 (configuration D)."""
     return _build("vgg16", False, kwargs)
 
 
-@_register
+@register_model(family="vgg", default_input_shape=(224, 224, 3), base=vgg, keras_twin="VGG19")
 def vgg19(**kwargs):
     """VGG-19 (configuration E)."""
     return _build("vgg19", False, kwargs)
