@@ -5,9 +5,9 @@ The Keras recipe (keras.io "Transfer learning & fine-tuning"), packaged:
 1. :func:`load_backbone` - a feature extractor from a registry model, a
    keras.applications model or your own trained model, with weights from a
    file or model already on disk (nothing is downloaded);
-2. :func:`transfer_model` - the backbone, called with ``training=False`` so
-   its batch-norm layers stay in inference mode even once unfrozen, under a
-   new head for ``num_classes``; freeze all, none or the first N layers;
+2. :func:`transfer_model` - the backbone under a new head for
+   ``num_classes``; freeze all, none or the first N layers (batch-norm
+   layers always stay frozen, so in inference mode);
 3. :func:`train_head` then :func:`fine_tune` - train the head, then unfreeze
    and train everything (or the last N layers) at a low learning rate.
 """
@@ -66,8 +66,22 @@ def load_backbone(source, *, input_shape=None, weights=None, cut: str | None = N
                   "keras.applications function such as 'keras.applications.ResNet50', or a keras.Model")
 
 
+def _layers(model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _layers(layer)
+
+
 def freeze(backbone: keras.Model, layers="all") -> keras.Model:
-    """Freeze ``"all"`` of ``backbone``, ``"none"``, or its first ``N`` layers."""
+    """Freeze ``"all"`` of ``backbone``, ``"none"``, or its first ``N`` layers.
+
+    Batch-norm layers stay frozen whatever ``layers`` says: in Keras 3 a
+    non-trainable ``BatchNormalization`` runs in inference mode, so
+    fine-tuning keeps the statistics learned on the source data (Keras'
+    transfer-learning advice; the ``training=False`` call alone is
+    overridden when the outer model trains).
+    """
     if layers == "all":
         backbone.trainable = False
         return backbone
@@ -78,6 +92,9 @@ def freeze(backbone: keras.Model, layers="all") -> keras.Model:
     backbone.trainable = True
     for i, layer in enumerate(backbone.layers):
         layer.trainable = i >= layers
+    for layer in _layers(backbone):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
     return backbone
 
 
@@ -98,7 +115,7 @@ def transfer_model(backbone: keras.Model, num_classes: int, *, freeze_layers="al
     check_choice("pooling", pooling, POOLINGS)
     freeze(backbone, freeze_layers)
     inputs = keras.Input(shape=backbone.input_shape[1:], name="input")
-    # training=False: batch norm keeps its statistics when the backbone is later unfrozen (Keras' advice)
+    # training=False: batch norm in inference mode (with frozen BN layers, see freeze())
     x = backbone(inputs, training=False)
     if len(x.shape) == 4 and pooling != "flatten":
         pool = keras.layers.GlobalAveragePooling2D if pooling == "avg" else keras.layers.GlobalMaxPooling2D
@@ -136,9 +153,9 @@ def fine_tune(model, x, y=None, *, unfreeze="all", epochs: int = 5, learning_rat
               batch_size: int = 32, loss=None, validation_data=None, verbose=0, **fit_kwargs):
     """Unfreeze the backbone (``"all"`` or its last ``N`` layers) and train at a low learning rate.
 
-    The backbone was called with ``training=False``, so its batch-norm
-    layers stay in inference mode: fine-tuning does not wreck the
-    statistics learned on the source data.
+    Batch-norm layers stay frozen, hence in inference mode (see
+    :func:`freeze`): fine-tuning does not wreck the statistics learned on the
+    source data.
     """
     backbone = _backbone_of(model)
     if unfreeze == "all":
