@@ -3,6 +3,7 @@
     python tools/bench.py search [--trials 4] [--epochs 3] [--rounds 2]
     python tools/bench.py memory [--trials 30]
     python tools/bench.py distributed [--trials 12] [--epochs 3]
+    python tools/bench.py models [--size 64] [--batch 16] [--steps 5] [--rounds 5]
 
 ``search``: the kit's search (``run_search``) against a plain keras-tuner script
 running the same trials (the same hyperparameter values, epochs and batch
@@ -16,6 +17,11 @@ trial 5 and after the last (goal: growth under 10%).
 
 ``distributed``: the same search run by a chief with one worker, then with two
 workers, on this machine; wall-time ratio and trials per minute.
+
+``models``: training-step throughput of the kit's ``resnet50``,
+``mobilenet_v2``, ``efficientnet_b0`` and ``densenet121`` against
+keras.applications' same networks, built and compiled alike in one process,
+timed in alternating A/B rounds; the ratio kit / keras (goal >= 0.98).
 """
 
 from __future__ import annotations
@@ -179,6 +185,47 @@ def bench_distributed(trials: int, epochs: int) -> dict:
             "cores": os.cpu_count()}
 
 
+MODEL_PAIRS = (("resnet50", "ResNet50"), ("mobilenet_v2", "MobileNetV2"), ("efficientnet_b0", "EfficientNetB0"),
+               ("densenet121", "DenseNet121"))
+
+
+def bench_models(size: int, batch: int, steps: int, rounds: int) -> dict:
+    import numpy as np
+
+    import keras
+
+    import kerascnn
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (batch, size, size, 3)).astype("float32")
+    y = rng.integers(0, 10, batch)
+    report = {"size": size, "batch": batch, "steps_per_round": steps, "rounds": rounds, "backend": keras.backend.backend()}
+    for name, twin in MODEL_PAIRS:
+        models = {
+            "kit": kerascnn.create_model(name, input_shape=(size, size, 3), num_classes=10),
+            "keras": getattr(keras.applications, twin)(weights=None, input_shape=(size, size, 3), classes=10),
+        }
+        for model in models.values():
+            model.compile(optimizer=keras.optimizers.SGD(0.01), loss="sparse_categorical_crossentropy")
+            for _ in range(2):  # trace and warm up
+                model.train_on_batch(x, y)
+        times = {k: [] for k in models}
+        for r in range(rounds):
+            order = list(models) if r % 2 == 0 else list(reversed(models))  # alternate who goes first
+            for key in order:
+                start = time.perf_counter()
+                for _ in range(steps):
+                    models[key].train_on_batch(x, y)
+                times[key].append(time.perf_counter() - start)
+        per_sec = {k: steps * batch / statistics.median(v) for k, v in times.items()}
+        report[name] = {"kit_images_per_s": round(per_sec["kit"], 2), "keras_images_per_s": round(per_sec["keras"], 2),
+                        "ratio": round(per_sec["kit"] / per_sec["keras"], 3)}
+        keras.backend.clear_session()
+    report["goal"] = "ratio >= 0.98 for every model"
+    report["met"] = all(report[name]["ratio"] >= 0.98 for name, _ in MODEL_PAIRS)
+    return report
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -191,8 +238,15 @@ def main(argv=None) -> int:
     d = sub.add_parser("distributed", help="one worker against two workers on the same search")
     d.add_argument("--trials", type=int, default=12)
     d.add_argument("--epochs", type=int, default=3)
+    b = sub.add_parser("models", help="training throughput of kit models against keras.applications'")
+    b.add_argument("--size", type=int, default=64)
+    b.add_argument("--batch", type=int, default=16)
+    b.add_argument("--steps", type=int, default=5)
+    b.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
-    if args.what == "memory":
+    if args.what == "models":
+        result = bench_models(args.size, args.batch, args.steps, args.rounds)
+    elif args.what == "memory":
         result = bench_memory(args.trials)
     elif args.what == "distributed":
         result = bench_distributed(args.trials, args.epochs)
