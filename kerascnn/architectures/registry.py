@@ -37,6 +37,11 @@ class ModelInfo:
             keyword = [p for p in keyword if p.default is not p.empty]
         return [p.name for p in keyword] + ["weights"]
 
+    def defaults(self) -> dict:
+        """The builder's default argument values (what the published model uses)."""
+        params = inspect.signature(self.base or self.builder).parameters.values()
+        return {p.name: p.default for p in params if p.default is not p.empty}
+
 
 def register_model(fn: Callable | None = None, *, family: str | None = None,
                    default_input_shape: tuple | None = None, base: Callable | None = None,

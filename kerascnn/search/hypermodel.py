@@ -104,9 +104,11 @@ class CNNHyperModel(kt.HyperModel):
         params = {k: v for k, v in self.params.items() if k in accepted}
         if arch == "simple_cnn" or "conv_layers" in accepted:
             return self._per_layer_kwargs(hp, params)
+        defaults = model_info(arch).defaults()  # a knob left alone keeps the published model's value
         for knob in KNOBS:
             if KNOBS[knob].scope in ("layer", "model") and knob in accepted and self._searched(knob):
-                params[knob] = self._knob(hp, knob, knob, params.get(knob, KNOBS[knob].default))
+                default = params.get(knob, defaults.get(knob, KNOBS[knob].default))
+                params[knob] = self._knob(hp, knob, knob, default)
         return params
 
     def _per_layer_kwargs(self, hp, params):

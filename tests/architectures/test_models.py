@@ -14,8 +14,10 @@ SMALL_INPUT = {"lenet5": (32, 32, 1), "alexnet": (67, 67, 3), "simple_cnn": (16,
 #: Arguments a model needs at a small input (U-Net's paper padding needs 188×188).
 SMALL_KWARGS = {"unet": {"padding": "same", "filters": 8}}
 #: Models whose registry-wide checks take long on 2 cores: run with `-m slow`.
-HEAVY = {"resnet101", "resnet152", "resnet101_v2", "resnet152_v2", "densenet169", "densenet201",
-         "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg19", "vgg19_bn"} | {f"efficientnet_b{i}" for i in range(2, 8)}
+#: (The default run keeps one or two models per family; the zoo tests build the rest there.)
+HEAVY = {"resnet34", "resnet50", "resnet101", "resnet152", "resnet50_v2", "resnet101_v2", "resnet152_v2",
+         "densenet121", "densenet169", "densenet201", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg19",
+         "vgg19_bn"} | {f"efficientnet_b{i}" for i in range(1, 8)}
 
 
 def registry(names):
