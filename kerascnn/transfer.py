@@ -17,7 +17,7 @@ from __future__ import annotations
 import keras
 
 from kerascnn.architectures import create_model, list_models
-from kerascnn.architectures.weights import keras_application
+from kerascnn.architectures.weights import all_layers, keras_application
 from kerascnn.layers.build import apply_specs
 from kerascnn.layers.heads import head_specs
 from kerascnn.validation import check_choice, check_int, did_you_mean, invalid, is_int
@@ -66,13 +66,6 @@ def load_backbone(source, *, input_shape=None, weights=None, cut: str | None = N
                   "keras.applications function such as 'keras.applications.ResNet50', or a keras.Model")
 
 
-def _layers(model):
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from _layers(layer)
-
-
 def freeze(backbone: keras.Model, layers="all") -> keras.Model:
     """Freeze ``"all"`` of ``backbone``, ``"none"``, or its first ``N`` layers.
 
@@ -92,7 +85,7 @@ def freeze(backbone: keras.Model, layers="all") -> keras.Model:
     backbone.trainable = True
     for i, layer in enumerate(backbone.layers):
         layer.trainable = i >= layers
-    for layer in _layers(backbone):
+    for layer in all_layers(backbone):
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.trainable = False
     return backbone

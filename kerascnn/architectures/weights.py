@@ -21,15 +21,17 @@ import keras
 from kerascnn.validation import invalid
 
 
+def all_layers(model):
+    """Every layer of ``model`` in order, looking inside nested models."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from all_layers(layer)
+
+
 def weighted_layers(model) -> list:
     """Layers that own weights, in the model's order, looking inside nested models."""
-    found = []
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            found += weighted_layers(layer)
-        elif layer.weights:
-            found.append(layer)
-    return found
+    return [layer for layer in all_layers(model) if layer.weights and not isinstance(layer, keras.Model)]
 
 
 def _fits(src, dst) -> bool:
