@@ -196,11 +196,12 @@ class CNNHyperModel(kt.HyperModel):
         kwargs = {"learning_rate": training["learning_rate"]}
         if training["optimizer"] in ("sgd", "rmsprop"):
             kwargs["momentum"] = training["momentum"]
-        model.compile(optimizer=opt_cls(**kwargs), loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+        # Every variable is created now, eagerly: the metric as an instance (not the string "accuracy",
+        # which Keras turns into a metric inside its traced build step) and the optimizer's slots.
+        # Otherwise memory grows trial after trial (see kerascnn/search/memory.py).
+        model.compile(optimizer=opt_cls(**kwargs), loss="sparse_categorical_crossentropy",
+                      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
                       jit_compile=training.get("jit_compile", "auto"))
-        # Create the optimizer's slots now, eagerly. Created lazily inside the traced train step,
-        # TensorFlow keeps each model's variable-initialisation graphs alive after the model is gone,
-        # and memory grows trial after trial (tools/bench.py memory measures it).
         model.optimizer.build(model.trainable_variables)
 
     def fit(self, hp, model, *args, **kwargs):
