@@ -15,7 +15,9 @@ the TensorFlow backend two things outlive it anyway:
   tf-keras#286). :func:`released_trial_graphs` drops the entries a trial
   added once it is over.
 
-``tools/bench.py memory`` measures the result.
+``tools/bench.py memory`` measures the result. Not released: with XLA on,
+TensorFlow's compiled-executable cache keeps every trial's compilation (it has
+no eviction; tensorflow#64170). README's "Scaling out" says what to do.
 """
 
 from __future__ import annotations
