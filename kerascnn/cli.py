@@ -81,9 +81,13 @@ def cmd_search(args) -> int:
     cfg = config.load(args.config, overrides)
     from kerascnn.search import distributed
 
-    distributed.set_role(args.chief, args.worker, args.worker_id)
+    distributed.set_role(args.chief, args.worker, args.worker_id, args.recycle_after)
     _quiet_tensorflow()
-    run_search(cfg, out=args.out, overwrite=args.overwrite, printer=lambda line: print(line, flush=True))
+    try:
+        run_search(cfg, out=args.out, overwrite=args.overwrite, printer=lambda line: print(line, flush=True))
+    except distributed.WorkerRecycled as done:
+        print(done, flush=True)
+        return distributed.RECYCLE_EXIT_CODE
     return 0
 
 
@@ -125,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--chief", metavar="HOST:PORT", help="serve the oracle of a distributed search here")
     search.add_argument("--worker", metavar="HOST:PORT", help="run trials for the chief at HOST:PORT")
     search.add_argument("--worker-id", type=int, help="this worker's id (restart with the same id to resume)")
+    search.add_argument("--recycle-after", type=int, metavar="N",
+                        help="worker: exit with status 75 after N trials, to be restarted with fresh memory "
+                             "(tools/workers_per_gpu.sh restarts it)")
     search.set_defaults(func=cmd_search)
 
     report = sub.add_parser("report", help="write report.md with plots and print the leaderboard of a run directory")

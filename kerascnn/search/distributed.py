@@ -12,6 +12,12 @@ watchdog. A worker that has not reported for ``worker_timeout`` seconds is
 reported, its running trial is marked failed, and the chief stops waiting
 for it; a worker restarted with the same id before then gets its unfinished
 trial back, as in keras-tuner.
+
+Long searches: ``--recycle-after N`` makes a worker exit after N trials with
+status 75, once it has been handed its next trial; restarted with the same id
+(``tools/workers_per_gpu.sh`` does it), it gets that trial back in a fresh
+process. This bounds what TensorFlow keeps per process, such as XLA's
+compilation cache (see :mod:`kerascnn.search.memory`).
 """
 
 from __future__ import annotations
@@ -24,6 +30,12 @@ from concurrent import futures
 from kerascnn.validation import invalid
 
 ENV_ID, ENV_IP, ENV_PORT = "KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"
+ENV_RECYCLE = "KERASCNN_RECYCLE_AFTER"
+RECYCLE_EXIT_CODE = 75  # EX_TEMPFAIL: "run me again"; tools/workers_per_gpu.sh restarts on it
+
+
+class WorkerRecycled(Exception):
+    """A worker ran its ``--recycle-after`` trials and exits so that a fresh process replaces it."""
 
 
 def parse_address(text: str, arg: str) -> tuple[str, int]:
@@ -34,8 +46,19 @@ def parse_address(text: str, arg: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def set_role(chief: str | None = None, worker: str | None = None, worker_id=None) -> str | None:
-    """Set keras-tuner's environment for a chief or a worker; return the role (or ``None``)."""
+def set_role(chief: str | None = None, worker: str | None = None, worker_id=None,
+             recycle_after: int | None = None) -> str | None:
+    """Set keras-tuner's environment for a chief or a worker; return the role (or ``None``).
+
+    ``recycle_after``: a worker exits (status :data:`RECYCLE_EXIT_CODE`) after
+    that many trials, so a supervisor restarts it with fresh memory.
+    """
+    if recycle_after is not None:
+        if not worker:
+            raise ValueError("--recycle-after applies to a worker: add --worker HOST:PORT --worker-id N")
+        if isinstance(recycle_after, bool) or not isinstance(recycle_after, int) or recycle_after < 1:
+            raise invalid("--recycle-after", recycle_after, "a whole number of trials >= 1")
+        os.environ[ENV_RECYCLE] = str(recycle_after)
     if chief and worker:
         raise ValueError("Use --chief or --worker, not both: the chief only serves the oracle")
     if chief:
@@ -58,6 +81,16 @@ def role() -> str | None:
     if ENV_PORT not in os.environ or ENV_ID not in os.environ:
         raise ValueError(f"{ENV_IP} is set, so {ENV_PORT} and {ENV_ID} must be set too (keras-tuner's distributed mode)")
     return "chief" if "chief" in os.environ[ENV_ID] else "worker"
+
+
+def recycle_after() -> int | None:
+    """Trials a worker runs before it exits to be restarted (``KERASCNN_RECYCLE_AFTER``), or None."""
+    value = os.environ.get(ENV_RECYCLE)
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise invalid(ENV_RECYCLE, value, "a whole number of trials >= 1")
+    return int(value)
 
 
 def wait_for_chief(timeout: float, printer=print) -> None:

@@ -131,6 +131,20 @@ class RunRecorder:
             distributed.wait_for_chief(self.worker_timeout, self.printer)
         return super().search(*args, **kwargs)
 
+    trials_begun = 0
+
+    def on_trial_begin(self, trial):
+        from kerascnn.search import distributed
+
+        limit = distributed.recycle_after() if distributed.role() == "worker" else None
+        if limit and self.trials_begun >= limit:
+            # The chief keeps this trial for our id: the restarted process gets it back.
+            raise distributed.WorkerRecycled(
+                f"worker {self.tuner_id}: recycled after {self.trials_begun} trials (--recycle-after {limit}); "
+                f"restart it with the same --worker-id to run trial {trial.trial_id}")
+        self.trials_begun += 1
+        super().on_trial_begin(trial)
+
     def _record_trial(self, trial):
         rows = self.trial_rows()
         write_trials_csv(self.run_dir / "trials.csv", rows)

@@ -49,8 +49,8 @@ class Cluster:
     def chief(self):
         return self.start("chief", "--chief", f"127.0.0.1:{self.port}")
 
-    def worker(self, n):
-        return self.start(f"worker{n}", "--worker", f"127.0.0.1:{self.port}", "--worker-id", str(n))
+    def worker(self, n, *flags):
+        return self.start(f"worker{n}", "--worker", f"127.0.0.1:{self.port}", "--worker-id", str(n), *flags)
 
     def log(self, name):
         return (self.tmp / f"{name}.log").read_text()
@@ -91,14 +91,19 @@ def cluster(tmp_path):
 
 
 def test_chief_and_two_workers_share_one_search(cluster):
+    """Worker 2 is also recycled: it exits (75) when handed its second trial and, restarted, runs it."""
     c = cluster(max_trials=4)
     c.worker(1)  # a worker may start before its chief: it waits for it
     c.wait(lambda: "waiting for the chief" in c.log("worker1"), 120, "worker 1 to wait for its chief")
     c.chief()
-    c.worker(2)
+    recycle = ("--recycle-after", "1")
+    codes = [c.worker(2, *recycle).wait(timeout=300)]
+    while codes[-1] == distributed.RECYCLE_EXIT_CODE and len(codes) < 5:
+        codes.append(c.worker(2, *recycle).wait(timeout=300))
+    assert codes[0] == distributed.RECYCLE_EXIT_CODE and codes[-1] == 0, (codes, c.log("worker2"))
+    assert "recycled after 1 trials" in c.log("worker2")
     assert c.procs["chief"].wait(timeout=300) == 0, c.log("chief")
-    for n in (1, 2):
-        assert c.procs[f"worker{n}"].wait(timeout=60) == 0, c.log(f"worker{n}")
+    assert c.procs["worker1"].wait(timeout=60) == 0, c.log("worker1")
     rows = c.rows()
     assert sorted(r["trial_id"] for r in rows) == ["0", "1", "2", "3"]  # nothing counted twice
     assert all(r["status"] == "COMPLETED" for r in rows)
@@ -162,3 +167,39 @@ def test_roles_from_flags_and_environment(monkeypatch):
         distributed.set_role(worker="127.0.0.1:9000")
     with pytest.raises(ValueError, match="not both"):
         distributed.set_role(chief="127.0.0.1:1", worker="127.0.0.1:1", worker_id=1)
+    monkeypatch.setenv(distributed.ENV_RECYCLE, "placeholder")
+    monkeypatch.delenv(distributed.ENV_RECYCLE)
+    assert distributed.recycle_after() is None
+    distributed.set_role(worker="127.0.0.1:9000", worker_id=3, recycle_after=20)
+    assert distributed.recycle_after() == 20
+    with pytest.raises(ValueError, match="--recycle-after.*worker"):
+        distributed.set_role(chief="127.0.0.1:9000", recycle_after=5)
+    with pytest.raises(ValueError, match="Received: --recycle-after=0"):
+        distributed.set_role(worker="127.0.0.1:9000", worker_id=3, recycle_after=0)
+    monkeypatch.setenv(distributed.ENV_RECYCLE, "often")
+    with pytest.raises(ValueError, match="KERASCNN_RECYCLE_AFTER.*often"):
+        distributed.recycle_after()
+
+
+@pytest.mark.slow
+def test_workers_per_gpu_script_restarts_recycled_workers(tmp_path):
+    """tools/workers_per_gpu.sh with a stand-in nvidia-smi (two "GPUs") and RECYCLE_AFTER=1."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "nvidia-smi").write_text("#!/bin/sh\necho 0\necho 1\n")
+    (bin_dir / "kerascnn").write_text(f"#!/bin/sh\nexec {sys.executable} -m kerascnn \"$@\"\n")
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    c = Cluster(tmp_path, max_trials=5, epochs=1)
+    script = Path(__file__).resolve().parents[2] / "tools" / "workers_per_gpu.sh"
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "RECYCLE_AFTER": "1",
+           "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(script.parents[1])}
+    done = subprocess.run(["bash", str(script), str(c.exp), str(c.port), "--out", str(tmp_path / "runs")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    logs = {p.name: p.read_text() for p in (tmp_path / "runs" / "logs").iterdir()}
+    assert done.returncode == 0, (done.stdout, done.stderr, logs)
+    rows = c.rows()
+    assert sorted(r["trial_id"] for r in rows) == [str(i) for i in range(5)]
+    assert all(r["status"] == "COMPLETED" for r in rows)
+    recycled = sum(log.count("recycled after 1 trials") for name, log in logs.items() if name.startswith("worker"))
+    assert recycled >= 3  # 5 trials, one per process: every worker process but the last ones was recycled
