@@ -25,6 +25,7 @@ import keras
 import keras_tuner as kt
 
 from kerascnn.architectures import create_model, model_info, plan_model
+from kerascnn.search.memory import released_trial_graphs
 from kerascnn.search.space import KNOBS, LAYER_KNOBS, applies_to, check_space, decode, declare
 
 OPTIMIZERS = {
@@ -242,8 +243,8 @@ class CNNHyperModel(kt.HyperModel):
             data = train_ds
             fit_kwargs["batch_size"] = batch_size
         start = time.perf_counter()
-        history = model.fit(*data, validation_data=val_ds if not isinstance(val_ds, tuple) else val_ds,
-                            callbacks=callbacks, **fit_kwargs)
+        with released_trial_graphs():  # memory stays flat over a long search, whichever tuner runs it
+            history = model.fit(*data, validation_data=val_ds, callbacks=callbacks, **fit_kwargs)
         losses = history.history.get("loss", [])
         if any(not np.isfinite(v) for v in losses):
             raise kt.errors.FailedTrialError(f"loss became NaN/inf at epoch {len(losses)}: diverged")

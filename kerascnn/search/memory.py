@@ -13,7 +13,8 @@ the TensorFlow backend two things outlive it anyway:
   and its closure holds the traced training graph: every trial's graph
   stays in memory for the rest of the process (tensorflow#61791,
   tf-keras#286). :func:`released_trial_graphs` drops the entries a trial
-  added once it is over.
+  added once it is over. ``CNNHyperModel.fit`` trains inside it, whichever
+  tuner calls it; wrap the ``fit`` of your own training loops in it too.
 
 ``tools/bench.py memory`` measures the result. Not released: with XLA on,
 TensorFlow's compiled-executable cache keeps every trial's compilation (it has

@@ -25,7 +25,6 @@ from keras_tuner.src.tuners.hyperband import Hyperband, HyperbandOracle
 from keras_tuner.src.tuners.randomsearch import RandomSearchOracle
 
 from kerascnn.evaluation.metrics import METRIC_NAMES
-from kerascnn.search.memory import released_trial_graphs
 
 
 class RejectingOracle:
@@ -99,8 +98,7 @@ class RunRecorder:
     def run_trial(self, trial, *args, **kwargs):
         start = time.perf_counter()
         try:
-            with released_trial_graphs():  # memory stays flat over a long search
-                return super().run_trial(trial, *args, **kwargs)
+            return super().run_trial(trial, *args, **kwargs)
         except Exception as err:
             from kerascnn.evaluation.tensorboard import mark_trial_failed
 
