@@ -20,6 +20,7 @@ from kerascnn.architectures import create_model, list_models
 from kerascnn.architectures.weights import all_layers, keras_application
 from kerascnn.layers.build import apply_specs
 from kerascnn.layers.heads import head_specs
+from kerascnn.memory import released_trial_graphs
 from kerascnn.validation import check_choice, check_int, did_you_mean, invalid, is_int
 
 POOLINGS = ("avg", "max", "flatten")
@@ -131,8 +132,9 @@ def _backbone_of(model: keras.Model) -> keras.Model:
 def _fit(model, x, y, *, learning_rate, epochs, batch_size, loss, validation_data, verbose, **fit_kwargs):
     loss = loss or ("sparse_categorical_crossentropy" if model.output_shape[-1] > 1 else "binary_crossentropy")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
-    return model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_data=validation_data,
-                     verbose=verbose, **fit_kwargs)
+    with released_trial_graphs():  # repeated fine-tuning runs in one process keep memory flat
+        return model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_data=validation_data,
+                         verbose=verbose, **fit_kwargs)
 
 
 def train_head(model, x, y=None, *, epochs: int = 10, learning_rate: float = 1e-3, batch_size: int = 32,

@@ -3,14 +3,12 @@
 - :mod:`~kerascnn.search.space`: the knobs and their default spaces;
 - :mod:`~kerascnn.search.hypermodel`: ``CNNHyperModel`` (a keras-tuner HyperModel);
 - :mod:`~kerascnn.search.tuner`: keras-tuner's tuners with candidate rejection and run records;
-- :mod:`~kerascnn.search.run`: ``run_search``, an experiment in, a run directory out;
-- :mod:`~kerascnn.search.memory`: ``released_trial_graphs``, flat memory over many trainings.
+- :mod:`~kerascnn.search.run`: ``run_search``, an experiment in, a run directory out.
 """
 
 from kerascnn.search.hypermodel import CNNHyperModel
-from kerascnn.search.memory import released_trial_graphs
 from kerascnn.search.run import run_search
 from kerascnn.search.space import KNOBS
 from kerascnn.search.tuner import make_tuner
 
-__all__ = ["CNNHyperModel", "KNOBS", "make_tuner", "released_trial_graphs", "run_search"]
+__all__ = ["CNNHyperModel", "KNOBS", "make_tuner", "run_search"]

@@ -17,7 +17,7 @@ Long searches: ``--recycle-after N`` makes a worker exit after N trials with
 status 75, once it has been handed its next trial; restarted with the same id
 (``tools/workers_per_gpu.sh`` does it), it gets that trial back in a fresh
 process. This bounds what TensorFlow keeps per process, such as XLA's
-compilation cache (see :mod:`kerascnn.search.memory`).
+compilation cache (see :mod:`kerascnn.memory`).
 """
 
 from __future__ import annotations

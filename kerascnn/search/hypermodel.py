@@ -25,7 +25,7 @@ import keras
 import keras_tuner as kt
 
 from kerascnn.architectures import create_model, model_info, plan_model
-from kerascnn.search.memory import released_trial_graphs
+from kerascnn.memory import released_trial_graphs
 from kerascnn.search.space import KNOBS, LAYER_KNOBS, applies_to, check_space, decode, declare
 
 OPTIMIZERS = {
@@ -199,7 +199,7 @@ class CNNHyperModel(kt.HyperModel):
             kwargs["momentum"] = training["momentum"]
         # Every variable is created now, eagerly: the metric as an instance (not the string "accuracy",
         # which Keras turns into a metric inside its traced build step) and the optimizer's slots.
-        # Otherwise memory grows trial after trial (see kerascnn/search/memory.py).
+        # Otherwise memory grows trial after trial (see kerascnn/memory.py).
         model.compile(optimizer=opt_cls(**kwargs), loss="sparse_categorical_crossentropy",
                       metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
                       jit_compile=training.get("jit_compile", "auto"))

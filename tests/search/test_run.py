@@ -155,7 +155,7 @@ def test_failing_trial_is_recorded_and_the_search_goes_on(tmp_path):
 
 
 def test_same_seed_same_candidates(tmp_path):
-    cfg = _config("seeded", search={"max_trials": 3, "space": {"kernel_size": [3, 5], "filters": [4, 8, 16],
+    cfg = _config("seeded", search={"max_trials": 2, "space": {"kernel_size": [3, 5], "filters": [4, 8, 16],
                                                                  "dropout": {"min": 0.0, "max": 0.5, "step": 0.1}}})
     hps = lambda d: [{k: v for k, v in r.items() if "/" in k} for r in _rows(d)]  # noqa: E731
     a = run_search(cfg, out=tmp_path / "a", printer=lambda line: None)
