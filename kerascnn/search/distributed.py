@@ -27,7 +27,7 @@ import threading
 import time
 from concurrent import futures
 
-from kerascnn.validation import invalid
+from kerascnn.validation import check_int, invalid
 
 ENV_ID, ENV_IP, ENV_PORT = "KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"
 ENV_RECYCLE = "KERASCNN_RECYCLE_AFTER"
@@ -56,9 +56,7 @@ def set_role(chief: str | None = None, worker: str | None = None, worker_id=None
     if recycle_after is not None:
         if not worker:
             raise ValueError("--recycle-after applies to a worker: add --worker HOST:PORT --worker-id N")
-        if isinstance(recycle_after, bool) or not isinstance(recycle_after, int) or recycle_after < 1:
-            raise invalid("--recycle-after", recycle_after, "a whole number of trials >= 1")
-        os.environ[ENV_RECYCLE] = str(recycle_after)
+        os.environ[ENV_RECYCLE] = str(check_int("--recycle-after", recycle_after))
     if chief and worker:
         raise ValueError("Use --chief or --worker, not both: the chief only serves the oracle")
     if chief:
@@ -88,9 +86,7 @@ def recycle_after() -> int | None:
     value = os.environ.get(ENV_RECYCLE)
     if not value:
         return None
-    if not value.isdigit() or int(value) < 1:
-        raise invalid(ENV_RECYCLE, value, "a whole number of trials >= 1")
-    return int(value)
+    return check_int(ENV_RECYCLE, int(value) if value.isdigit() else value)
 
 
 def wait_for_chief(timeout: float, printer=print) -> None:
