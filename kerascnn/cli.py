@@ -1,8 +1,22 @@
 """Command line front end (argparse only: every command calls the Python API).
 
 ``kerascnn search`` runs an experiment, ``kerascnn report`` prints a run's
-leaderboard, ``kerascnn models`` lists the registry. ``python -m kerascnn`` is
-the same program.
+leaderboard, ``kerascnn evaluate`` scores a saved model, ``kerascnn models``
+lists the registry. ``python -m kerascnn`` is the same program.
+
+Expected failures print one or two lines, no traceback (``--debug`` shows it),
+and exit with a status that says what kind of failure it was:
+
+====  =====================================================================
+0     done
+1     nothing matched (``models`` with a filter that matches no model)
+2     bad input: experiment file, ``--set``, argument, data file
+3     run directory refused: in use, a different experiment, not a kerascnn
+      run, or a damaged run file (nothing in it was changed)
+74    the file system refused (permissions, no space, read-only, ...)
+75    a worker recycled itself (``--recycle-after``): start it again
+130   interrupted (Ctrl-C); ``kerascnn search`` resumes with the same command
+====  =====================================================================
 """
 
 from __future__ import annotations
@@ -57,6 +71,7 @@ def cmd_models(args) -> int:
 
 
 DEFAULT_EXPERIMENT = "experiments/digits.yaml"
+EXIT_BAD_INPUT, EXIT_RUN_DIR, EXIT_OS, EXIT_INTERRUPTED = 2, 3, 74, 130
 
 
 def _quiet_tensorflow() -> None:
@@ -79,10 +94,13 @@ def cmd_search(args) -> int:
         if getattr(args, flag) is not None:
             overrides.append(f"{key}={getattr(args, flag)}")
     cfg = config.load(args.config, overrides)
+    from kerascnn.rundir import run_dir_for
     from kerascnn.search import distributed
 
     distributed.set_role(args.chief, args.worker, args.worker_id, args.recycle_after)
     _quiet_tensorflow()
+    args.resume_hint = (f"rerun the same command to resume the search in {run_dir_for(cfg, args.out)} "
+                        "(finished trials are kept; the trial that was running starts again)")
     try:
         run_search(cfg, out=args.out, overwrite=args.overwrite, printer=lambda line: print(line, flush=True))
     except distributed.WorkerRecycled as done:
@@ -114,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="kerascnn", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"kerascnn {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -123,7 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--max-trials", type=int, help="override search.max_trials")
     search.add_argument("--epochs", type=int, help="override train.epochs")
     search.add_argument("--tuner", help="override search.tuner (random, bayesian, hyperband, grid)")
-    search.add_argument("--overwrite", action="store_true", help="delete an existing run of this name and start over")
+    search.add_argument("--overwrite", action="store_true",
+                        help="delete the trials of an existing kerascnn run of this name and start over "
+                             "(a folder the kit did not make is never removed)")
     search.add_argument("--set", action="append", metavar="KEY.PATH=VALUE",
                         help="override any config key, e.g. --set data.subset=500 (repeatable)")
     search.add_argument("--chief", metavar="HOST:PORT", help="serve the oracle of a distributed search here")
@@ -156,13 +177,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _os_error(err: OSError) -> str:
+    """``[Errno 13] Permission denied: 'runs/x'`` as a sentence with what to do."""
+    what = err.strerror or type(err).__name__
+    where = f" {str(err.filename)!r}" if err.filename else ""
+    hint = {13: "check its permissions or choose another --out", 30: "the file system is read-only; choose another --out",
+            28: "the disk is full; free space and run the same command again",
+            36: "the name is too long for the file system; choose a shorter name or --out"}.get(err.errno, "")
+    return f"cannot use{where}: {what}" + (f" ({hint})" if hint else "") + (f" {err}" if not err.strerror else "")
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    from kerascnn.rundir import RunDirError
+
+    def fail(message: str, status: int) -> int:
+        if args.debug:
+            raise
+        print(f"kerascnn {args.command}: error: {message}", file=sys.stderr)
+        return status
+
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        hint = getattr(args, "resume_hint", None)
+        if args.debug:
+            raise
+        print(f"\nkerascnn {args.command}: interrupted" + (f"; {hint}." if hint else "."), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except RunDirError as err:
+        return fail(str(err), EXIT_RUN_DIR)
     except (ValueError, FileNotFoundError) as err:  # bad input: a clear message, no traceback
-        print(f"kerascnn {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        return fail(str(err), EXIT_BAD_INPUT)
+    except OSError as err:
+        return fail(_os_error(err), EXIT_OS)
 
 
 if __name__ == "__main__":

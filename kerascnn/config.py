@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import copy
 import numbers
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from kerascnn import rundir
 from kerascnn.validation import did_you_mean
 
 TUNERS = ("random", "bayesian", "hyperband", "grid")
@@ -34,6 +36,9 @@ DATA_DEFAULTS = {
     "allow_download": True,
     "augmentation": {},
     "cache": True,
+    "x_key": "x",
+    "y_key": "y",
+    "skip_bad_images": False,
 }
 
 DEFAULTS = {
@@ -71,6 +76,32 @@ class ConfigError(ValueError):
     """An experiment file that cannot run, with the key path in the message."""
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader reading ``1e-3`` as a number.
+
+    PyYAML follows YAML 1.1, where a float needs a dot (``1.0e-3``), so the
+    usual way to write a learning rate would arrive as the string ``"1e-3"``.
+    This is YAML 1.2's float rule.
+    """
+
+
+_Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                   |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                   |\.[0-9_]+(?:[eE][-+][0-9]+)?
+                   |[-+]?\.(?:inf|Inf|INF)
+                   |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."),
+)
+
+
+def yaml_load(text: str):
+    """YAML as experiment files mean it (``1e-3`` is a number)."""
+    return yaml.load(text, Loader=_Loader)
+
+
 # --- tiny type checkers: (predicate, description) -------------------------------
 def _is_int(v):
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
@@ -99,12 +130,22 @@ def _optional(check):
 
 
 _STR = (lambda v: isinstance(v, str) and v != "", "a non-empty string")
+
+
+def _is_name(v):
+    try:
+        return bool(rundir.check_name(v))
+    except ValueError:
+        return False
+
+
+_NAME = (_is_name, rundir.NAME_RULE)
 _BOOL = (lambda v: isinstance(v, bool), "true or false")
 _DICT = (lambda v: isinstance(v, dict), "a mapping")
 _POS_NUM = (lambda v: _is_num(v) and v > 0, "a positive number")
 
 SCHEMA = {
-    "name": _STR,
+    "name": _NAME,
     "seed": _int(0),
     "data": {
         "source": _choice(SOURCES),
@@ -125,6 +166,9 @@ SCHEMA = {
             "contrast": _optional(_frac(low_open=False)),
         },
         "cache": _BOOL,
+        "x_key": _STR,
+        "y_key": _STR,
+        "skip_bad_images": _BOOL,
     },
     "model": {
         "architecture": (lambda v: isinstance(v, str) or (isinstance(v, list) and v and all(isinstance(s, str) for s in v)),
@@ -184,6 +228,11 @@ def _validate(config: dict, schema: dict, path: str = "") -> None:
             raise ConfigError(f"Invalid `{where}`: expected {rule[1]}. Received: {where}={value!r}")
 
 
+def with_defaults(raw: dict) -> dict:
+    """``raw`` with every missing key filled from :data:`DEFAULTS` (no validation)."""
+    return _merge(DEFAULTS, raw)
+
+
 def resolve(raw: dict | None) -> dict:
     """Validate a raw experiment dict and fill in defaults.
 
@@ -236,12 +285,20 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     path = [p for p in key.strip().split(".") if p]
     if not path:
         raise ConfigError(f"Invalid --set {text!r}: empty key path")
-    return path, yaml.safe_load(value) if value.strip() else None
+    try:
+        return path, yaml_load(value) if value.strip() else None
+    except yaml.YAMLError as err:
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"Invalid --set {text!r}: the value is not valid YAML ({problem}); quote strings "
+                          "and write lists as [a, b], e.g. --set search.space.kernel_size=\"[3, 5]\"") from None
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     """Apply ``--set key.path=value`` strings to a raw experiment dict."""
     raw = copy.deepcopy(raw or {})
+    if not isinstance(raw, dict):
+        raise ConfigError(f"An experiment must be a mapping of sections (name, data, model, search, train); "
+                          f"received a {type(raw).__name__}")
     for text in overrides or []:
         path, value = parse_override(text)
         node = raw
@@ -259,11 +316,17 @@ def load(path: str | Path, overrides: list[str] | None = None) -> dict:
     if not path.is_file():
         raise ConfigError(f"Experiment file not found: {path}")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml_load(path.read_text())
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not a text file: an experiment is a YAML file") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path} is not valid YAML: {err}") from None
-    return resolve(apply_overrides(raw, overrides or []))
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError(f"{path}: an experiment must be a mapping of sections (name, data, model, search, "
+                          f"train); the file holds a {type(raw).__name__}")
+    return resolve(apply_overrides(raw or {}, overrides or []))
 
 
 def save(config: dict, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(config, sort_keys=False))
+    """Write a resolved config atomically, as the run directory's ``config.yaml``."""
+    rundir.write_config(Path(path), config)

@@ -48,7 +48,16 @@ def dilated_kernel_size(kernel_size: int, dilation: int = 1) -> int:
     return dilation * (kernel_size - 1) + 1
 
 
-def explicit_padding(padding: Any, kernel_size: int, dilation: int = 1) -> tuple[int, int] | None:
+def _check_axis(size, kernel_size, strides=1, dilation=1, *, kernel_arg="kernel_size"):
+    """One axis' arguments, checked as the builders check them (``size`` may be ``None``)."""
+    if size is not None:
+        check_int("size", size, min_value=0)
+    check_int(kernel_arg, kernel_size)
+    check_int("strides", strides)
+    check_int("dilation", dilation)
+
+
+def explicit_padding(padding: Any, kernel_size: int, dilation: int = 1, *, arg: str = "padding") -> tuple[int, int] | None:
     """Padding as ``(before, after)`` zeros, or ``None`` for Keras' own ``valid``/``same``.
 
     ``"full"`` pads ``d * (k - 1)`` on each side; an int pads that much on both
@@ -59,14 +68,14 @@ def explicit_padding(padding: Any, kernel_size: int, dilation: int = 1) -> tuple
         return (p, p)
     if is_int(padding):
         if padding < 0:
-            raise invalid("padding", padding, "a non-negative integer")
+            raise invalid(arg, padding, "a non-negative integer")
         return (int(padding), int(padding))
     if isinstance(padding, (tuple, list)) and len(padding) == 2 and all(is_int(p) and p >= 0 for p in padding):
         return (int(padding[0]), int(padding[1]))
-    if padding in ("valid", "same"):
+    if isinstance(padding, str) and padding in ("valid", "same"):
         return None
     raise invalid(
-        "padding", padding, "'valid', 'same', 'full', a non-negative integer or a (before, after) pair"
+        arg, padding, "'valid', 'same', 'full', a non-negative integer or a (before, after) pair"
     )
 
 
@@ -86,12 +95,13 @@ def conv_output_length(size, kernel_size, strides=1, padding="valid", dilation=1
         (0 means the kernel does not fit: the feature map collapsed), or
         ``ceil(N / S)`` for ``"same"``; ``None`` if ``size`` is ``None``.
     """
+    _check_axis(size, kernel_size, strides, dilation)
+    pads = explicit_padding(padding, kernel_size, dilation) or (0, 0)
     if size is None:
         return None
     span = dilated_kernel_size(kernel_size, dilation)
     if padding == "same":
         return -(-size // strides)
-    pads = explicit_padding(padding, kernel_size, dilation) or (0, 0)
     return max(0, (size + pads[0] + pads[1] - span) // strides + 1)
 
 
@@ -106,6 +116,10 @@ def conv_transpose_output_length(
     PyTorch's ``ConvTranspose`` (``(N-1)S - 2P + d(F-1) + 1``); ``"full"`` crops
     ``d(F-1)``, the inverse of a full convolution.
     """
+    _check_axis(size, kernel_size, strides, dilation)
+    crop = explicit_padding(padding, kernel_size, dilation)
+    if output_padding is not None:
+        check_int("output_padding", output_padding, min_value=0)
     if size is None:
         return None
     span = dilated_kernel_size(kernel_size, dilation)
@@ -114,14 +128,15 @@ def conv_transpose_output_length(
             return size * strides + max(span - strides, 0) if padding == "valid" else size * strides
         pad = span // 2 if padding == "same" else 0
         return max(0, (size - 1) * strides + span - 2 * pad + output_padding)
-    crop = explicit_padding(padding, kernel_size, dilation)
     full = (size - 1) * strides + span + (output_padding or 0)
     return max(0, full - crop[0] - crop[1])
 
 
 def pool_output_length(size, pool_size, strides=None, padding="valid"):
     """Output length of max/average pooling; ``strides`` defaults to ``pool_size``."""
-    return conv_output_length(size, pool_size, strides or pool_size, padding)
+    check_int("pool_size", pool_size)
+    check_choice("padding", padding, ("valid", "same"))
+    return conv_output_length(size, pool_size, pool_size if strides is None else strides, padding)
 
 
 def same_padding_amounts(size, kernel_size, strides=1, dilation=1) -> tuple[int, int]:
@@ -129,6 +144,7 @@ def same_padding_amounts(size, kernel_size, strides=1, dilation=1) -> tuple[int,
 
     The odd zero goes after, which is why the receptive-field start shifts.
     """
+    _check_axis(size, kernel_size, strides, dilation)
     if size is None:
         span = dilated_kernel_size(kernel_size, dilation)
         return ((span - 1) // 2, span // 2) if strides == 1 else (0, 0)

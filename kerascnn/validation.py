@@ -53,6 +53,13 @@ def check_int(arg: str, value: Any, min_value: int = 1) -> int:
     return int(value)
 
 
+def check_positive(arg: str, value: Any) -> float:
+    """A number > 0 (not a bool), e.g. a learning rate."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+        raise invalid(arg, value, "a positive number")
+    return float(value)
+
+
 def check_rate(arg: str, value: Any) -> float:
     """A probability-like rate in ``[0, 1)``, e.g. a dropout rate."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:

@@ -149,7 +149,8 @@ def load_dataset(data: dict | None = None, *, seed: int = 0, arrays=None) -> Dat
         x, y, x_test, y_test = (tuple(arrays) + (None, None))[:4]
         names = None
     else:
-        options = {k: data[k] for k in ("path", "image_size", "color_mode", "allow_download") if k in data}
+        options = {k: data[k] for k in ("path", "image_size", "color_mode", "allow_download", "x_key", "y_key",
+                                        "skip_bad_images") if k in data}
         x, y, x_test, y_test, names = SOURCES[source](source=source, **options)
     x, y = check_arrays(x, y, f"data ({source})")
     if x_test is not None:

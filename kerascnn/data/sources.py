@@ -1,7 +1,7 @@
 """Dataset sources: each returns raw arrays ``(x, y, x_test, y_test, class_names)``.
 
 ``x_test`` is ``None`` where the source has no official test split (digits,
-image folders, most ``.npz`` files); :mod:`kerascnn.data.splits` then carves one
+image folders, most ``.npz`` files); :func:`kerascnn.data.split` then carves one
 out. Keras' downloadable datasets are read from the Keras cache
 (``$KERAS_HOME/datasets``, default ``~/.keras/datasets``) in the files Keras
 itself writes there; if the file is missing, Keras downloads it when
@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -119,8 +120,13 @@ def load_keras_source(source: str, allow_download: bool = True, label_mode: str 
     return x, np.ravel(y), x_test, np.ravel(y_test), names or [str(i) for i in range(num_classes)]
 
 
-def load_image_folder(path=None, image_size=(64, 64), color_mode="rgb", **_):
-    """``path/<class name>/<image files>``: one subfolder per class, names sorted."""
+def load_image_folder(path=None, image_size=(64, 64), color_mode="rgb", skip_bad_images=False, printer=print, **_):
+    """``path/<class name>/<image files>``: one subfolder per class, names sorted.
+
+    An image that cannot be read (empty, truncated, not an image) stops the
+    load with its file named; with ``skip_bad_images`` it is left out and the
+    count is reported instead.
+    """
     import keras
 
     if path is None:
@@ -131,16 +137,28 @@ def load_image_folder(path=None, image_size=(64, 64), color_mode="rgb", **_):
     classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not classes:
         raise ValueError(f"data.path: {str(root)!r} has no class subfolders (expected one folder per class)")
-    xs, ys = [], []
+    xs, ys, bad = [], [], []
     for label, name in enumerate(classes):
         files = sorted(f for f in (root / name).iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
         if not files:
             raise ValueError(f"data.path: class folder {str(root / name)!r} holds no images "
                              f"({', '.join(IMAGE_EXTENSIONS)})")
         for file in files:
-            img = keras.utils.load_img(file, color_mode=color_mode, target_size=tuple(image_size))
-            xs.append(keras.utils.img_to_array(img, dtype="uint8"))
+            try:
+                img = keras.utils.load_img(file, color_mode=color_mode, target_size=tuple(image_size))
+                xs.append(keras.utils.img_to_array(img, dtype="uint8"))
+            except Exception as err:  # PIL raises several types for empty, truncated or foreign files
+                if not skip_bad_images:
+                    raise ValueError(f"data.path: cannot read the image {str(file)!r} ({type(err).__name__}: "
+                                     f"{err}). Remove or replace it, or set data.skip_bad_images: true to "
+                                     "leave unreadable images out.") from None
+                bad.append(file)
+                continue
             ys.append(label)
+    if bad:
+        printer(f"data.path: left out {len(bad)} unreadable image(s) (data.skip_bad_images), e.g. {str(bad[0])!r}")
+    if not xs:
+        raise ValueError(f"data.path: none of the images in {str(root)!r} could be read")
     return np.stack(xs), np.asarray(ys, dtype=np.int64), None, None, classes
 
 
@@ -150,16 +168,29 @@ def load_npz(path=None, x_key="x", y_key="y", **_):
         raise invalid("data.path", path, "the path of an .npz file")
     if not Path(path).is_file():
         raise FileNotFoundError(f"data.path: no such file {str(path)!r}")
-    with np.load(path, allow_pickle=False) as f:
-        keys = set(f.files)
-        if {"x_train", "y_train"} <= keys:
-            test = (f["x_test"], f["y_test"]) if {"x_test", "y_test"} <= keys else (None, None)
-            x, y = f["x_train"], f["y_train"]
-        elif {x_key, y_key} <= keys:
-            x, y, test = f[x_key], f[y_key], (None, None)
-        else:
-            raise ValueError(f"data.path: {path} holds arrays {sorted(keys)}; expected {x_key!r} and "
-                             f"{y_key!r} (data.x_key / data.y_key), or x_train/y_train[/x_test/y_test]")
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:  # empty, truncated, not NumPy, pickled
+        raise ValueError(f"data.path: cannot read {str(path)!r} as an .npz file ({type(err).__name__}: {err})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"data.path: {str(path)!r} holds a single array (.npy), not an .npz of named arrays "
+                         "(np.savez(path, x=images, y=labels))")
+    try:
+        with archive as f:
+            keys = set(f.files)
+            if {"x_train", "y_train"} <= keys:
+                test = (f["x_test"], f["y_test"]) if {"x_test", "y_test"} <= keys else (None, None)
+                x, y = f["x_train"], f["y_train"]
+            elif {x_key, y_key} <= keys:
+                x, y, test = f[x_key], f[y_key], (None, None)
+            else:
+                raise KeyError(sorted(keys))
+    except KeyError:
+        raise ValueError(f"data.path: {path} holds arrays {sorted(keys)}; expected {x_key!r} and "
+                         f"{y_key!r} (set data.x_key / data.y_key to use others), or "
+                         "x_train/y_train[/x_test/y_test]") from None
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:  # a damaged member
+        raise ValueError(f"data.path: cannot read {str(path)!r} as an .npz file ({type(err).__name__}: {err})") from None
     return x, y, test[0], test[1], None
 
 

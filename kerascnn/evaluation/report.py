@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kerascnn import rundir
+
 PLOTS = {
     "objective": "objective_per_trial.png",
     "pareto": "accuracy_vs_params.png",
@@ -23,6 +25,8 @@ PLOTS = {
     "curves": "best_trial_curves.png",
 }
 _FIXED_COLUMNS = ("trial_id", "status", "params", "seconds", "message", "best_epoch", "worker")
+#: Training-side objectives recorded beside the validation metrics (objective ``loss`` or ``accuracy``).
+_TRAIN_OBJECTIVES = ("loss", "accuracy")
 
 
 def load_trials(run_dir: str | Path) -> list[dict]:
@@ -35,7 +39,13 @@ def load_trials(run_dir: str | Path) -> list[dict]:
 
 def _summary(run_dir: Path) -> dict:
     path = run_dir / "summary.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        raise rundir.DamagedRunFile(f"{path} is damaged (not valid JSON): run the search command again to "
+                                    "rewrite it; the trials are not affected.") from None
 
 
 def _float(value):
@@ -47,7 +57,8 @@ def _float(value):
 
 
 def knob_columns(rows: list[dict]) -> list[str]:
-    return [c for c in (rows[0] if rows else {}) if c not in _FIXED_COLUMNS and not c.startswith("val_")]
+    return [c for c in (rows[0] if rows else {})
+            if c not in _FIXED_COLUMNS + _TRAIN_OBJECTIVES and not c.startswith("val_")]
 
 
 def ranked(rows: list[dict], objective: str) -> list[dict]:
@@ -133,6 +144,11 @@ def _pyplot():
     return plt
 
 
+def _savefig(fig, path: Path) -> None:
+    with rundir.atomic_target(path) as tmp:  # a kill never leaves half a picture
+        fig.savefig(tmp)
+
+
 def plot_objective(rows, objective, path: Path) -> None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
@@ -149,7 +165,7 @@ def plot_objective(rows, objective, path: Path) -> None:
     ax.set_xticks(range(len(rows)), [r["trial_id"] for r in rows])
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
+    _savefig(fig, path)
     plt.close(fig)
 
 
@@ -169,7 +185,7 @@ def plot_pareto(rows, path: Path, metric: str = "val_accuracy") -> list[dict]:
     ax.set(xlabel="parameters", ylabel=metric, title=f"{metric} against model size")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
+    _savefig(fig, path)
     plt.close(fig)
     return front
 
@@ -193,7 +209,7 @@ def plot_knob_effects(rows, objective, path: Path) -> list[str]:
         ax.axis("off")
     fig.suptitle(f"{objective} by hyperparameter", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path)
+    _savefig(fig, path)
     plt.close(fig)
     return knobs
 
@@ -211,7 +227,7 @@ def plot_confusion(run_dir: Path, class_names, path: Path) -> np.ndarray | None:
     y_true, y_pred = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
     cm = confusion_matrix(y_true, y_pred, labels=list(range(len(class_names))))
     fig = confusion_matrix_figure(cm, class_names, "Best model on the test split")
-    fig.savefig(path)
+    _savefig(fig, path)
     _pyplot().close(fig)
     return cm
 
@@ -229,7 +245,7 @@ def plot_curves(history: dict, path: Path, title: str) -> None:
         ax.legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path)
+    _savefig(fig, path)
     plt.close(fig)
 
 
@@ -240,9 +256,9 @@ def write_report(run_dir: str | Path) -> Path:
     summary = _summary(run_dir)
     objective = summary.get("objective") or "val_f1_macro"
     header, table = leaderboard_rows(run_dir)
-    with open(run_dir / "leaderboard.csv", "w", newline="") as f:
+    with rundir.atomic_target(run_dir / "leaderboard.csv") as tmp, open(tmp, "w", newline="") as f:
         csv.writer(f).writerows([header] + table)
-    (run_dir / "leaderboard.md").write_text(_markdown_table(header, table) + "\n")
+    rundir.atomic_write(run_dir / "leaderboard.md", _markdown_table(header, table) + "\n")
 
     plot_objective(rows, objective, run_dir / PLOTS["objective"])
     front = plot_pareto(rows, run_dir / PLOTS["pareto"])
@@ -251,7 +267,10 @@ def write_report(run_dir: str | Path) -> Path:
     cm = plot_confusion(run_dir, class_names, run_dir / PLOTS["confusion"]) if class_names else None
     best = summary.get("best") or {}
     history_file = run_dir / "tuner" / f"trial_{best.get('trial_id')}" / "kerascnn.json"
-    history = json.loads(history_file.read_text()).get("history") if history_file.exists() else None
+    try:
+        history = json.loads(history_file.read_text()).get("history") if history_file.exists() else None
+    except ValueError:  # a damaged per-trial record: the report goes without the curves
+        history = None
     if history:
         plot_curves(history, run_dir / PLOTS["curves"], f"Best trial {best['trial_id']}: training curves")
 
@@ -289,5 +308,5 @@ def write_report(run_dir: str | Path) -> Path:
            "## Effect of each hyperparameter", "", f"![effect of each hyperparameter]({PLOTS['knobs']})", "",
            "Knobs shown: " + ", ".join(f"`{k}`" for k in knobs), ""]
     path = run_dir / "report.md"
-    path.write_text("\n".join(md))
+    rundir.atomic_write(path, "\n".join(md))
     return path

@@ -161,20 +161,32 @@ class CNNHyperModel(kt.HyperModel):
         Works on the unbuilt plan (:func:`kerascnn.plan_model`): no weights are
         allocated for a rejected candidate.
         """
-        hp = copy.deepcopy(hp)
         try:
-            arch, kwargs, _ = self.resolve(hp)
-            plan = plan_model(arch, input_shape=self.input_shape, num_classes=self.num_classes, **kwargs)
-            params = plan.count_params() if plan is not None else None
-            if params is None and max_params:
-                model = create_model(arch, input_shape=self.input_shape, num_classes=self.num_classes, **kwargs)
-                params = model.count_params()
-                keras.backend.clear_session()
+            params = self._candidate_params(copy.deepcopy(hp), count=bool(max_params))
         except ValueError as err:
             return f"invalid: {err}"
         if max_params and params > max_params:
             return f"over budget: {params:,} parameters > constraints.max_params={max_params:,}"
         return None
+
+    def check_defaults(self) -> None:
+        """Raise ``ValueError`` if the default candidate (every knob at its default) cannot be built.
+
+        keras-tuner builds that candidate before the first trial, so a fixed
+        setting that breaks it is an error in the experiment, not a rejection.
+        """
+        self._candidate_params(kt.HyperParameters(), count=False)
+
+    def _candidate_params(self, hp, count: bool):
+        """Plan the candidate ``hp`` describes (raising ``ValueError`` if it cannot be built); its parameters."""
+        arch, kwargs, _ = self.resolve(hp)
+        plan = plan_model(arch, input_shape=self.input_shape, num_classes=self.num_classes, **kwargs)
+        params = plan.count_params() if plan is not None else None
+        if params is None and count:
+            model = create_model(arch, input_shape=self.input_shape, num_classes=self.num_classes, **kwargs)
+            params = model.count_params()
+            keras.backend.clear_session()
+        return params
 
     # ----- keras-tuner API -----
     def build(self, hp):

@@ -1,12 +1,15 @@
 """``run_search``: an experiment config in, a finished run directory out.
 
-Flow: validate the config -> load and check data -> save ``config.yaml`` ->
-keras-tuner search (geometry-checked candidates, scikit-learn metrics,
-TensorBoard under ``tb/``) -> best model on the test split -> SVC baseline ->
-``summary.json``, ``predictions_test.csv``, ``best_model.keras``.
+Flow: prepare (validate the config, load and check data, check the first
+candidate; nothing written yet) -> open the run directory (lock it, save
+``config.yaml`` or check that a resumed run is the same experiment) -> search
+(keras-tuner, geometry-checked candidates, scikit-learn metrics, TensorBoard
+under ``tb/``) -> finalize (best model on the test split, SVC baseline,
+``summary.json``, ``predictions_test.csv``, ``best_model.keras``, the report).
 
 Running the same experiment again resumes it (keras-tuner reloads its oracle;
 a trial cut off by a kill is run again); ``overwrite=True`` starts over.
+Every file is written atomically (:mod:`kerascnn.rundir`).
 """
 
 from __future__ import annotations
@@ -22,35 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kerascnn import _compat, rundir
 from kerascnn import config as config_module
-
-
-def run_dir_for(config: dict, out: str | Path = "runs") -> Path:
-    return Path(out) / config["name"]
-
-
-def _prepare_run_dir(run_dir: Path, config: dict, overwrite: bool) -> None:
-    """Create the run directory; refuse to resume a run whose experiment changed."""
-    saved = run_dir / "config.yaml"
-    if overwrite and run_dir.exists():
-        shutil.rmtree(run_dir)
-    elif saved.exists():
-        import yaml
-
-        previous = yaml.safe_load(saved.read_text())
-        if _search_identity(previous) != _search_identity(config):
-            raise config_module.ConfigError(
-                f"{run_dir} holds a run of a different experiment (its config.yaml differs in data, model or "
-                "search). Use --overwrite to start over, or another name / --out to keep both."
-            )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config_module.save(config, saved)
-
-
-def _search_identity(config: dict) -> dict:
-    """What must not change between a run and its resumption (max_trials and epochs may)."""
-    search = {k: v for k, v in config.get("search", {}).items() if k not in ("max_trials", "worker_timeout")}
-    return {"seed": config.get("seed"), "data": config.get("data"), "model": config.get("model"), "search": search}
 
 
 def svc_baseline(dataset, seed: int = 0) -> dict:
@@ -72,37 +48,63 @@ def run_search(config: dict, *, out: str | Path = "runs", overwrite: bool = Fals
                printer=print) -> Path:
     """Run (or resume) the search an experiment describes; return its run directory.
 
+    Nothing is written before the experiment, its data and its first candidate
+    have been checked; the run directory is then locked for the whole search
+    (see :mod:`kerascnn.rundir`).
+
     Args:
         config: a resolved config (:func:`kerascnn.config.resolve` / ``load``).
         out: parent of the run directory (``<out>/<name>/``).
-        overwrite: delete an existing run of this name first.
+        overwrite: empty an existing run of this name first (only a kerascnn run).
         arrays: ``(x, y[, x_test, y_test])`` for ``data.source: arrays``.
         printer: where progress lines go.
-    """
-    import keras
-    from keras_tuner.src import config as keras_tuner_config
 
-    from kerascnn import device
-    from kerascnn.data import load_dataset
-    from kerascnn.evaluation import tensorboard as tb
-    from kerascnn.evaluation.metrics import classification_metrics, predict_labels
-    from kerascnn.evaluation.report import write_report
+    Raises:
+        ConfigError / ValueError / FileNotFoundError: a bad experiment or data, before anything is written.
+        kerascnn.rundir.RunDirError: the run directory cannot be used as asked; nothing in it was changed.
+    """
     from kerascnn.search import distributed
-    from kerascnn.search.hypermodel import CNNHyperModel
-    from kerascnn.search.tuner import make_tuner, write_trials_csv
 
     config = config_module.resolve(config)
     started = time.perf_counter()
-    keras_tuner_config.DEBUG = False  # a failed trial's reason goes to its progress line and trials.csv
-    device.configure(config["train"], printer)
-    keras.utils.set_random_seed(config["seed"])
     role = distributed.role()
-    dataset = load_dataset(config["data"], seed=config["seed"], arrays=arrays)
-    run_dir = run_dir_for(config, out)
+    run_dir = rundir.run_dir_for(config, out)
+    if role != "worker":
+        rundir.check_usable(run_dir, overwrite)  # refuse a folder the kit did not make before loading anything
+    dataset, hypermodel, strategy = _prepare(config, arrays, printer)
     if role == "worker":  # the chief owns the run directory; a worker only adds its trials
         run_dir.mkdir(parents=True, exist_ok=True)
+        lock, fresh = contextlib.nullcontext(), False
     else:
-        _prepare_run_dir(run_dir, config, overwrite)
+        fresh = not run_dir.exists()
+        lock = rundir.open_run(run_dir, config, overwrite, printer)
+    with lock:
+        try:
+            tuner = _make_tuner(config, hypermodel, run_dir, strategy, printer)
+        except BaseException:
+            if fresh:  # made by this call and holding no trial yet: do not leave it to block the corrected rerun
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        _search(tuner, config, dataset, run_dir, printer)
+        if role == "worker":
+            printer(f"worker {os.environ[distributed.ENV_ID]}: no trials left; the chief writes the results into {run_dir}")
+            return run_dir
+        _finalize(tuner, config, dataset, run_dir, strategy, started, printer)
+    return run_dir
+
+
+def _prepare(config: dict, arrays, printer):
+    """Load and check the data and the hypermodel: every error an experiment can hold, before any file."""
+    import keras
+
+    from kerascnn import device
+    from kerascnn.data import load_dataset
+    from kerascnn.search.hypermodel import CNNHyperModel
+
+    _compat.quiet_trial_tracebacks()  # a failed trial's reason goes to its progress line and trials.csv
+    device.configure(config["train"], printer)
+    keras.utils.set_random_seed(config["seed"])
+    dataset = load_dataset(config["data"], seed=config["seed"], arrays=arrays)
     search, train = config["search"], config["train"]
     strategy = device.strategy(train, printer)
     hypermodel = CNNHyperModel(
@@ -111,17 +113,42 @@ def run_search(config: dict, *, out: str | Path = "runs", overwrite: bool = Fals
         train=train, augmentation=config["data"]["augmentation"], data=dataset, seed=config["seed"],
         replicas=strategy.num_replicas_in_sync if strategy is not None else 1,
     )
-    tuner = make_tuner(
+    try:
+        hypermodel.check_defaults()
+    except ValueError as err:
+        raise config_module.ConfigError(
+            f"The experiment's first candidate (every searched knob at its default, model.params as given) "
+            f"cannot be built for input {'×'.join(map(str, dataset.input_shape))}: {err}") from None
+    return dataset, hypermodel, strategy
+
+
+def _make_tuner(config: dict, hypermodel, run_dir: Path, strategy, printer):
+    """keras-tuner's tuner over the run directory (resuming its saved state, which is checked first)."""
+    from kerascnn.search.tuner import make_tuner
+
+    rundir.check_tuner_state(run_dir / "tuner")
+    search, train = config["search"], config["train"]
+    return make_tuner(
         search["tuner"], hypermodel, objective=search["objective"], max_trials=search["max_trials"],
         seed=config["seed"], run_dir=run_dir, overwrite=False, max_params=search["constraints"]["max_params"],
         max_rejections=search["constraints"]["max_rejections"], epochs=train["epochs"],
         hyperband_factor=search["hyperband_factor"], executions_per_trial=search["executions_per_trial"],
         printer=printer, distribution_strategy=strategy, worker_timeout=search["worker_timeout"],
     )
+
+
+def _search(tuner, config: dict, dataset, run_dir: Path, printer) -> None:
+    """The keras-tuner search with the kit's callbacks (TensorBoard per trial, early stopping)."""
+    import keras
+
+    from kerascnn.evaluation import tensorboard as tb
+    from kerascnn.search import distributed
+
+    search, train = config["search"], config["train"]
     printer(f"kerascnn search '{config['name']}': {dataset.source} {dataset.sizes()}, input "
             f"{'×'.join(map(str, dataset.input_shape))}, {dataset.num_classes} classes; "
             f"{search['tuner']} tuner, {search['max_trials']} trials × {train['epochs']} epochs -> {run_dir}")
-    if role != "worker":
+    if distributed.role() != "worker":
         tb.write_hparams_experiment(run_dir / "tb", tuner.oracle.get_space().space, search["objective"])
         tb.write_run_text(run_dir / "tb", config, tb.device_description(train))
     # keras-tuner gives a callback named TensorBoard one log folder per trial, with HParams.
@@ -131,20 +158,28 @@ def run_search(config: dict, *, out: str | Path = "runs", overwrite: bool = Fals
         callbacks.append(keras.callbacks.EarlyStopping(monitor=search["objective"], patience=train["early_stopping"],
                                                        mode="min" if search["objective"].endswith("loss") else "max"))
     tuner.search(epochs=train["epochs"], callbacks=callbacks, verbose=train["verbose"])
-    if role == "worker":
-        printer(f"worker {os.environ[distributed.ENV_ID]}: no trials left; the chief writes the results into {run_dir}")
-        return run_dir
+
+
+def _finalize(tuner, config: dict, dataset, run_dir: Path, strategy, started: float, printer) -> None:
+    """trials.csv, the best model on the test split, the SVC baseline, summary.json and the report."""
+    from kerascnn.evaluation.metrics import classification_metrics, predict_labels
+    from kerascnn.evaluation.report import write_report
+    from kerascnn.search.tuner import write_trials_csv
+
+    search = config["search"]
     rows = tuner.trial_rows()
     write_trials_csv(run_dir / "trials.csv", rows)
 
     summary = {"name": config["name"], "objective": search["objective"], "data": dataset.sizes(),
                "class_names": dataset.class_names}
-    rejections = run_dir / "rejections.jsonl"
+    rejections, damaged = rundir.read_jsonl(run_dir / "rejections.jsonl")
     summary["counts"] = {
         "completed": sum(r["status"] == "COMPLETED" for r in rows),
         "failed": sum(r["status"] == "FAILED" for r in rows),
-        "rejected": sum(1 for _ in open(rejections)) if rejections.exists() else 0,
+        "rejected": len(rejections),
     }
+    if damaged:
+        printer(f"note: {damaged} line(s) of rejections.jsonl could not be read (cut short) and are not counted")
     summary["rejection_reasons"] = _rejection_reasons(rejections)
     best_trials = tuner.oracle.get_best_trials(1)
     if best_trials:
@@ -153,43 +188,55 @@ def run_search(config: dict, *, out: str | Path = "runs", overwrite: bool = Fals
         summary["best"] = {
             "trial_id": best.trial_id,
             "hyperparameters": {k: v for k, v in best.hyperparameters.values.items() if not k.startswith("tuner/")},
-            "metrics": {k: v for k, v in row.items() if k.startswith("val_") or k == "best_epoch"},
+            "metrics": {k: v for k, v in row.items()
+                        if k.startswith("val_") or k in ("best_epoch", search["objective"])},
             "params": row.get("params"),
         }
-        with warnings.catch_warnings():  # the checkpoint holds weights only, not optimizer slots
-            warnings.simplefilter("ignore", UserWarning)
-            model = tuner.load_model(best)
+        model = _load_trial_model(tuner, best)
         y_pred = predict_labels(model, dataset.x_test)
         summary["test"] = classification_metrics(dataset.y_test, y_pred, dataset.num_classes)
-        with open(run_dir / "predictions_test.csv", "w", newline="") as f:
+        with rundir.atomic_target(run_dir / "predictions_test.csv") as tmp, open(tmp, "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["y_true", "y_pred"])
             writer.writerows(zip(dataset.y_test.tolist(), y_pred.tolist()))
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
             model.optimizer.build(model.trainable_variables)  # save full optimizer slots: reloads without warnings
-        model.save(run_dir / "best_model.keras")
+        with rundir.atomic_target(run_dir / "best_model.keras") as tmp:
+            model.save(tmp)
     else:
         summary["best"], summary["test"] = None, None
         printer("No trial completed: see trials.csv (status, message) and rejections.jsonl.")
     summary["baseline"] = svc_baseline(dataset, config["seed"])
     summary["seconds"] = round(time.perf_counter() - started, 1)
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default))
+    rundir.atomic_write(run_dir / "summary.json", json.dumps(summary, indent=2, default=_json_default))
     report = write_report(run_dir)
     if summary["test"]:
         printer(f"best trial {summary['best']['trial_id']}: test accuracy {summary['test']['accuracy']:.4f}, "
                 f"f1_macro {summary['test']['f1_macro']:.4f} (SVC baseline {summary['baseline']['accuracy']:.4f}); "
                 f"{summary['counts']['completed']} completed, {summary['counts']['failed']} failed, "
                 f"{summary['counts']['rejected']} candidates rejected before training. Report: {report}")
-    return run_dir
 
 
-def _rejection_reasons(path: Path) -> dict:
+def _load_trial_model(tuner, trial):
+    """The trial's model from its checkpoint; a damaged checkpoint is named, not a traceback."""
+    try:
+        with warnings.catch_warnings():  # the checkpoint holds weights only, not optimizer slots
+            warnings.simplefilter("ignore", UserWarning)
+            return tuner.load_model(trial)
+    except (OSError, ValueError) as err:
+        folder = tuner.get_trial_dir(trial.trial_id)
+        raise rundir.DamagedRunFile(
+            f"The checkpoint of the best trial ({trial.trial_id}) in {folder} cannot be read ({type(err).__name__}: "
+            f"{str(err).splitlines()[0][:200]}). Its metrics in trials.csv are intact; best_model.keras and the test "
+            "results were not written. Restore the folder from a copy, or run the experiment under another name "
+            "(--set name=NEW_NAME) to train it again.") from None
+
+
+def _rejection_reasons(rejections: list) -> dict:
     """Rejections grouped by their kind of reason ("feature map collapses", "over budget"...)."""
-    if not path.exists():
-        return {}
     counts: dict = {}
-    for line in path.read_text().splitlines():
-        reason = json.loads(line)["reason"]
+    for record in rejections:
+        reason = str(record.get("reason", "")) if isinstance(record, dict) else ""
         if "collapses" in reason:
             key = "feature map collapses"
         elif "over budget" in reason:

@@ -15,45 +15,80 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
+from kerascnn import validation as v
 from kerascnn.validation import did_you_mean
 
 
 @dataclass(frozen=True)
 class Knob:
-    """A tunable setting: its default space, default value and where it applies."""
+    """A tunable setting: its default space, default value, where it applies and how a value is checked."""
 
     space: Any  # a list of choices or a {min, max, step, sampling} dict
     default: Any
     scope: str  # "layer": per conv block; "model": per architecture; "train": fit/compile; "data"
     help: str = ""
+    check: Callable[[str, Any], Any] | None = None  # (arg, value) -> raises ValueError naming arg
+
+
+def _sizes(arg, value):
+    """An int >= 1 or a per-axis tuple (written '1x3' in choices)."""
+    decoded = decode(arg.rsplit(".", 1)[-1], value) if isinstance(value, str) else value
+    return v.int_tuple(arg, decoded, 1 if v.is_int(decoded) else len(decoded) if isinstance(decoded, tuple) else 1)
+
+
+def _choice_of(module: str, name: str):
+    def check(arg, value):
+        import importlib
+
+        return v.check_choice(arg, value, getattr(importlib.import_module(module), name))
+    return check
+
+
+def _padding(arg, value):
+    from kerascnn.geometry import explicit_padding
+
+    return explicit_padding(value, 1, arg=arg)
+
+
+def _activation(arg, value):
+    from kerascnn.layers.activations import resolve_activation
+
+    return resolve_activation(value, arg=arg)
 
 
 KNOBS: dict[str, Knob] = {
     # per conv block (independent per layer for simple_cnn)
-    "kernel_size": Knob([3, 5], 3, "layer", "kernel size; '1x3' for a 1×3 kernel"),
-    "filters": Knob([16, 32, 64], 32, "layer", "output channels"),
-    "strides": Knob([1, 2], 1, "layer", "step of the kernel"),
-    "padding": Knob(["same", "valid"], "same", "layer", "valid, same or full"),
-    "dilation": Knob([1, 2], 1, "layer", "dilation rate (not with strides > 1)"),
-    "conv_type": Knob(["standard", "separable"], "standard", "layer", "standard, pointwise, depthwise, separable"),
-    "activation": Knob(["relu", "leaky_relu", "elu", "swish"], "relu", "layer", "activation function"),
-    "bn_placement": Knob(["none", "before_activation", "after_activation"], "none", "layer", "batch-norm placement"),
-    "pool": Knob(["max", "avg", "none"], "max", "layer", "pooling after the block"),
-    "dropout": Knob({"min": 0.0, "max": 0.5, "step": 0.1}, 0.0, "layer", "dropout rate"),
+    "kernel_size": Knob([3, 5], 3, "layer", "kernel size; '1x3' for a 1×3 kernel", _sizes),
+    "filters": Knob([16, 32, 64], 32, "layer", "output channels", v.check_int),
+    "strides": Knob([1, 2], 1, "layer", "step of the kernel", _sizes),
+    "padding": Knob(["same", "valid"], "same", "layer", "valid, same or full", _padding),
+    "dilation": Knob([1, 2], 1, "layer", "dilation rate (not with strides > 1)", _sizes),
+    "conv_type": Knob(["standard", "separable"], "standard", "layer", "standard, pointwise, depthwise, separable",
+                      _choice_of("kerascnn.layers.conv", "CONV_TYPES")),
+    "activation": Knob(["relu", "leaky_relu", "elu", "swish"], "relu", "layer", "activation function", _activation),
+    "bn_placement": Knob(["none", "before_activation", "after_activation"], "none", "layer", "batch-norm placement",
+                         _choice_of("kerascnn.layers.conv", "BN_PLACEMENTS")),
+    "pool": Knob(["max", "avg", "none"], "max", "layer", "pooling after the block",
+                 _choice_of("kerascnn.layers.pooling", "POOLS")),
+    "dropout": Knob({"min": 0.0, "max": 0.5, "step": 0.1}, 0.0, "layer", "dropout rate", v.check_rate),
     # per architecture
-    "conv_layers": Knob([1, 2, 3], 2, "model", "number of conv blocks (simple_cnn)"),
-    "dense_layers": Knob([0, 1, 2], 1, "model", "number of hidden dense layers (simple_cnn)"),
-    "dense_units": Knob([32, 64, 128], 128, "model", "units per hidden dense layer"),
-    "dense_dropout": Knob({"min": 0.0, "max": 0.5, "step": 0.1}, 0.0, "model", "dropout after dense layers"),
+    "conv_layers": Knob([1, 2, 3], 2, "model", "number of conv blocks (simple_cnn)", v.check_int),
+    "dense_layers": Knob([0, 1, 2], 1, "model", "number of hidden dense layers (simple_cnn)",
+                         lambda arg, value: v.check_int(arg, value, min_value=0)),
+    "dense_units": Knob([32, 64, 128], 128, "model", "units per hidden dense layer", v.check_int),
+    "dense_dropout": Knob({"min": 0.0, "max": 0.5, "step": 0.1}, 0.0, "model", "dropout after dense layers",
+                          v.check_rate),
     # training
-    "optimizer": Knob(["adam", "sgd", "rmsprop", "adagrad"], "adam", "train", "optimizer"),
-    "learning_rate": Knob({"min": 1e-4, "max": 1e-2, "sampling": "log"}, 1e-3, "train", "learning rate"),
-    "momentum": Knob({"min": 0.0, "max": 0.95, "step": 0.05}, 0.9, "train", "SGD momentum"),
-    "batch_size": Knob([32, 64, 128], 64, "train", "batch size"),
+    "optimizer": Knob(["adam", "sgd", "rmsprop", "adagrad"], "adam", "train", "optimizer",
+                      _choice_of("kerascnn.config", "OPTIMIZERS")),
+    "learning_rate": Knob({"min": 1e-4, "max": 1e-2, "sampling": "log"}, 1e-3, "train", "learning rate",
+                          v.check_positive),
+    "momentum": Knob({"min": 0.0, "max": 0.95, "step": 0.05}, 0.9, "train", "SGD momentum", v.check_rate),
+    "batch_size": Knob([32, 64, 128], 64, "train", "batch size", v.check_int),
     # data
-    "augment": Knob([False, True], False, "data", "switch the data.augmentation layers on"),
+    "augment": Knob([False, True], False, "data", "switch the data.augmentation layers on", v.check_bool),
 }
 LAYER_KNOBS = tuple(k for k, v in KNOBS.items() if v.scope == "layer")
 #: Knobs whose values may be tuple strings like "1x3".
@@ -85,18 +120,20 @@ def check_setting(knob: str, setting: Any) -> None:
     """Refuse a malformed knob setting, naming ``search.space.<knob>``."""
     where = f"search.space.{knob}"
     scalar = (numbers.Real, str, bool)
+    check = KNOBS[knob].check if knob in KNOBS else None
     if setting is None or isinstance(setting, scalar):
-        if isinstance(setting, str):
-            decode(knob, setting)
+        if setting is not None and check is not None:
+            check(where, setting)
         return
     if isinstance(setting, list):
-        if not setting or not all(isinstance(v, scalar) for v in setting):
+        if not setting or not all(isinstance(value, scalar) for value in setting):
             raise ValueError(f"Invalid `{where}`: a choice list needs numbers, strings or booleans "
                              f"(tuples as '1x3'). Received: {where}={setting!r}")
         if len(set(map(repr, setting))) != len(setting):
             raise ValueError(f"Invalid `{where}`: duplicate choices. Received: {where}={setting!r}")
-        for v in setting:
-            decode(knob, v)
+        for value in setting:  # each choice is checked as a single value would be
+            if check is not None:
+                check(where, value)
         return
     if isinstance(setting, dict):
         unknown = set(setting) - {"min", "max", "step", "sampling"}
@@ -110,6 +147,12 @@ def check_setting(knob: str, setting: Any) -> None:
                              f"Received: {setting.get('sampling')!r}")
         if setting.get("sampling") == "log" and lo <= 0:
             raise ValueError(f"Invalid `{where}`: log sampling needs min > 0. Received: {where}={setting!r}")
+        step = setting.get("step")
+        if step is not None and (isinstance(step, bool) or not isinstance(step, numbers.Real) or step <= 0):
+            raise ValueError(f"Invalid `{where}.step`: expected a positive number. Received: {where}={setting!r}")
+        if check is not None:  # both ends must be values the knob accepts
+            check(f"{where}.min", lo)
+            check(f"{where}.max", hi)
         return
     raise ValueError(f"Invalid `{where}`: expected null (default space), a value, a list or {{min, max}}. "
                      f"Received: {where}={setting!r}")

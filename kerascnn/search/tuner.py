@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 
 import keras_tuner as kt
-from keras_tuner.src.tuners.bayesian import BayesianOptimizationOracle
-from keras_tuner.src.tuners.gridsearch import GridSearchOracle
-from keras_tuner.src.tuners.hyperband import Hyperband, HyperbandOracle
-from keras_tuner.src.tuners.randomsearch import RandomSearchOracle
+from keras_tuner import Hyperband
+from keras_tuner.oracles import BayesianOptimizationOracle, GridSearchOracle, HyperbandOracle, RandomSearchOracle
 
+from kerascnn import rundir
+from kerascnn._compat import AtomicOracleState, AtomicTunerState
 from kerascnn.evaluation.metrics import METRIC_NAMES
 
 
@@ -56,9 +56,8 @@ class RejectingOracle:
 
     def _record_rejection(self, values, reason):
         self._tried_so_far.add(self._compute_values_hash(values))
-        if self.rejections_path is not None:
-            with open(self.rejections_path, "a") as f:
-                f.write(json.dumps({"values": values, "reason": reason}) + "\n")
+        if self.rejections_path is not None:  # one write per line: a kill cannot leave half of one
+            rundir.append_line(self.rejections_path, json.dumps({"values": values, "reason": reason}))
 
     def _redraw(self, trial_id, values):
         if isinstance(self, HyperbandOracle):  # forget the slot the rejected candidate took
@@ -77,7 +76,7 @@ class RejectingOracle:
 
 
 def _oracle(cls):
-    return type(f"Rejecting{cls.__name__}", (RejectingOracle, cls), {})
+    return type(f"Rejecting{cls.__name__}", (RejectingOracle, AtomicOracleState, cls), {})
 
 
 ORACLES = {
@@ -111,7 +110,7 @@ class RunRecorder:
             info["worker"] = self.tuner_id
             self.hypermodel.last_fit = {}
             Path(self.get_trial_dir(trial.trial_id)).mkdir(parents=True, exist_ok=True)
-            (Path(self.get_trial_dir(trial.trial_id)) / "kerascnn.json").write_text(json.dumps(info))
+            rundir.atomic_write(Path(self.get_trial_dir(trial.trial_id)) / "kerascnn.json", json.dumps(info))
 
     worker_timeout: float = 600.0
     serve_report: dict | None = None
@@ -163,7 +162,10 @@ class RunRecorder:
 
     def _trial_info(self, trial_id) -> dict:
         path = Path(self.get_trial_dir(trial_id)) / "kerascnn.json"
-        return json.loads(path.read_text()) if path.exists() else {}
+        try:
+            return json.loads(path.read_text()) if path.exists() else {}
+        except ValueError:  # damaged outside the kit: the trial's facts (params, seconds) are left blank
+            return {}
 
     def trial_rows(self) -> list[dict]:
         """One dict per trial: id, status, hyperparameters, validation metrics, params, seconds."""
@@ -200,7 +202,7 @@ class RunRecorder:
 
 
 def best_epoch_metrics(trial, objective_name: str) -> dict:
-    """Validation metrics at the epoch where the objective was best."""
+    """Validation metrics (and the objective, whichever it is) at the epoch where the objective was best."""
     tracker = trial.metrics
     if objective_name not in tracker.metrics:
         return {}
@@ -210,7 +212,7 @@ def best_epoch_metrics(trial, objective_name: str) -> dict:
     direction = tracker.metrics[objective_name].direction
     best = (max if direction == "max" else min)(history, key=lambda o: o.value[0] if o.value else math.nan)
     out = {}
-    for name in ["val_loss"] + [f"val_{m}" for m in METRIC_NAMES]:
+    for name in dict.fromkeys(["val_loss"] + [f"val_{m}" for m in METRIC_NAMES] + [objective_name]):
         if name in tracker.metrics:
             match = [o for o in tracker.get_history(name) if o.step == best.step]
             if match:
@@ -223,12 +225,10 @@ def write_trials_csv(path: Path, rows: list[dict]) -> None:
     columns = []
     for row in rows:
         columns += [k for k in row if k not in columns]
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
+    with rundir.atomic_target(path) as tmp, open(tmp, "w", newline="") as f:  # never half a file
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
-    tmp.replace(path)  # never a half-written file, even if killed here
 
 
 def _short(v):
@@ -240,11 +240,11 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-class KitTuner(RunRecorder, kt.Tuner):
+class KitTuner(RunRecorder, AtomicTunerState, kt.Tuner):
     """A keras-tuner ``Tuner`` with the kit's oracle and run records."""
 
 
-class KitHyperband(RunRecorder, Hyperband):
+class KitHyperband(RunRecorder, AtomicTunerState, Hyperband):
     """keras-tuner's Hyperband (epoch budgets per round) with the kit's oracle."""
 
     def __init__(self, oracle, hypermodel, **kwargs):

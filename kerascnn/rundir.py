@@ -1,0 +1,359 @@
+"""Run directories are the user's data: safe names, one search at a time, honest resumes, atomic files.
+
+- **Names**: a run's ``name`` is a plain folder name, so the run directory is
+  always ``<out>/<name>`` and never outside ``--out``.
+- **Ownership**: the kit marks each run directory it makes
+  (:data:`MARKER`, which also holds the resolved experiment). ``--overwrite``
+  empties only a folder that carries the marker (or a run made before markers
+  existed); any other folder is refused by name, never removed.
+- **One search per run directory**: :class:`RunLock` is an exclusive
+  ``flock`` on :data:`LOCK`; the kernel drops it when its process dies, so a
+  lock left by a killed search is taken over without a word.
+- **Honest resume**: everything that shapes a trial (:func:`identity`) must
+  match the saved experiment; otherwise the differing keys are listed.
+- **Atomic files**: every run file is written to a temporary file and renamed
+  (:func:`atomic_write`, :func:`atomic_target`) or appended with one
+  ``write(2)`` (:func:`append_line`), so a kill never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import re
+import shutil
+import socket
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from kerascnn.validation import invalid
+
+MARKER = ".kerascnn-run.json"
+LOCK = ".kerascnn.lock"
+CONFIG = "config.yaml"
+#: Last line of every config.yaml the kit writes: a file without it was cut short.
+CONFIG_END = "# end of kerascnn config"
+NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,100}")
+NAME_RULE = ("a plain folder name: 1 to 100 letters, digits, '.', '_' or '-', not '.' or '..' "
+             "(the run directory is <out>/<name>)")
+#: Keys that do not change how a trial is trained: they may differ when a run is resumed.
+NOT_IDENTITY = ("name", "search.max_trials", "search.worker_timeout", "search.constraints.max_rejections",
+                "train.verbose", "train.profile_batch", "data.cache")
+
+
+class RunDirError(Exception):
+    """A run directory the kit will not use as asked; the message names it and says what to do."""
+
+
+class RunLocked(RunDirError):
+    """Another search holds the run directory."""
+
+
+class ExperimentChanged(RunDirError):
+    """The run directory holds trials of a different experiment."""
+
+
+class NotARun(RunDirError):
+    """The folder was not made by kerascnn: the kit neither writes into nor removes it."""
+
+
+class DamagedRunFile(RunDirError):
+    """A run file cannot be read back; nothing was changed."""
+
+
+# ----------------------------------------------------------------------------- names
+def check_name(name: Any) -> str:
+    """A run name is one plain folder name: letters, digits, ``.``, ``_``, ``-``."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or name in (".", ".."):
+        raise invalid("name", name, NAME_RULE)
+    return name
+
+
+def run_dir_for(config: dict, out: str | Path = "runs") -> Path:
+    """``<out>/<name>``: always a direct child of ``out``."""
+    return Path(out) / check_name(config["name"])
+
+
+# ----------------------------------------------------------------------------- atomic files
+def _temp_name(path: Path) -> Path:
+    # Same folder (so the rename is atomic), same suffix (Keras wants ".keras", matplotlib ".png").
+    return path.with_name(f".tmp-{os.getpid()}-{path.name}")
+
+
+def atomic_write(path: str | Path, data: str | bytes) -> None:
+    """Write ``path`` whole or not at all: a temporary file, then ``os.replace``."""
+    path = Path(path)
+    with atomic_target(path) as tmp:
+        tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+
+
+@contextlib.contextmanager
+def atomic_target(path: str | Path) -> Iterator[Path]:
+    """For writers that take a file name (``model.save``, ``savefig``): write to the yielded path."""
+    path = Path(path)
+    tmp = _temp_name(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def append_line(path: str | Path, line: str) -> None:
+    """Append one line with a single ``write(2)``: a kill leaves it whole or absent.
+
+    A last line cut short by some earlier crash is ended first, so it cannot
+    swallow the new one.
+    """
+    data = line.rstrip("\n").encode() + b"\n"
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def read_jsonl(path: str | Path) -> tuple[list, int]:
+    """The records of a JSON-lines file and how many lines could not be read (cut short)."""
+    path = Path(path)
+    if not path.exists():
+        return [], 0
+    records, damaged = [], 0
+    for line in path.read_text(errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            damaged += 1
+    return records, damaged
+
+
+# ----------------------------------------------------------------------------- identity
+def _flatten(config: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in config.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):  # an empty mapping adds no key: {} and a missing section are the same
+            out.update(_flatten(value, path + "."))
+        else:
+            out[path] = value
+    return out
+
+
+def identity(config: dict) -> dict:
+    """Every key that shapes a trial (data, model, space, training, seed), flattened to ``a.b.c``."""
+    return {k: v for k, v in _flatten(config).items()
+            if not any(k == n or k.startswith(n + ".") for n in NOT_IDENTITY)}
+
+
+def differences(saved: dict, new: dict) -> list[str]:
+    """``["train.learning_rate: 0.001 -> 0.01", ...]`` between two resolved configs."""
+    old, cur = identity(saved), identity(new)
+    missing = "(not set)"
+    return [f"{k}: {old.get(k, missing)!r} -> {cur.get(k, missing)!r}"
+            for k in sorted(set(old) | set(cur)) if old.get(k, missing) != cur.get(k, missing)]
+
+
+# ----------------------------------------------------------------------------- ownership
+def _yaml_config(path: Path) -> tuple[dict | None, str]:
+    """``(config, "")`` from a kit-written config.yaml, or ``(None, why it cannot be used)``."""
+    if not path.exists():
+        return None, "missing"
+    text = path.read_text(errors="replace")
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None, "not valid YAML (cut short?)"
+    if not isinstance(loaded, dict) or not {"data", "model", "search", "train"} <= set(loaded):
+        return None, "empty or incomplete" if not text.strip() or isinstance(loaded, dict) else "not a mapping"
+    return loaded, "" if text.rstrip().endswith(CONFIG_END) else "cut short (its last line is missing)"
+
+
+def _marker_config(run_dir: Path) -> tuple[dict | None, str]:
+    path = run_dir / MARKER
+    if not path.exists():
+        return None, "missing"
+    try:
+        return json.loads(path.read_text())["config"], ""
+    except (ValueError, KeyError, TypeError):
+        return None, "damaged (cut short?)"
+
+
+def is_run_dir(path: str | Path) -> bool:
+    """Made by kerascnn: it carries the marker, or (runs made before markers) a kit config.yaml and tuner state."""
+    path = Path(path)
+    if (path / MARKER).is_file():
+        return True
+    saved, _ = _yaml_config(path / CONFIG)
+    return saved is not None and saved.get("name") == path.name and (path / "tuner").is_dir()
+
+
+def saved_config(run_dir: Path) -> dict | None:
+    """The experiment a run directory was made for (``None`` for a new one); repairs one damaged copy.
+
+    The marker and config.yaml both hold it; one intact copy rewrites the other.
+
+    Raises:
+        DamagedRunFile: neither copy can be read.
+    """
+    from kerascnn.config import with_defaults
+
+    marker, marker_why = _marker_config(run_dir)
+    text, text_why = _yaml_config(run_dir / CONFIG)
+    if marker is not None:
+        if text is None or text_why or with_defaults(text) != with_defaults(marker):
+            write_config(run_dir / CONFIG, marker)  # the readable copy, restored from the marker
+        return with_defaults(marker)
+    legacy = marker_why == "missing"  # a run from before markers: config.yaml had no end line either
+    if text is not None and (not text_why or (legacy and text_why.startswith("cut short (its"))):
+        write_marker(run_dir, text)
+        return with_defaults(text)
+    if marker_why == "missing" and text_why == "missing":
+        return None
+    raise DamagedRunFile(
+        f"{run_dir / CONFIG} is {text_why} and {run_dir / MARKER} is {marker_why}: the kit cannot tell which "
+        f"experiment the trials in {run_dir} belong to. Nothing was changed. Restore {CONFIG} from a copy and "
+        f"run the same command again, or keep these trials and start a new run with another name "
+        f"(--set name=NEW_NAME).")
+
+
+def write_config(path: Path, config: dict) -> None:
+    atomic_write(path, yaml.safe_dump(config, sort_keys=False) + CONFIG_END + "\n")
+
+
+def write_marker(run_dir: Path, config: dict) -> None:
+    from kerascnn import __version__
+
+    atomic_write(run_dir / MARKER, json.dumps({
+        "kerascnn": __version__, "created": datetime.datetime.now().isoformat(timespec="seconds"),
+        "config": config}, indent=1, default=str))
+
+
+def check_tuner_state(project_dir: Path) -> None:
+    """Name every keras-tuner state file (``*.json``) that cannot be read, before keras-tuner reloads it.
+
+    Raises:
+        DamagedRunFile: listing the files; nothing was changed.
+    """
+    damaged = []
+    for path in sorted(Path(project_dir).glob("**/*.json")) if Path(project_dir).is_dir() else []:
+        try:
+            json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError):
+            damaged.append(str(path))
+    if damaged:
+        raise DamagedRunFile(
+            f"keras-tuner cannot resume from damaged state file(s) (empty or cut short): {', '.join(damaged)}. "
+            f"Nothing was changed. Restore them from a copy, or keep these trials and start a new run with another "
+            "name (--set name=NEW_NAME).")
+
+
+# ----------------------------------------------------------------------------- lock
+class RunLock:
+    """An exclusive lock on a run directory, held while a search (or a chief) writes into it.
+
+    ``flock`` is released by the kernel when its process ends, however it
+    ends: a lock left by a killed search is simply taken over. The lock file
+    names the holder (pid, host, start time) for the refusal message.
+    """
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / LOCK
+        self._fd: int | None = None
+
+    def acquire(self) -> "RunLock":
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise RunLocked(
+                f"{self.path.parent} is in use by another search ({holder}). Wait for it to finish, stop it, "
+                "or run this one under another name (--set name=NEW_NAME)."
+            ) from None
+        except OSError:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        started = datetime.datetime.now().isoformat(timespec="seconds")
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {started}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+    def __enter__(self):
+        return self if self._fd is not None else self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+# ----------------------------------------------------------------------------- preparing a run
+def _check_parent(run_dir: Path) -> None:
+    out = run_dir.parent
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"--out {str(out)!r} is a file, not a folder: choose a folder for the runs.")
+    if run_dir.is_symlink():
+        raise NotARun(f"{run_dir} is a symbolic link: the kit writes runs only into folders it makes inside "
+                      f"{out}. Choose another name (--set name=NEW_NAME) or another --out.")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise NotARun(f"{run_dir} is a file, not a run directory: choose another name or --out.")
+
+
+def check_usable(run_dir: Path, overwrite: bool) -> None:
+    """Refuse, before any work, a run directory the kit did not make (never read, written or removed)."""
+    _check_parent(run_dir)
+    if run_dir.is_dir() and any(p.name != LOCK for p in run_dir.iterdir()) and not is_run_dir(run_dir):
+        action = "remove it with --overwrite" if overwrite else "write into it"
+        raise NotARun(f"{run_dir} exists and is not a kerascnn run directory (no {MARKER} or {CONFIG}): the kit "
+                      f"will not {action}. Choose another name (--set name=NEW_NAME) or another --out.")
+
+
+def open_run(run_dir: Path, config: dict, overwrite: bool, printer=print) -> RunLock:
+    """Create, resume or (``overwrite``) empty a run directory; return the held lock.
+
+    Raises:
+        NotARun, RunLocked, ExperimentChanged, DamagedRunFile: nothing was changed.
+    """
+    check_usable(run_dir, overwrite)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(run_dir).acquire()
+    try:
+        check_usable(run_dir, overwrite)  # again, now that no other search can change it
+        if overwrite and is_run_dir(run_dir):
+            for child in run_dir.iterdir():
+                if child.name != LOCK:
+                    shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+            printer(f"--overwrite: emptied the run directory {run_dir}")
+        saved = saved_config(run_dir)
+        if saved is None:
+            write_config(run_dir / CONFIG, config)
+            write_marker(run_dir, config)
+        else:
+            changed = differences(saved, config)
+            if changed:
+                raise ExperimentChanged(
+                    f"{run_dir} holds trials of a different experiment; these settings differ "
+                    f"(saved -> now):\n  " + "\n  ".join(changed) + "\nResuming would rank trials trained "
+                    "differently against each other. Run under another name (--set name=NEW_NAME) to keep both, "
+                    f"or add --overwrite to delete the trials in {run_dir} and start over.")
+    except BaseException:
+        lock.release()
+        raise
+    return lock
