@@ -239,13 +239,17 @@ def write_marker(run_dir: Path, config: dict) -> None:
 
 
 def check_tuner_state(project_dir: Path) -> None:
-    """Name every keras-tuner state file (``*.json``) that cannot be read, before keras-tuner reloads it.
+    """Name every keras-tuner state file that cannot be read, before keras-tuner reloads it.
+
+    keras-tuner's files: ``oracle.json``, ``tuner<id>.json``, ``trial_<id>/trial.json``.
 
     Raises:
         DamagedRunFile: listing the files; nothing was changed.
     """
+    project_dir = Path(project_dir)
     damaged = []
-    for path in sorted(Path(project_dir).glob("**/*.json")) if Path(project_dir).is_dir() else []:
+    for path in sorted(p for pattern in ("oracle.json", "tuner*.json", "trial_*/trial.json")
+                       for p in project_dir.glob(pattern)):
         try:
             json.loads(path.read_text())
         except (ValueError, UnicodeDecodeError):

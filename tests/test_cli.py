@@ -51,3 +51,100 @@ def test_no_match_and_bad_shape(capsys):
     with pytest.raises(SystemExit):
         cli.main(["models", "--input-shape", "big"])
     assert "expected sizes like 32,32,3" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ bad input and run safety (in-process)
+def _experiment(tmp_path, **data):
+    import yaml
+
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "run", "data": {"source": "digits", "subset": 300, **data},
+        "model": {"architecture": "simple_cnn", "params": {"conv_layers": 1, "dense_units": 8}},
+        "search": {"max_trials": 1, "space": {"filters": [4]}}, "train": {"epochs": 1},
+    }))
+    return str(path)
+
+
+def test_overwrite_never_removes_a_folder_the_kit_did_not_make(tmp_path, capsys):
+    out = tmp_path / "runs"
+    (out / "other-run").mkdir(parents=True)
+    (out / "other-run" / "trials.csv").write_text("kept")
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "thesis.tex").write_text("kept")
+    exp = _experiment(tmp_path)
+    for name in ("../victim", "."):  # outside --out, and --out itself
+        assert cli.main(["search", exp, "--out", str(out), "--set", f"name={name}", "--overwrite"]) == 2
+        err = capsys.readouterr().err
+        assert f"Invalid `name`" in err and f"Received: name={name!r}" in err and "Traceback" not in err
+    # a run named like the image folder it trains on, with --out pointing at its parent
+    photos = tmp_path / "photos"
+    for label in ("cats", "dogs"):
+        (photos / label).mkdir(parents=True)
+        (photos / label / "1.png").write_bytes(b"not checked before the refusal")
+    exp = _experiment(tmp_path, source="image_folder", path=str(photos))
+    assert cli.main(["search", exp, "--out", str(tmp_path), "--set", "name=photos", "--overwrite"]) == 3
+    err = capsys.readouterr().err
+    assert f"{photos} exists and is not a kerascnn run directory" in err and "will not remove it" in err
+    assert (victim / "thesis.tex").read_text() == "kept" and (out / "other-run" / "trials.csv").read_text() == "kept"
+    assert sorted(p.name for p in photos.iterdir()) == ["cats", "dogs"] and (photos / "cats" / "1.png").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--set", "search.space.kernel_size=[3, 5"], "Invalid --set 'search.space.kernel_size=[3, 5': the value is not valid YAML"),
+    (["--set", "search.space.kernel_size=[0, 3]"], "Invalid `search.space.kernel_size`: expected integers >= 1. Received: search.space.kernel_size=0"),
+    (["--set", "train=3"], "`train` must be a mapping"),
+    (["--max-trials", "0"], "Invalid `search.max_trials`"),
+])
+def test_bad_input_is_one_line_with_status_2(tmp_path, capsys, argv, message):
+    assert cli.main(["search", _experiment(tmp_path), "--out", str(tmp_path / "runs"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) <= 2
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_top_level_list_with_a_flag_is_a_message(tmp_path, capsys):
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- name: a\n- name: b\n")
+    assert cli.main(["search", str(listed), "--epochs", "3"]) == 2
+    assert "must be a mapping of sections" in capsys.readouterr().err
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    from kerascnn.config import ConfigError
+
+    with pytest.raises(ConfigError):
+        cli.main(["--debug", "search", _experiment(tmp_path), "--set", "search.space.kernel_size=[3, 5"])
+
+
+def test_a_file_system_error_is_named_with_status_74(tmp_path, capsys, monkeypatch):
+    from kerascnn import rundir
+
+    def refuse(run_dir, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(run_dir))
+
+    monkeypatch.setattr(rundir, "open_run", refuse)
+    assert cli.main(["search", _experiment(tmp_path), "--out", str(tmp_path / "ro")]) == 74
+    err = capsys.readouterr().err
+    assert f"cannot use '{tmp_path / 'ro' / 'run'}': Permission denied (check its permissions" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores permission bits, so a read-only folder cannot be made "
+                                               "here; the mapping of the OSError is tested above")
+def test_a_read_only_out_folder(tmp_path, capsys):
+    out = tmp_path / "ro"
+    out.mkdir()
+    out.chmod(0o500)
+    try:
+        assert cli.main(["search", _experiment(tmp_path), "--out", str(out)]) == 74
+        assert "Permission denied" in capsys.readouterr().err
+    finally:
+        out.chmod(0o700)
+
+
+def test_out_that_is_a_file(tmp_path, capsys):
+    (tmp_path / "runs").write_text("a file")
+    assert cli.main(["search", _experiment(tmp_path), "--out", str(tmp_path / "runs")]) == 3
+    assert "is a file, not a folder" in capsys.readouterr().err

@@ -95,3 +95,35 @@ def test_saved_config_round_trips(tmp_path):
     cfg = config.load("experiments/digits.yaml")
     config.save(cfg, tmp_path / "config.yaml")
     assert config.resolve(yaml.safe_load((tmp_path / "config.yaml").read_text())) == cfg
+
+
+def test_numbers_written_like_1e_3_are_numbers(tmp_path):
+    path = tmp_path / "e.yaml"
+    path.write_text("name: x\ntrain: {learning_rate: 1e-3}\nsearch:\n  space:\n    learning_rate: [1e-4, 3E-3]\n")
+    cfg = config.load(path)
+    assert cfg["train"]["learning_rate"] == 0.001
+    assert cfg["search"]["space"]["learning_rate"] == [0.0001, 0.003]
+    assert config.load(path, ["train.learning_rate=5e-4"])["train"]["learning_rate"] == 0.0005
+    assert config.yaml_load("kernel: 1x3\nn: 10\nx: 1_000")["kernel"] == "1x3"  # strings and ints unchanged
+
+
+def test_files_that_are_not_experiments(tmp_path):
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- name: a\n")
+    with pytest.raises(ConfigError, match="mapping of sections .* holds a list"):
+        config.load(listed)
+    binary = tmp_path / "bin.yaml"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ConfigError, match="not a text file|not valid YAML"):
+        config.load(binary)
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("name: x\n")
+    with pytest.raises(ConfigError, match=r"Invalid --set 'name=\{unclosed': the value is not valid YAML"):
+        config.load(plain, ["name={unclosed"])
+
+
+def test_npz_keys_and_skipping_bad_images_are_settings():
+    cfg = config.resolve({"data": {"source": "npz", "path": "d.npz", "x_key": "images", "y_key": "labels"}})
+    assert (cfg["data"]["x_key"], cfg["data"]["y_key"]) == ("images", "labels")
+    with pytest.raises(ConfigError, match="did you mean 'skip_bad_images'"):
+        config.resolve({"data": {"skip_bad_image": True}})

@@ -1,6 +1,7 @@
 """Conv arithmetic against the notes' formula and against Keras' own shapes."""
 
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -218,3 +219,19 @@ def test_format_table_lists_every_layer():
     for name in ("b1_conv", "b1_bn", "b1_relu", "b1_pool"):
         assert name in text
     assert "4×4×4" in text
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: conv_output_length(5, 0), "Received: kernel_size=0"),
+    (lambda: conv_output_length(5, 3, strides=0), "Received: strides=0"),
+    (lambda: conv_output_length(5, 3, dilation=0), "Received: dilation=0"),
+    (lambda: conv_output_length(-1, 3), "Received: size=-1"),
+    (lambda: conv_output_length(5, 2.5), "Received: kernel_size=2.5"),
+    (lambda: pool_output_length(8, 2, strides=0), "Received: strides=0"),
+    (lambda: pool_output_length(8, 0), "Received: pool_size=0"),
+    (lambda: geometry.conv_transpose_output_length(4, 3, strides=0), "Received: strides=0"),
+    (lambda: geometry.same_padding_amounts(4, 3, strides=0), "Received: strides=0"),
+])
+def test_arguments_are_checked_like_the_builders_check_them(call, message):
+    with pytest.raises(ValueError, match=re.escape(message)):  # never a wrong number or a ZeroDivisionError
+        call()

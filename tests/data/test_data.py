@@ -145,3 +145,32 @@ def test_pipeline_batches_and_shuffles():
     batches = [b[1].numpy().tolist() for b in ds]
     assert [len(b) for b in batches] == [4, 4, 2]
     assert sorted(sum(batches, [])) == list(range(10))
+
+
+def test_an_unreadable_image_is_named_or_skipped_with_a_count(tmp_path):
+    for name, value in (("cat", 10), ("dog", 200)):
+        (tmp_path / name).mkdir()
+        for i in range(6):
+            _write_png(tmp_path / name / f"{i}.png", value + i)
+    (tmp_path / "dog" / "empty.png").write_bytes(b"")
+    (tmp_path / "cat" / "cut.png").write_bytes((tmp_path / "cat" / "0.png").read_bytes()[:20])
+    data = {"source": "image_folder", "path": str(tmp_path), "image_size": [8, 8], "test_split": 0.25}
+    with pytest.raises(ValueError, match=rf"cannot read the image '{tmp_path / 'cat' / 'cut.png'}'.*skip_bad_images"):
+        load_dataset(data)
+    from kerascnn.data.sources import load_image_folder
+
+    lines = []
+    x, y, *_ = load_image_folder(str(tmp_path), image_size=(8, 8), skip_bad_images=True, printer=lines.append)
+    assert len(x) == 12 and lines == [f"data.path: left out 2 unreadable image(s) (data.skip_bad_images), "
+                                      f"e.g. '{tmp_path / 'cat' / 'cut.png'}'"]
+
+
+def test_a_damaged_npz_is_named(tmp_path):
+    good = tmp_path / "good.npz"
+    np.savez(good, x=np.zeros((4, 8, 8)), y=np.arange(4))
+    (tmp_path / "cut.npz").write_bytes(good.read_bytes()[:100])
+    (tmp_path / "empty.npz").write_bytes(b"")
+    np.save(tmp_path / "one.npy", np.zeros(3))
+    for name, message in (("cut.npz", "cannot read"), ("empty.npz", "cannot read"), ("one.npy", "single array")):
+        with pytest.raises(ValueError, match=rf"data.path: '{tmp_path / name}'.*{message}|{message} '{tmp_path / name}'"):
+            load_dataset({"source": "npz", "path": str(tmp_path / name)})

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 import kerascnn
-from kerascnn import config, geometry
+from kerascnn import config, geometry, rundir
 from kerascnn.evaluation.report import leaderboard
 from kerascnn.search import run_search
 
@@ -30,6 +30,11 @@ def _config(name, **sections):
     for key, value in sections.items():
         raw[key] = {**raw.get(key, {}), **value} if isinstance(value, dict) else value
     return config.resolve(raw)
+
+
+def _tiny(name, **sections):
+    """A quick experiment: 300 of the digits."""
+    return _config(name, data={"source": "digits", "subset": 300}, **sections)
 
 
 def _rows(run_dir):
@@ -164,10 +169,13 @@ def test_same_seed_same_candidates(tmp_path):
 
 
 def test_changed_experiment_is_not_mixed_into_an_old_run(tmp_path):
-    run_search(_config("same-name", search={"max_trials": 1}), out=tmp_path, printer=lambda line: None)
-    other = _config("same-name", search={"max_trials": 1, "space": {"kernel_size": [3]}})
-    with pytest.raises(config.ConfigError, match="different experiment"):
+    run_dir = run_search(_tiny("same-name", search={"max_trials": 1}), out=tmp_path, printer=lambda line: None)
+    saved = (run_dir / "config.yaml").read_text()
+    other = _tiny("same-name", search={"max_trials": 1}, train={"epochs": 1, "learning_rate": 0.01})
+    with pytest.raises(rundir.ExperimentChanged, match=r"train.learning_rate: 0.001 -> 0.01") as err:
         run_search(other, out=tmp_path, printer=lambda line: None)
+    assert "--set name=" in str(err.value) and "--overwrite" in str(err.value)
+    assert (run_dir / "config.yaml").read_text() == saved  # the old settings stay on record
     run_dir = run_search(other, out=tmp_path, overwrite=True, printer=lambda line: None)
     assert len(_rows(run_dir)) == 1
 
@@ -261,3 +269,139 @@ def test_a_trial_that_raises_is_recorded_failed_with_its_reason(tmp_path, monkey
     assert rows["5"]["status"] == "FAILED" and "simulated out of memory" in rows["5"]["message"]
     assert any("FAILED" in line and "simulated out of memory" in line for line in lines)
     assert json.loads((run_dir / "summary.json").read_text())["counts"]["failed"] == 1
+
+
+# ------------------------------------------------------------------ run safety: what a search may touch
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A finished one-trial run, copied by each test that damages it."""
+    out = tmp_path_factory.mktemp("tiny")
+    cfg = _tiny("tiny", search={"max_trials": 1, "space": {"filters": [8]}})
+    return run_search(cfg, out=out, printer=lambda line: None), cfg
+
+
+def _copy_run(tiny_run, tmp_path):
+    import shutil
+
+    run_dir, cfg = tiny_run
+    copy = tmp_path / "runs" / run_dir.name
+    shutil.copytree(run_dir, copy)
+    return copy, cfg
+
+
+def _cut(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def test_run_files_cut_short_by_a_kill_are_rewritten_on_resume(tiny_run, tmp_path):
+    run_dir, cfg = _copy_run(tiny_run, tmp_path)
+    before = _rows(run_dir)
+    for name in ("config.yaml", "trials.csv", "summary.json", "predictions_test.csv", "best_model.keras",
+                 "report.md", "leaderboard.csv", "tuner/trial_0/kerascnn.json"):
+        _cut(run_dir / name)
+    with open(run_dir / "rejections.jsonl", "a") as f:
+        f.write('{"values": {"filters": 8}, "reas')  # half a line
+    lines = []
+    run_search(cfg, out=run_dir.parent, printer=lines.append)
+    rows = _rows(run_dir)
+    assert [(r["trial_id"], r["status"], r["val_f1_macro"]) for r in rows] == \
+        [(r["trial_id"], r["status"], r["val_f1_macro"]) for r in before]  # the trial was kept, not rerun
+    assert not any(line.startswith("[") for line in lines)
+    assert any("1 line(s) of rejections.jsonl could not be read" in line for line in lines)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["counts"] == {"completed": 1, "failed": 0, "rejected": 0}
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["name"] == "tiny"
+    keras.saving.load_model(run_dir / "best_model.keras")
+    assert not list(run_dir.glob(".tmp-*"))
+
+
+@pytest.mark.parametrize("name", ["tuner/oracle.json", "tuner/tuner0.json", "tuner/trial_0/trial.json",
+                                  "tuner/trial_0/checkpoint.weights.h5"])
+def test_damaged_keras_tuner_state_is_named_and_nothing_is_deleted(tiny_run, tmp_path, name):
+    run_dir, cfg = _copy_run(tiny_run, tmp_path)
+    _cut(run_dir / name)
+    files = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.name != rundir.LOCK)
+    with pytest.raises(rundir.DamagedRunFile) as err:
+        run_search(cfg, out=run_dir.parent, printer=lambda line: None)
+    message = str(err.value)
+    assert str(run_dir / (name if name.endswith(".json") else "tuner/trial_0")) in message
+    assert "--overwrite" not in message and "--set name=" in message
+    assert set(files) <= {str(p.relative_to(run_dir)) for p in run_dir.rglob("*")}  # nothing removed
+
+
+def test_a_second_search_is_refused_while_the_first_runs_and_ctrl_c_says_how_to_resume(tmp_path):
+    exp = tmp_path / "busy.yaml"
+    exp.write_text(yaml.safe_dump({
+        "name": "busy", "data": {"source": "digits", "subset": 300},
+        "model": {"architecture": "simple_cnn", "params": {"conv_layers": 2, "dense_units": 16}},
+        "search": {"max_trials": 1, "space": {"filters": [8]}}, "train": {"epochs": 300},
+    }))
+    run_dir = tmp_path / "runs" / "busy"
+    proc = _cli("search", str(exp), "--out", str(tmp_path / "runs"))
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not (run_dir / "tb" / "0").exists():
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()[0]
+    before = {p: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    for overwrite in (False, True):
+        with pytest.raises(rundir.RunLocked, match=rf"in use by another search \(pid {proc.pid} on "):
+            run_search(config.load(exp), out=tmp_path / "runs", overwrite=overwrite, printer=lambda line: None)
+    assert {p: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before  # the refused one wrote nothing
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    assert f"interrupted; rerun the same command to resume the search in {run_dir}" in out
+    assert "Traceback" not in out
+    # Left consistent and unlocked: the same experiment opens again (resuming is the kill -9 test's subject).
+    rundir.check_tuner_state(run_dir / "tuner")
+    rundir.open_run(run_dir, config.load(exp), overwrite=False).release()
+
+
+def test_a_training_side_objective_is_recorded_in_the_trial_row():
+    import keras_tuner as kt
+
+    from kerascnn.search.tuner import best_epoch_metrics
+
+    trial = kt.engine.trial.Trial(kt.HyperParameters(), trial_id="0")
+    for step, (acc, val_acc) in enumerate([(0.5, 0.4), (0.9, 0.6), (0.7, 0.8)]):
+        trial.metrics.update("accuracy", acc, step=step)
+        trial.metrics.update("val_accuracy", val_acc, step=step)
+    row = best_epoch_metrics(trial, "accuracy")
+    assert row == {"accuracy": 0.9, "val_accuracy": 0.6, "best_epoch": 2}
+
+
+@pytest.mark.parametrize("objective", ["loss"])
+def test_every_objective_is_recorded_shown_and_ranks_the_leaderboard(tmp_path, objective):
+    cfg = _tiny("objective", search={"tuner": "grid", "max_trials": 2, "objective": objective,
+                                     "space": {"filters": [4, 16]}})
+    lines = []
+    run_dir = run_search(cfg, out=tmp_path, printer=lines.append)
+    values = {r["trial_id"]: float(r[objective]) for r in _rows(run_dir)}
+    assert len(values) == 2
+    trial_lines = [line for line in lines if line.startswith("[")]
+    assert all(f"{objective}=" in line for line in trial_lines) and "best=-" not in trial_lines[-1]
+    board = leaderboard(run_dir).splitlines()
+    assert board[0].split()[3] == objective
+    best = (min if objective == "loss" else max)(values, key=values.get)
+    assert board[2].split()[:2] == ["1", best]
+    assert json.loads((run_dir / "summary.json").read_text())["best"]["trial_id"] == best
+
+
+def test_an_experiment_that_cannot_start_leaves_nothing_on_disk(tmp_path, monkeypatch):
+    collapsing = _tiny("early", model={"architecture": "simple_cnn",
+                                       "params": {"conv_layers": 3, "padding": "valid", "kernel_size": 5}})
+    with pytest.raises(config.ConfigError, match="first candidate .* cannot be built for input 8×8×1"):
+        run_search(collapsing, out=tmp_path, printer=lambda line: None)
+    assert not (tmp_path / "early").exists()
+
+    from kerascnn.search import tuner as tuner_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("keras-tuner refused the space")
+
+    monkeypatch.setattr(tuner_module, "make_tuner", broken)
+    with pytest.raises(RuntimeError, match="refused the space"):
+        run_search(_tiny("late"), out=tmp_path, printer=lambda line: None)
+    assert not (tmp_path / "late").exists()  # made by that call and still empty of trials: removed
