@@ -179,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _os_error(err: OSError) -> str:
     """``[Errno 13] Permission denied: 'runs/x'`` as a sentence with what to do."""
+    if err.errno is None:  # raised by the kit or a library with its own message (e.g. TimeoutError)
+        return str(err)
     what = err.strerror or type(err).__name__
     where = f" {str(err.filename)!r}" if err.filename else ""
     hint = {13: "check its permissions or choose another --out", 30: "the file system is read-only; choose another --out",

@@ -72,7 +72,8 @@ def run_search(config: dict, *, out: str | Path = "runs", overwrite: bool = Fals
     if role != "worker":
         rundir.check_usable(run_dir, overwrite)  # refuse a folder the kit did not make before loading anything
     dataset, hypermodel, strategy = _prepare(config, arrays, printer)
-    if role == "worker":  # the chief owns the run directory; a worker only adds its trials
+    if role == "worker":  # the chief owns (creates, locks) the run directory; a worker only adds its trials
+        distributed.wait_for_chief(config["search"]["worker_timeout"], printer)  # it serves once the run exists
         run_dir.mkdir(parents=True, exist_ok=True)
         lock, fresh = contextlib.nullcontext(), False
     else:
