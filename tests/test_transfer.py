@@ -31,6 +31,7 @@ def pretrained(digits, tmp_path_factory):
     return path
 
 
+@pytest.mark.slow  # three seeds of fine-tuning against scratch: a quality claim, ~15 s
 def test_transfer_beats_training_from_scratch_with_few_labels(digits, pretrained):
     """10 labelled samples of 5-9, the same 5 epochs for both: transfer wins on every seed by > 0.1."""
     X, y = digits

@@ -115,6 +115,7 @@ def test_chief_and_two_workers_share_one_search(cluster):
     assert c.log("chief").count("] trial ") == 4  # one progress line per trial on the chief
 
 
+@pytest.mark.slow  # a kill, a restart and a recycle: ~40 s; the chief-and-two-workers test stays in the default run
 def test_killed_worker_restarted_with_its_id_reruns_the_lost_trial(cluster):
     c = cluster(max_trials=5, epochs=8)
     c.chief()
@@ -136,6 +137,7 @@ def test_killed_worker_restarted_with_its_id_reruns_the_lost_trial(cluster):
     assert c.summary()["counts"]["failed"] == 0
 
 
+@pytest.mark.slow  # waits out the watchdog: ~35 s; the chief-and-two-workers test stays in the default run
 def test_worker_that_never_returns_is_reported_after_the_timeout(cluster):
     # Workers wait for the chief before touching the run directory, so they start their first (slow, traced)
     # epochs together on 2 cores: 15 s keeps a healthy worker from looking silent.
