@@ -95,7 +95,7 @@ def check_branching(name: str, input_shape, spine) -> bool:
     return not _PLANNING.get()
 
 
-def sequential_model(name: str, input_shape, specs):
+def sequential_model(name: str, input_shape, specs, input_tensor=None):
     """Check ``specs`` against ``input_shape`` with :mod:`kerascnn.geometry`, then build.
 
     Inside :func:`planning` the checked :class:`ModelPlan` is returned instead,
@@ -109,4 +109,4 @@ def sequential_model(name: str, input_shape, specs):
     check_fits(name, input_shape, specs)
     if _PLANNING.get():
         return ModelPlan(name, input_shape, tuple(specs))
-    return build_sequential_model(input_shape, specs, name=name)
+    return build_sequential_model(input_shape, specs, name=name, input_tensor=input_tensor)

@@ -30,6 +30,7 @@ ALEXNET_DENSE = (4096, 4096)
 def alexnet(
     input_shape=(227, 227, 3),
     num_classes: int = 1000,
+    input_tensor=None,
     *,
     activation="relu",
     bn_placement: str = "none",
@@ -47,4 +48,4 @@ def alexnet(
     dense = [{"units": u, "activation": activation, "dropout": dropout} for u in ALEXNET_DENSE]
     specs += head_specs(include_top=include_top, num_classes=num_classes, pooling=pooling,
                         classifier_activation=classifier_activation, dense_layers=dense)
-    return sequential_model(name, input_shape, specs)
+    return sequential_model(name, input_shape, specs, input_tensor=input_tensor)

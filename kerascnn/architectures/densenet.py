@@ -23,7 +23,7 @@ from kerascnn.architectures._common import check_branching, check_input_shape
 from kerascnn.architectures.registry import register_model
 from kerascnn.geometry import LayerSpec
 from kerascnn.layers.blocks import classifier_top
-from kerascnn.layers.build import apply_specs
+from kerascnn.layers.build import apply_specs, model_input
 from kerascnn.layers.conv import conv_block_specs, norm_act_specs
 from kerascnn.layers.heads import check_head_args
 from kerascnn.layers.pooling import pool_specs
@@ -37,6 +37,7 @@ def densenet(
     blocks: Sequence[int],
     input_shape=(224, 224, 3),
     num_classes: int = 1000,
+    input_tensor=None,
     *,
     growth_rate: int = 32,
     bottleneck_width: int = 4,
@@ -94,8 +95,8 @@ def densenet(
                                            use_bias=False, name=f"{lname}_2"))
         return L.Concatenate(name=f"{lname}_concat")([x, y])
 
-    inputs = keras.Input(shape=input_shape, name="input")
-    x = apply_specs(inputs, stem)
+    inputs, image = model_input(input_shape, input_tensor)
+    x = apply_specs(image, stem)
     for i, count in enumerate(blocks):
         for j in range(1, count + 1):
             x = dense_layer(x, f"conv{i + 2}_block{j}")

@@ -24,7 +24,7 @@ from kerascnn.architectures._common import check_branching, check_input_shape
 from kerascnn.architectures.registry import register_model
 from kerascnn.geometry import LayerSpec
 from kerascnn.layers.blocks import classifier_top, make_divisible, squeeze_excite
-from kerascnn.layers.build import apply_specs
+from kerascnn.layers.build import apply_specs, model_input
 from kerascnn.layers.conv import conv_block_specs
 from kerascnn.layers.heads import check_head_args
 from kerascnn.validation import check_bool, check_rate, invalid
@@ -47,6 +47,7 @@ def efficientnet(
     depth: float = 1.0,
     input_shape=(224, 224, 3),
     num_classes: int = 1000,
+    input_tensor=None,
     *,
     dropout: float = 0.2,
     drop_connect_rate: float = 0.2,
@@ -114,8 +115,8 @@ def efficientnet(
     if not check_branching(name, input_shape, spine):
         return None
 
-    inputs = keras.Input(shape=input_shape, name="input")
-    x = inputs
+    inputs, image = model_input(input_shape, input_tensor)
+    x = image
     if include_preprocessing:
         x = L.Rescaling(1.0 / 255.0, name="rescaling")(x)
         x = L.Normalization(axis=-1, name="normalization")(x)

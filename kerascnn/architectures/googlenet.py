@@ -21,7 +21,7 @@ from keras import layers as L
 
 from kerascnn.architectures._common import check_branching, check_input_shape
 from kerascnn.architectures.registry import register_model
-from kerascnn.layers.build import apply_specs
+from kerascnn.layers.build import apply_specs, model_input
 from kerascnn.layers.conv import conv_block_specs
 from kerascnn.geometry import LayerSpec
 from kerascnn.layers.heads import check_head_args, head_specs
@@ -43,6 +43,7 @@ AUX_AFTER = ("4a", "4d")
 def googlenet(
     input_shape=(224, 224, 3),
     num_classes: int = 1000,
+    input_tensor=None,
     *,
     aux_classifiers: bool = False,
     kernel_size: int = 5,
@@ -126,8 +127,8 @@ def googlenet(
                  for s in specs]
         return apply_specs(x, specs)
 
-    inputs = keras.Input(shape=input_shape, name="input")
-    x, aux = apply_specs(inputs, stem), []
+    inputs, image = model_input(input_shape, input_tensor)
+    x, aux = apply_specs(image, stem), []
     for key, branches in stages:
         if key == "pool":
             x = apply_specs(x, branches)

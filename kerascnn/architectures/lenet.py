@@ -21,6 +21,7 @@ LENET5_DENSE = (120, 84)
 def lenet5(
     input_shape=(32, 32, 1),
     num_classes: int = 10,
+    input_tensor=None,
     *,
     activation="tanh",
     pool: str = "avg",
@@ -49,4 +50,4 @@ def lenet5(
              for u in LENET5_DENSE]
     specs += head_specs(include_top=include_top, num_classes=num_classes, pooling=pooling,
                         classifier_activation=classifier_activation, dense_layers=dense)
-    return sequential_model(name, input_shape, specs)
+    return sequential_model(name, input_shape, specs, input_tensor=input_tensor)

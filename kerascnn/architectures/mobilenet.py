@@ -22,7 +22,7 @@ from keras import layers as L
 from kerascnn.architectures._common import check_branching, check_input_shape, sequential_model
 from kerascnn.architectures.registry import register_model
 from kerascnn.layers.blocks import classifier_top, make_divisible
-from kerascnn.layers.build import apply_specs
+from kerascnn.layers.build import apply_specs, model_input
 from kerascnn.layers.conv import conv_block_specs
 from kerascnn.layers.heads import check_head_args, head_specs
 from kerascnn.validation import check_int, invalid
@@ -46,6 +46,7 @@ def _check_alpha(alpha):
 def mobilenet(
     input_shape=(224, 224, 3),
     num_classes: int = 1000,
+    input_tensor=None,
     *,
     alpha: float = 1.0,
     depth_multiplier: int = 1,
@@ -78,13 +79,14 @@ def mobilenet(
         specs += conv_block_specs(int(filters * alpha), 1, conv_type="pointwise", name=f"conv_pw_{i}", **norm)
     specs += head_specs(include_top=include_top, num_classes=num_classes, pooling=pooling,
                         classifier_activation=classifier_activation, flatten=False, dropout=dropout)
-    return sequential_model(name, input_shape, specs)
+    return sequential_model(name, input_shape, specs, input_tensor=input_tensor)
 
 
 @register_model(family="mobilenet", default_input_shape=(224, 224, 3), keras_twin="MobileNetV2")
 def mobilenet_v2(
     input_shape=(224, 224, 3),
     num_classes: int = 1000,
+    input_tensor=None,
     *,
     alpha: float = 1.0,
     kernel_size: int = 3,
@@ -130,8 +132,8 @@ def mobilenet_v2(
     if not check_branching(name, input_shape, stem + [s for _, main, _ in blocks for s in main] + tail):
         return None
 
-    inputs = keras.Input(shape=input_shape, name="input")
-    x = apply_specs(inputs, stem)
+    inputs, image = model_input(input_shape, input_tensor)
+    x = apply_specs(image, stem)
     for prefix, main, skip in blocks:
         y = apply_specs(x, main)
         x = L.Add(name=f"{prefix}_add")([x, y]) if skip else y

@@ -100,10 +100,11 @@ def model_info(name: str) -> ModelInfo:
 def create_model(name: str, /, **kwargs):
     """Build a registered model.
 
-    Arguments left as ``None`` are dropped so the builder's defaults apply
-    (pass ``classifier_activation="linear"`` for logits). ``input_shape``
-    defaults to the model's reference input. ``name`` is positional-only, so
-    ``name=`` in ``kwargs`` names the Keras model.
+    Arguments left as ``None`` are dropped so the builder's defaults apply,
+    except ``classifier_activation=None``, which means logits as in
+    keras.applications. ``input_shape`` defaults to the shape of
+    ``input_tensor`` when one is given, else to the model's reference input.
+    ``name`` is positional-only, so ``name=`` in ``kwargs`` names the Keras model.
 
     ``weights`` starts the model from existing weights, never downloading:
     a ``keras.Model`` (e.g. a keras.applications model you built), a
@@ -117,7 +118,7 @@ def create_model(name: str, /, **kwargs):
         FileNotFoundError: a weights file that is not on disk (with where to put it).
     """
     info = model_info(name)
-    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    kwargs = {k: v for k, v in kwargs.items() if v is not None or k == "classifier_activation"}
     accepted = info.accepted_arguments()
     unknown = [k for k in kwargs if k not in accepted]
     if unknown:
@@ -126,6 +127,13 @@ def create_model(name: str, /, **kwargs):
             f"Unknown argument `{unknown[0]}`{hint} for model {name!r}. Accepted arguments: "
             f"{', '.join(accepted)}. Received: {', '.join(f'{k}={kwargs[k]!r}' for k in unknown)}"
         )
+    tensor = kwargs.get("input_tensor")
+    if tensor is not None:  # keras.applications: the shape comes from the tensor; a different one is an error
+        shape = tuple(getattr(tensor, "shape", (None,))[1:])
+        if kwargs.get("input_shape") is not None and tuple(kwargs["input_shape"]) != shape:
+            raise ValueError(f"Invalid `input_shape` for model {name!r}: input_tensor has shape {shape}. "
+                             f"Received: input_shape={tuple(kwargs['input_shape'])}")
+        kwargs["input_shape"] = shape
     kwargs.setdefault("input_shape", info.default_input_shape)
     weights = kwargs.pop("weights", None)
     if weights is None:

@@ -28,7 +28,7 @@ from kerascnn.architectures._common import check_branching, check_input_shape
 from kerascnn.architectures.registry import register_model
 from kerascnn.geometry import LayerSpec
 from kerascnn.layers.blocks import classifier_top, residual_add
-from kerascnn.layers.build import apply_specs
+from kerascnn.layers.build import apply_specs, model_input
 from kerascnn.layers.conv import conv_block_specs, norm_act_specs
 from kerascnn.layers.heads import check_head_args
 from kerascnn.layers.pooling import pool_specs
@@ -95,6 +95,7 @@ def resnet(
     depths: Sequence[int],
     input_shape=(224, 224, 3),
     num_classes: int = 1000,
+    input_tensor=None,
     *,
     block: str = "bottleneck",
     preact: bool = False,
@@ -166,8 +167,8 @@ def resnet(
     if not check_branching(name, input_shape, spine):
         return None
 
-    inputs = keras.Input(shape=input_shape, name="input")
-    x = apply_specs(inputs, stem)
+    inputs, image = model_input(input_shape, input_tensor)
+    x = apply_specs(image, stem)
     for bname, stride, main, shortcut in blocks:
         if preact:
             _, pre = norm_act_specs(f"{bname}_preact", activation, "before_activation", bn_params=BN)

@@ -46,6 +46,7 @@ def _conv_layer_settings(conv_layers: Any, filters: Any, shared: dict) -> list[d
 def simple_cnn(
     input_shape=(32, 32, 3),
     num_classes: int = 10,
+    input_tensor=None,
     *,
     conv_layers: Any = 2,
     filters: Any = 16,
@@ -115,4 +116,4 @@ def simple_cnn(
         include_top=include_top, num_classes=num_classes, pooling=pooling,
         classifier_activation=classifier_activation, dense_layers=dense,
     )
-    return sequential_model(name, input_shape, specs)
+    return sequential_model(name, input_shape, specs, input_tensor=input_tensor)

@@ -22,7 +22,7 @@ from keras import layers as L
 from kerascnn.architectures._common import check_branching, check_input_shape
 from kerascnn.architectures.registry import register_model
 from kerascnn.geometry import LayerSpec
-from kerascnn.layers.build import apply_specs
+from kerascnn.layers.build import apply_specs, model_input
 from kerascnn.layers.conv import conv_block_specs
 from kerascnn.layers.heads import check_head_args
 from kerascnn.layers.pooling import pool_specs
@@ -33,6 +33,7 @@ from kerascnn.validation import check_choice, check_int, check_rate
 def unet(
     input_shape=(572, 572, 1),
     num_classes: int = 2,
+    input_tensor=None,
     *,
     depth: int = 4,
     filters: int = 64,
@@ -97,8 +98,8 @@ def unet(
     if not check_branching(name, input_shape, spine):
         return None
 
-    inputs = keras.Input(shape=input_shape, name="input")
-    x, skips = inputs, []
+    inputs, image = model_input(input_shape, input_tensor)
+    x, skips = image, []
     for enc, pool in zip(encoder, pools):
         skips.append(apply_specs(x, enc))
         x = apply_specs(skips[-1], pool)

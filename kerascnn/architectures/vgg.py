@@ -26,6 +26,7 @@ def vgg(
     depths: Sequence[int],
     input_shape=(224, 224, 3),
     num_classes: int = 1000,
+    input_tensor=None,
     *,
     batch_norm: bool = False,
     bn_placement: str | None = None,
@@ -61,7 +62,7 @@ def vgg(
     dense = [{"units": dense_units, "activation": activation, "dropout": dropout}] * 2
     specs += head_specs(include_top=include_top, num_classes=num_classes, pooling=pooling,
                         classifier_activation=classifier_activation, dense_layers=dense)
-    return sequential_model(name, input_shape, specs)
+    return sequential_model(name, input_shape, specs, input_tensor=input_tensor)
 
 
 def _build(key: str, batch_norm: bool, kwargs: dict):

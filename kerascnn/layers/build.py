@@ -115,7 +115,25 @@ def apply_specs(x, specs: Iterable[LayerSpec]):
     return x
 
 
-def build_sequential_model(input_shape, specs, name: str) -> keras.Model:
-    """A functional ``keras.Model`` made of ``specs`` on an ``Input(input_shape)``."""
-    inputs = keras.Input(shape=tuple(input_shape), name="input")
-    return keras.Model(inputs, apply_specs(inputs, specs), name=name)
+def model_input(input_shape, input_tensor=None):
+    """keras.applications' ``input_tensor`` contract: ``(the model's inputs, the tensor the network starts from)``.
+
+    Without ``input_tensor`` both are a new ``Input(input_shape)``. With one (a
+    Keras tensor, e.g. the output of preprocessing layers) the network is
+    built on it and the model's inputs are its source inputs, so the layers
+    before it become part of the model.
+    """
+    if input_tensor is None:
+        inputs = keras.Input(shape=tuple(input_shape), name="input")
+        return inputs, inputs
+    if not keras.backend.is_keras_tensor(input_tensor):
+        raise ValueError("Invalid `input_tensor`: expected a Keras tensor (from keras.Input or a layer applied to "
+                         f"one). Received: input_tensor of type {type(input_tensor).__name__}")
+    sources = keras.utils.get_source_inputs(input_tensor)
+    return (sources[0] if len(sources) == 1 else sources), input_tensor
+
+
+def build_sequential_model(input_shape, specs, name: str, input_tensor=None) -> keras.Model:
+    """A functional ``keras.Model`` made of ``specs`` on an ``Input(input_shape)`` (or on ``input_tensor``)."""
+    inputs, image = model_input(input_shape, input_tensor)
+    return keras.Model(inputs, apply_specs(image, specs), name=name)

@@ -14,8 +14,25 @@ from kerascnn.geometry import LayerSpec
 from kerascnn.layers.conv import BN_PLACEMENTS, norm_act_specs
 from kerascnn.validation import check_bool, check_choice, check_int, check_rate, invalid, is_int
 
-#: softmax: one class of K; sigmoid: binary (1 unit) or multi-label; linear/None: regression or logits.
+#: The usual ones: softmax (one class of K), sigmoid (binary with 1 unit, or multi-label), linear/None
+#: (logits, or regression). Any Keras activation name or a callable is accepted too, as in keras.applications.
 CLASSIFIER_ACTIVATIONS = ("softmax", "sigmoid", "linear", None)
+
+
+def check_classifier_activation(value: Any) -> Any:
+    """``None`` (logits), a Keras activation name, or a callable: keras.applications' contract."""
+    if value is None or callable(value):
+        return value
+    if isinstance(value, str):
+        import keras
+
+        try:
+            keras.activations.get(value)
+            return value
+        except (ValueError, TypeError):
+            pass
+    raise invalid("classifier_activation", value,
+                  "None (logits), a Keras activation name such as 'softmax', 'sigmoid' or 'linear', or a callable")
 POOLINGS = (None, "avg", "max")
 
 
@@ -65,7 +82,7 @@ def check_head_args(num_classes, include_top, pooling, classifier_activation) ->
     if not include_top:
         return
     check_int("num_classes", num_classes)
-    check_choice("classifier_activation", classifier_activation, CLASSIFIER_ACTIVATIONS)
+    check_classifier_activation(classifier_activation)
     if classifier_activation == "softmax" and num_classes == 1:
         raise ValueError(
             "Invalid `classifier_activation`: softmax over a single unit always outputs 1. For a "
@@ -84,7 +101,8 @@ def head_specs(*, include_top: bool, num_classes: int, pooling: str | None,
         num_classes: output units.
         pooling: with ``include_top=False``: ``None`` (keep the feature map),
             ``"avg"`` or ``"max"`` (global pooling to a vector).
-        classifier_activation: ``softmax``, ``sigmoid``, ``linear`` or ``None``.
+        classifier_activation: ``None`` for logits (a linear layer), a Keras
+            activation name (``softmax``, ``sigmoid``...) or a callable.
         dense_layers: dicts of :func:`dense_block_specs` arguments, in order.
         flatten: flatten the feature map before the dense layers (VGG,
             LeNet); ``False`` uses global average pooling instead.

@@ -58,7 +58,7 @@ def test_dense_block_with_bn_and_dropout():
     [
         (dict(num_classes=1, classifier_activation="softmax"), "softmax over a single unit"),
         (dict(num_classes=0, classifier_activation="softmax"), "Received: num_classes=0"),
-        (dict(num_classes=3, classifier_activation="relu"), "Received: classifier_activation='relu'"),
+        (dict(num_classes=3, classifier_activation="relux"), "Received: classifier_activation='relux'"),
         (dict(num_classes=3, classifier_activation="softmax", pooling="mean"), "Received: pooling='mean'"),
         (dict(num_classes=3, classifier_activation="softmax", include_top="yes"), "Received: include_top='yes'"),
     ],
@@ -67,3 +67,17 @@ def test_bad_head_arguments(kwargs, message):
     kwargs = {"include_top": True, "pooling": None, **kwargs}
     with pytest.raises(ValueError, match=message):
         head_specs(**kwargs)
+
+
+def test_classifier_activation_as_keras_applications_defines_it():
+    import numpy as np
+
+    inputs = keras.Input((2, 2, 1))
+    for activation, check in ((None, lambda y: not np.allclose(y.sum(1), 1)),
+                              ("softmax", lambda y: np.allclose(y.sum(1), 1, atol=1e-5)),
+                              ("tanh", lambda y: np.all(np.abs(y) <= 1) and y.min() < 0),
+                              (keras.activations.sigmoid, lambda y: np.all((y > 0) & (y < 1)))):
+        model = keras.Model(inputs, apply_specs(inputs, head_specs(include_top=True, num_classes=3, pooling=None,
+                                                                   classifier_activation=activation)))
+        y = np.asarray(model(np.random.default_rng(0).normal(size=(5, 2, 2, 1)).astype("float32") * 3))
+        assert check(y), activation
