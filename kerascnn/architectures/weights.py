@@ -18,6 +18,8 @@ import numpy as np
 
 import keras
 
+from kerascnn.architectures import torch_weights
+from kerascnn.architectures.torch_weights import TORCH_SUFFIXES, TORCHVISION_MODELS
 from kerascnn.validation import invalid
 
 
@@ -124,6 +126,8 @@ def check_weights(weights, info):
         return weights
     if isinstance(weights, (str, os.PathLike)):
         text = os.fspath(weights)
+        if text == "imagenet" and info.name in TORCHVISION_MODELS:  # torchvision's file, from the cache
+            return torch_weights.imagenet_file(info.name)
         if text == "imagenet":
             if info.keras_twin is None:
                 raise invalid("weights", weights,
@@ -132,8 +136,15 @@ def check_weights(weights, info):
             return text
         if not os.path.exists(text):
             raise FileNotFoundError(f"Invalid `weights`: no such file {text!r}. Received: weights={text!r}")
+        if text.endswith(TORCH_SUFFIXES):
+            if info.name not in TORCHVISION_MODELS:
+                raise invalid("weights", text, f"a .keras or .h5 file: PyTorch state dicts fit "
+                              f"{', '.join(TORCHVISION_MODELS)} (torchvision's architecture), not {info.name!r}")
+            return Path(text)
         if not text.endswith((".keras", ".h5", ".hdf5")):
-            raise invalid("weights", text, "a .keras model file, a .weights.h5 or .h5 weights file")
+            raise invalid("weights", text, "a .keras model file, a .weights.h5 or .h5 weights file"
+                          + (", or a torchvision/timm .safetensors / .pth state dict"
+                             if info.name in TORCHVISION_MODELS else ""))
         return Path(text)
     raise invalid("weights", weights, "None, 'imagenet', a keras.Model or the path of a weights file")
 
@@ -160,6 +171,9 @@ def load_into(model, source, info, kwargs) -> None:
         copy_weights(_twin(info, kwargs, "imagenet"), model)
         return
     path = str(source)
+    if path.endswith(TORCH_SUFFIXES):
+        torch_weights.load_state_dict(model, torch_weights.read_state_dict(path), source=repr(path))
+        return
     if path.endswith(".keras"):
         copy_weights(keras.saving.load_model(path, compile=False), model)
     elif path.endswith(".weights.h5"):
