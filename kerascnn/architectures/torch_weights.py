@@ -111,9 +111,11 @@ def _hwio_to_oihw(a):
 
 def state_dict(model) -> dict:
     """The model's weights as a torchvision state dict of NumPy arrays (save with ``safetensors.numpy.save_file``)."""
+    import keras
+
     out = {}
     for key, (var, _, to_torch) in key_map(model).items():
-        out[key] = to_torch(np.asarray(var.numpy()))
+        out[key] = to_torch(keras.ops.convert_to_numpy(var))  # any backend (a torch variable requires grad)
         if key.endswith(".running_var"):
             out[key[: -len("running_var")] + "num_batches_tracked"] = np.zeros((), np.int64)
     return out
