@@ -260,7 +260,9 @@ def _check_semantics(config: dict) -> None:
             raise ConfigError(f"Invalid `model.architecture`: unknown model {name!r}{did_you_mean(name, list_models())}. "
                               f"Registered: {', '.join(list_models())}")
     for key in config["model"]["params"]:
-        accepted = set().union(*(model_info(a).accepted_arguments() for a in archs)) - {"input_shape", "num_classes"}
+        # the data decides the input and the classes; weights and input tensors are Python objects, not YAML
+        accepted = (set().union(*(model_info(a).accepted_arguments() for a in archs))
+                    - {"input_shape", "input_tensor", "num_classes"})
         if key not in accepted:
             raise ConfigError(f"Unknown key `model.params.{key}`{did_you_mean(key, accepted)}: not an argument of "
                               f"{', '.join(archs)}. Allowed: {', '.join(sorted(accepted))}")
