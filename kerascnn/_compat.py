@@ -1,17 +1,23 @@
-"""The one door to private APIs of keras-tuner, Keras and TensorFlow.
+"""The one door to private APIs of keras-tuner, Keras, TensorBoard and TensorFlow.
 
 Each entry says what it touches and the versions it was checked on;
-``tests/test_compat.py`` fails loudly when an upgrade moves what it relies on.
-(Older uses elsewhere in the package are being moved here: see issue #13.)
+``tests/test_compat.py`` exercises each one, so an upgrade that moves what it
+relies on fails there, by name, rather than somewhere in a search. (Still
+outside: keras-tuner oracle internals used by the rejecting oracle in
+``search/tuner.py``; see issue #13.)
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
-#: keras-tuner releases the entries below were checked on.
+#: Releases the entries below were checked on.
 KERAS_TUNER_CHECKED = ("1.4.7", "1.4.8")
+KERAS_CHECKED = ("3.15.1",)
+TENSORFLOW_CHECKED = ("2.20.0",)
+TENSORBOARD_CHECKED = ("2.20.0",)
 
 
 def _write_json(path: str, state) -> None:
@@ -59,3 +65,66 @@ def quiet_trial_tracebacks() -> None:
     from keras_tuner.src import config as keras_tuner_config
 
     keras_tuner_config.DEBUG = False
+
+
+def oracle_servicer():
+    """keras-tuner's gRPC oracle servicer class and the function that adds one to a ``grpc.server``.
+
+    ``keras_tuner.src.distribute.oracle_chief.OracleServicer`` and
+    ``keras_tuner.src.protos.get_service_grpc().add_OracleServicer_to_server``
+    (checked: :data:`KERAS_TUNER_CHECKED`); the chief subclasses the servicer
+    to watch its workers (:func:`kerascnn.search.distributed.serve`).
+    """
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute.oracle_chief import OracleServicer
+
+    return OracleServicer, protos.get_service_grpc().add_OracleServicer_to_server
+
+
+def hparams_callback_session(callback):
+    """``(hparams, trial_id)`` if ``callback`` is TensorBoard's HParams Keras callback (keras-tuner adds one), else None.
+
+    ``tensorboard.plugins.hparams._keras.Callback`` and its ``_hparams`` /
+    ``_trial_id`` attributes (checked: :data:`TENSORBOARD_CHECKED`, added by
+    keras-tuner :data:`KERAS_TUNER_CHECKED`).
+    """
+    if not type(callback).__module__.endswith("plugins.hparams._keras"):
+        return None
+    return getattr(callback, "_hparams", {}), getattr(callback, "_trial_id", None)
+
+
+@contextlib.contextmanager
+def replaced_keras_get_file(replacement):
+    """Inside, Keras' ``get_file`` (which keras.applications call for their weights) is ``replacement``.
+
+    ``keras.src.utils.file_utils.get_file`` (checked: :data:`KERAS_CHECKED`).
+    keras.applications name their cached weight file inside each module
+    (depending on ``include_top``, ``alpha``, the input size...), and no
+    public API tells that name, so the kit answers the call instead: the
+    cached file, or an error saying where to put it, never a download.
+    """
+    from keras.src.utils import file_utils
+
+    real = file_utils.get_file
+    file_utils.get_file = replacement
+    try:
+        yield
+    finally:
+        file_utils.get_file = real
+
+
+def tf_gradient_registry() -> dict | None:
+    """TensorFlow's process-wide gradient-function registry (a dict), or None where it is not there.
+
+    ``tensorflow.python.framework.ops._gradient_registry._registry``
+    (checked: :data:`TENSORFLOW_CHECKED`); see :mod:`kerascnn.memory` for why
+    the kit prunes it.
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return None
+    from tensorflow.python.framework import ops
+
+    registry = getattr(getattr(ops, "_gradient_registry", None), "_registry", None)
+    return registry if isinstance(registry, dict) else None

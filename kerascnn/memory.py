@@ -25,19 +25,14 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-import keras
+from kerascnn import _compat
 
 _PREFIX = "CustomGradient-"
 
 
 def _gradient_registry() -> dict | None:
     """TensorFlow's gradient-function registry, or None (another backend, or a TF that moved it)."""
-    if keras.backend.backend() != "tensorflow":
-        return None
-    from tensorflow.python.framework import ops
-
-    registry = getattr(getattr(ops, "_gradient_registry", None), "_registry", None)
-    return registry if isinstance(registry, dict) else None
+    return _compat.tf_gradient_registry()
 
 
 @contextmanager

@@ -91,11 +91,8 @@ def offline():
     raises ``FileNotFoundError`` naming where to put it and where it is
     published. The file's hash is not checked: it is the user's file.
     """
-    from keras.src.utils import file_utils
-
+    from kerascnn import _compat
     from kerascnn.data.sources import keras_cache_dir
-
-    real = file_utils.get_file
 
     def cached_only(fname=None, origin=None, *args, cache_subdir="datasets", **kwargs):
         name = fname or os.path.basename(str(origin))
@@ -107,11 +104,8 @@ def offline():
                 f"keras.Model as `weights`.")
         return str(path)
 
-    file_utils.get_file = cached_only
-    try:
+    with _compat.replaced_keras_get_file(cached_only):
         yield
-    finally:
-        file_utils.get_file = real
 
 
 def keras_application(twin: str, **kwargs):

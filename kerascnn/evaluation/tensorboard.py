@@ -102,10 +102,13 @@ def take_hparams_session(callbacks: list):
     one stopped by a NaN loss; the kit writes the session itself
     (:func:`start_session`, :func:`end_session`) to record the real outcome.
     """
+    from kerascnn import _compat
+
     for cb in list(callbacks):
-        if type(cb).__module__.endswith("plugins.hparams._keras"):  # hparams_api.KerasCallback
+        session = _compat.hparams_callback_session(cb)
+        if session is not None:
             callbacks.remove(cb)
-            return getattr(cb, "_hparams", {}), getattr(cb, "_trial_id", None)
+            return session
     return None
 
 

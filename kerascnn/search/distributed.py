@@ -117,9 +117,11 @@ def serve(oracle, worker_timeout: float = 600.0, printer=print, poll: float = 0.
     seconds (each is reported; a trial one was running is marked FAILED).
     """
     import grpc
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute.oracle_chief import OracleServicer
-    from keras_tuner.src.engine import trial as trial_module
+    from keras_tuner.engine import trial as trial_module
+
+    from kerascnn import _compat
+
+    OracleServicer, add_servicer_to_server = _compat.oracle_servicer()
 
     last_seen: dict[str, float] = {}
     lock = threading.Lock()
@@ -153,7 +155,7 @@ def serve(oracle, worker_timeout: float = 600.0, printer=print, poll: float = 0.
     host, port = os.environ[ENV_IP], os.environ[ENV_PORT]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     servicer = WatchedServicer(oracle)
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    add_servicer_to_server(servicer, server)
     server.add_insecure_port(f"{host}:{port}")
     server.start()
     printer(f"chief: oracle serving on {host}:{port}; start workers with "

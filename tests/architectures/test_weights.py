@@ -83,8 +83,11 @@ def test_bad_weights_fail_before_building(tmp_path, monkeypatch):
                         registry.ModelInfo(**{**info.__dict__, "builder": lambda **k: pytest.fail("built")}))
     with pytest.raises(ValueError, match="Received: weights=123"):
         kerascnn.create_model("resnet18", weights=123)
-    with pytest.raises(ValueError, match="no keras.applications twin"):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # torchvision's ImageNet file is not in this cache
+    with pytest.raises(FileNotFoundError, match="resnet18-f37072fd.pth"):
         kerascnn.create_model("resnet18", weights="imagenet")
+    with pytest.raises(ValueError, match="no keras.applications twin"):
+        kerascnn.create_model("vgg11", weights="imagenet")
     with pytest.raises(FileNotFoundError, match="no such file"):
         kerascnn.create_model("resnet18", weights=tmp_path / "missing.keras")
     (tmp_path / "notes.txt").write_text("x")
