@@ -1,4 +1,7 @@
-"""The command line, run as users run it (a subprocess: the console script)."""
+"""The command line, run as users run it (a subprocess: the console script).
+
+``python -m kerascnn`` is the program tests/search/test_run.py starts in its subprocess tests.
+"""
 
 import os
 import subprocess
@@ -29,12 +32,6 @@ def test_console_script_lists_models_with_parameter_counts():
     assert rows["alexnet"][-1] == "62,378,344"
     assert set(rows) >= {"simple_cnn", "vgg11", "vgg13", "vgg19", "vgg19_bn"}
     assert rows["mobilenet_v2"][-1] == "3,538,984" and "resnet50" not in rows
-
-
-def test_python_dash_m_is_the_same_program():
-    result = _run(sys.executable, "-m", "kerascnn", "models", "--family", "lenet")
-    assert result.returncode == 0, result.stderr
-    assert "61,706" in result.stdout and "vgg" not in result.stdout
 
 
 def test_models_in_process_with_filters_and_shape(capsys):

@@ -18,17 +18,29 @@ def digits():
     return (d.images / 16.0).astype("float32")[..., None], d.target
 
 
-@pytest.fixture(scope="module")
-def pretrained(digits, tmp_path_factory):
-    """A simple_cnn trained on digits 0-4, saved as a user would save it."""
+def _saved_digits04(digits, folder, epochs):
+    """A simple_cnn trained on digits 0-4 for ``epochs``, saved as a user would save it."""
     X, y = digits
     keras.utils.set_random_seed(0)
     model = kerascnn.create_model("simple_cnn", input_shape=(8, 8, 1), num_classes=5, **ARCH)
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(X[y < 5], y[y < 5], epochs=20, batch_size=32, verbose=0)
-    path = tmp_path_factory.mktemp("pretrained") / "digits04.keras"
+    if epochs:
+        model.fit(X[y < 5], y[y < 5], epochs=epochs, batch_size=32, verbose=0)
+    path = folder / "digits04.keras"
     model.save(path)
     return path
+
+
+@pytest.fixture(scope="module")
+def pretrained(digits, tmp_path_factory):
+    """Trained properly (20 epochs): what the transfer-quality test starts from."""
+    return _saved_digits04(digits, tmp_path_factory.mktemp("pretrained"), epochs=20)
+
+
+@pytest.fixture(scope="module")
+def saved_model(digits, tmp_path_factory):
+    """The same model file, untrained: enough for the loading and cutting tests."""
+    return _saved_digits04(digits, tmp_path_factory.mktemp("saved"), epochs=0)
 
 
 @pytest.mark.slow  # three seeds of fine-tuning against scratch: a quality claim, ~15 s
@@ -58,22 +70,22 @@ def test_transfer_beats_training_from_scratch_with_few_labels(digits, pretrained
     assert min(margins) > 0.1, margins
 
 
-def test_backbone_sources(pretrained):
+def test_backbone_sources(saved_model):
     registry = transfer.load_backbone("resnet18", input_shape=(32, 32, 3))
     assert len(registry.output_shape) == 4 and "predictions" not in [l.name for l in registry.layers]
     app = transfer.load_backbone("keras.applications.MobileNet", input_shape=(32, 32, 3), alpha=0.25)
     assert app.output_shape[-1] == 256
-    own = transfer.load_backbone(keras.saving.load_model(pretrained))
+    own = transfer.load_backbone(keras.saving.load_model(saved_model))
     assert own.layers[-1].name == "fc1_drop"  # everything up to the old classifier
-    cut = transfer.load_backbone(keras.saving.load_model(pretrained), cut="block2_conv")
+    cut = transfer.load_backbone(keras.saving.load_model(saved_model), cut="block2_conv")
     assert cut.output_shape == (None, 8, 8, 64)
 
 
-def test_backbone_errors(tmp_path, monkeypatch, pretrained):
+def test_backbone_errors(tmp_path, monkeypatch, saved_model):
     with pytest.raises(ValueError, match="did you mean 'resnet18'"):
         transfer.load_backbone("resnet81")
     with pytest.raises(ValueError, match="Received: cut='nope'"):
-        transfer.load_backbone(keras.saving.load_model(pretrained), cut="nope")
+        transfer.load_backbone(keras.saving.load_model(saved_model), cut="nope")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     with pytest.raises(FileNotFoundError, match=f"Put it at {tmp_path}/models/"):
         transfer.load_backbone("ResNet50", weights="imagenet", input_shape=(32, 32, 3))

@@ -109,9 +109,11 @@ def create_model(name: str, /, **kwargs):
     ``weights`` starts the model from existing weights, never downloading:
     a ``keras.Model`` (e.g. a keras.applications model you built), a
     ``.keras`` model file, a ``.weights.h5`` file, a keras.applications
-    ``.h5`` weights file, or ``"imagenet"`` for models with a keras twin
-    whose weights file is already in the Keras cache (see
-    :mod:`kerascnn.architectures.weights`).
+    ``.h5`` weights file, a torchvision/timm ``.safetensors`` or ``.pth``
+    state dict (``resnet18``, ``resnet34``), or ``"imagenet"`` for models
+    whose published weights file is already in the Keras cache (see
+    :mod:`kerascnn.architectures.weights` and
+    :mod:`kerascnn.architectures.torch_weights`).
 
     Raises:
         ValueError: unknown model name, or an argument the builder does not take.

@@ -226,8 +226,9 @@ def _load_trial_model(tuner, trial):
             return tuner.load_model(trial)
     except (OSError, ValueError) as err:
         folder = tuner.get_trial_dir(trial.trial_id)
+        state = "has no checkpoint" if isinstance(err, FileNotFoundError) else "has a checkpoint that cannot be read"
         raise rundir.DamagedRunFile(
-            f"The checkpoint of the best trial ({trial.trial_id}) in {folder} cannot be read ({type(err).__name__}: "
+            f"The best trial ({trial.trial_id}) {state} in {folder} ({type(err).__name__}: "
             f"{str(err).splitlines()[0][:200]}). Its metrics in trials.csv are intact; best_model.keras and the test "
             "results were not written. Restore the folder from a copy, or run the experiment under another name "
             "(--set name=NEW_NAME) to train it again.") from None

@@ -28,7 +28,7 @@ def _free_port():
 def server(tmp_path_factory):
     out = tmp_path_factory.mktemp("tbruns")
     cfg = config.resolve({
-        "name": "tb", "data": {"source": "digits"},
+        "name": "tb", "data": {"source": "digits", "subset": 300},
         "model": {"architecture": "simple_cnn", "params": {"conv_layers": 2, "dense_units": 16}},
         "search": {"tuner": "grid", "max_trials": 3,
                    "space": {"kernel_size": [3], "filters": [8], "learning_rate": [0.01, 1.0e12, 0.001]}},

@@ -29,7 +29,7 @@ class Cluster:
         self.tmp, self.port = tmp_path, _free_port()
         self.exp = tmp_path / "dist.yaml"
         self.exp.write_text(yaml.safe_dump({
-            "name": "dist", "data": {"source": "digits"},
+            "name": "dist", "data": {"source": "digits", "subset": 300},
             "model": {"architecture": "simple_cnn", "params": {"conv_layers": 2, "dense_units": 16}},
             "search": {"max_trials": max_trials, "worker_timeout": worker_timeout,
                        "space": {"kernel_size": [3, 5], "filters": [8, 16, 32]}},

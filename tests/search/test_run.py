@@ -160,24 +160,33 @@ def test_failing_trial_is_recorded_and_the_search_goes_on(tmp_path):
 
 
 def test_same_seed_same_candidates(tmp_path):
-    cfg = _tiny("seeded", search={"max_trials": 2, "space": {"kernel_size": [3, 5], "filters": [4, 8, 16],
+    """The same experiment draws the same candidates in the same order (asked of the oracle: no training)."""
+    from kerascnn.search import run as run_module
+
+    cfg = _tiny("seeded", search={"max_trials": 4, "space": {"kernel_size": [3, 5], "filters": [4, 8, 16],
                                                                  "dropout": {"min": 0.0, "max": 0.5, "step": 0.1}}})
-    hps = lambda d: [{k: v for k, v in r.items() if "/" in k} for r in _rows(d)]  # noqa: E731
-    a = run_search(cfg, out=tmp_path / "a", printer=lambda line: None)
-    b = run_search(cfg, out=tmp_path / "b", printer=lambda line: None)
-    assert hps(a) == hps(b)
+
+    def candidates(folder):
+        _, hypermodel, strategy = run_module._prepare(cfg, None, lambda line: None)
+        tuner = run_module._make_tuner(cfg, hypermodel, folder, strategy, lambda line: None)
+        return [tuner.oracle.create_trial(f"t{i}").hyperparameters.values for i in range(4)]
+
+    first = candidates(tmp_path / "a")
+    assert first == candidates(tmp_path / "b")
+    assert len({tuple(sorted(v.items())) for v in first}) == 4  # four different candidates
 
 
-def test_changed_experiment_is_not_mixed_into_an_old_run(tmp_path):
-    run_dir = run_search(_tiny("same-name", search={"max_trials": 1}), out=tmp_path, printer=lambda line: None)
+def test_changed_experiment_is_not_mixed_into_an_old_run(tiny_run, tmp_path):
+    run_dir, cfg = _copy_run(tiny_run, tmp_path)
     saved = (run_dir / "config.yaml").read_text()
-    other = _tiny("same-name", search={"max_trials": 1}, train={"epochs": 1, "learning_rate": 0.01})
+    other = config.resolve({**cfg, "train": {**cfg["train"], "learning_rate": 0.01}})
     with pytest.raises(rundir.ExperimentChanged, match=r"train.learning_rate: 0.001 -> 0.01") as err:
-        run_search(other, out=tmp_path, printer=lambda line: None)
+        run_search(other, out=run_dir.parent, printer=lambda line: None)
     assert "--set name=" in str(err.value) and "--overwrite" in str(err.value)
     assert (run_dir / "config.yaml").read_text() == saved  # the old settings stay on record
-    run_dir = run_search(other, out=tmp_path, overwrite=True, printer=lambda line: None)
+    run_dir = run_search(other, out=run_dir.parent, overwrite=True, printer=lambda line: None)
     assert len(_rows(run_dir)) == 1
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["train"]["learning_rate"] == 0.01
 
 
 def _cli(*args, **kwargs):
@@ -209,9 +218,10 @@ def test_kill_9_then_rerun_resumes_and_loses_at_most_the_running_trial(tmp_path)
     proc.wait()
     first = {r["trial_id"]: r for r in completed_before}
 
-    out, _ = _cli("search", str(exp), "--out", str(tmp_path / "runs")).communicate(timeout=400)
+    lines = []  # the same experiment again, in this process (only the kill needed a separate one)
+    run_search(config.load(exp), out=tmp_path / "runs", printer=lines.append)
     rows = _rows(run_dir)
-    assert [r["status"] for r in rows] == ["COMPLETED"] * 3, out
+    assert [r["status"] for r in rows] == ["COMPLETED"] * 3, lines
     for trial_id, before in first.items():  # finished trials kept as they were, not rerun
         after = next(r for r in rows if r["trial_id"] == trial_id)
         assert after["seconds"] == before["seconds"] and after["val_f1_macro"] == before["val_f1_macro"]
@@ -231,13 +241,14 @@ def test_cli_search_with_overrides_and_report(tmp_path, capsys):
     assert "rank" in out and "1 completed" in out
 
 
-def test_cli_refuses_a_bad_experiment_before_any_work(tmp_path):
+def test_cli_refuses_a_bad_experiment_before_any_work(tmp_path, capsys):
+    from kerascnn import cli
+
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nsearch: {objective: val_f1}\n")
-    proc = _cli("search", str(bad), "--out", str(tmp_path))
-    out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 2
-    assert "Invalid `search.objective`" in out and "val_f1_macro" in out
+    assert cli.main(["search", str(bad), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "Invalid `search.objective`" in err and "val_f1_macro" in err
     assert not (tmp_path / "x").exists()
 
 
