@@ -17,7 +17,8 @@ SMALL_KWARGS = {"unet": {"padding": "same", "filters": 8}}
 #: (The default run keeps one or two models per family; the zoo tests build the rest there.)
 HEAVY = {"resnet34", "resnet50", "resnet101", "resnet152", "resnet50_v2", "resnet101_v2", "resnet152_v2",
          "densenet121", "densenet169", "densenet201", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg19",
-         "vgg19_bn", "vgg16_bn", "mobilenet"} | {f"efficientnet_b{i}" for i in range(1, 8)}
+         "vgg19_bn", "vgg16_bn", "mobilenet"} | {f"efficientnet_b{i}" for i in range(0, 8)}
+# (efficientnet_b0 stays in the default run through tests/architectures/test_zoo.py's keras.applications parity.)
 
 
 def registry(names):

@@ -92,7 +92,7 @@ def cluster(tmp_path):
 
 def test_chief_and_two_workers_share_one_search(cluster):
     """Worker 2 is also recycled: it exits (75) when handed its second trial and, restarted, runs it."""
-    c = cluster(max_trials=4)
+    c = cluster(max_trials=4, epochs=1)
     c.worker(1)  # a worker may start before its chief: it waits for it
     c.wait(lambda: "waiting for the chief" in c.log("worker1"), 120, "worker 1 to wait for its chief")
     c.chief()
