@@ -34,8 +34,17 @@ class Knob:
 
 def _sizes(arg, value):
     """An int >= 1 or a per-axis tuple (written '1x3' in choices)."""
-    decoded = decode(arg.rsplit(".", 1)[-1], value) if isinstance(value, str) else value
-    return v.int_tuple(arg, decoded, 1 if v.is_int(decoded) else len(decoded) if isinstance(decoded, tuple) else 1)
+    value = _parse_sizes(arg, value) if isinstance(value, str) else value
+    return v.int_tuple(arg, value, len(value) if isinstance(value, tuple) else 1)
+
+
+def _parse_sizes(arg: str, text: str):
+    """``"3"`` -> ``3``, ``"1x3"`` -> ``(1, 3)``; anything else names ``arg``."""
+    try:
+        parts = tuple(int(p) for p in text.split("x"))
+    except ValueError:
+        raise ValueError(f"Invalid `{arg}` value {text!r}: write tuples as '1x3'") from None
+    return parts[0] if len(parts) == 1 else parts
 
 
 def _choice_of(module: str, name: str):
@@ -98,11 +107,7 @@ TUPLE_KNOBS = ("kernel_size", "strides", "dilation")
 def decode(knob: str, value: Any) -> Any:
     """A hyperparameter value as the builder wants it (``"1x3"`` -> ``(1, 3)``)."""
     if knob in TUPLE_KNOBS and isinstance(value, str):
-        try:
-            parts = tuple(int(v) for v in value.split("x"))
-            return parts[0] if len(parts) == 1 else parts
-        except ValueError:
-            raise ValueError(f"Invalid `search.space.{knob}` value {value!r}: write tuples as '1x3'") from None
+        return _parse_sizes(f"search.space.{knob}", value)
     return value
 
 
