@@ -81,16 +81,28 @@ def oracle_servicer():
     return OracleServicer, protos.get_service_grpc().add_OracleServicer_to_server
 
 
-def hparams_callback_session(callback):
-    """``(hparams, trial_id)`` if ``callback`` is TensorBoard's HParams Keras callback (keras-tuner adds one), else None.
+class TrialLogDirs:
+    """Mixin for a keras-tuner Tuner: per-trial TensorBoard folders and HParams sessions on every Keras backend.
 
-    ``tensorboard.plugins.hparams._keras.Callback`` and its ``_hparams`` /
-    ``_trial_id`` attributes (checked: :data:`TENSORBOARD_CHECKED`, added by
-    keras-tuner :data:`KERAS_TUNER_CHECKED`).
+    keras-tuner's ``Tuner._configure_tensorboard_dir(callbacks, trial,
+    execution)`` (checked: :data:`KERAS_TUNER_CHECKED`) gives a callback whose
+    class is named ``TensorBoard`` the folder ``<log_dir>/<trial_id>/execution<n>``
+    and appends TensorBoard's HParams Keras callback, but only on the
+    TensorFlow backend (that callback imports TensorFlow), so on JAX or
+    PyTorch every trial logged into one folder with no HParams session. This
+    override does the same on every backend and, instead of the HParams
+    callback, leaves ``trial_session = (hyperparameters, trial_id)`` on the
+    callback: the kit writes the session itself (``evaluation.tensorboard``),
+    with the trial's real outcome.
     """
-    if not type(callback).__module__.endswith("plugins.hparams._keras"):
-        return None
-    return getattr(callback, "_hparams", {}), getattr(callback, "_trial_id", None)
+
+    def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
+        for callback in callbacks:
+            if type(callback).__name__ == "TensorBoard":
+                callback.log_dir = os.path.join(str(callback.log_dir), str(trial.trial_id), f"execution{execution}")
+                values = trial.hyperparameters.values
+                callback.trial_session = ({k: v for k, v in values.items() if not k.startswith("tuner/")},
+                                          trial.trial_id)
 
 
 @contextlib.contextmanager

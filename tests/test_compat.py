@@ -2,6 +2,7 @@
 moves one fails in this file, by name."""
 
 import json
+import os
 
 import keras_tuner as kt
 import pytest
@@ -74,12 +75,33 @@ def test_the_oracle_servicer_serves_an_oracle():
     add(servicer, server)  # registers without error; not started
 
 
-def test_the_hparams_callback_is_recognised(tmp_path):
-    from tensorboard.plugins.hparams import api as hparams_api
+@pytest.mark.backend
+def test_every_trial_gets_its_tensorboard_folder_and_session(tmp_path):
+    import keras
+    import numpy as np
 
-    callback = hparams_api.KerasCallback(str(tmp_path), {"units": 8}, trial_id="3")
-    assert _compat.hparams_callback_session(callback) == ({"units": 8}, "3")
-    assert _compat.hparams_callback_session(object()) is None
+    seen = []
+
+    class TensorBoard(keras.callbacks.Callback):  # any callback of that name, as keras-tuner matches it
+        def __init__(self, log_dir):
+            super().__init__()
+            self.log_dir = log_dir
+
+        def on_train_begin(self, logs=None):
+            seen.append((self.log_dir, self.trial_session))
+
+    class Tuner(_compat.TrialLogDirs, kt.RandomSearch):
+        pass
+
+    def build(hp):
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(hp.Choice("units", [2]))])
+        model.compile("sgd", "mse")
+        return model
+
+    tuner = Tuner(build, objective="loss", max_trials=1, directory=str(tmp_path), project_name="t")
+    tuner.search(np.zeros((4, 2)), np.zeros((4, 2)), epochs=1, callbacks=[TensorBoard("tb")], verbose=0)
+    trial_id = tuner.oracle.get_best_trials(1)[0].trial_id
+    assert seen == [(os.path.join("tb", trial_id, "execution0"), ({"units": 2}, trial_id))]
 
 
 def test_keras_get_file_is_answered_by_the_kit(tmp_path):

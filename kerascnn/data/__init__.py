@@ -8,10 +8,11 @@ number of classes) is read from the ``Dataset``.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 
 import numpy as np
+
+import keras
 
 from kerascnn.data.sources import SOURCES
 from kerascnn.validation import check_choice, invalid
@@ -175,8 +176,6 @@ def augmentation_layers(augmentation: dict | None, seed: int = 0) -> list:
     They run inside the model (active only in training), so they work on any
     backend and travel with ``best_model.keras``.
     """
-    import keras
-
     augmentation = augmentation or {}
     makers = {
         "flip": lambda v: keras.layers.RandomFlip(check_choice("data.augmentation.flip", v, FLIP_MODES), seed=seed),
@@ -188,21 +187,16 @@ def augmentation_layers(augmentation: dict | None, seed: int = 0) -> list:
     return [makers[k](v) for k, v in augmentation.items() if v]
 
 
-@functools.lru_cache(maxsize=1)
-def _tensorflow_available() -> bool:
-    import keras
-
-    return keras.backend.backend() == "tensorflow"
-
-
 def make_pipeline(x, y, batch_size: int, *, shuffle: bool, seed: int = 0, cache: bool = True):
-    """A batched ``tf.data`` pipeline (cached, shuffled, prefetched) on TensorFlow.
+    """Batches for ``fit``: a ``tf.data`` pipeline (cached, shuffled, prefetched) on TensorFlow, else :class:`ArrayBatches`.
 
-    On other Keras backends the arrays are returned as they are; ``fit`` batches
-    them itself.
+    Augmentation is not here: it runs inside the model (:func:`augmentation_layers`),
+    so both pipelines only shuffle and batch.
     """
-    if not _tensorflow_available():
-        return x, y
+    if keras.backend.backend() != "tensorflow":
+        from kerascnn.device import batch_multiple
+
+        return ArrayBatches(x, y, batch_size, shuffle=shuffle, seed=seed, multiple=batch_multiple())
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((x, y))
@@ -211,3 +205,41 @@ def make_pipeline(x, y, batch_size: int, *, shuffle: bool, seed: int = 0, cache:
     if shuffle:
         ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+class ArrayBatches(keras.utils.PyDataset):
+    """In-memory arrays as a ``keras.utils.PyDataset``: what the ``tf.data`` pipeline does, on any backend.
+
+    A new permutation of all samples each epoch (``shuffle``), drawn from a
+    generator seeded with ``seed``: the same seed gives the same batches, epoch
+    after epoch. The last batch is the remainder, as ``tf.data``'s ``batch``.
+    ``multiple``: every batch's size is made a multiple of it (the devices of
+    Keras' JAX data parallelism cannot split an odd batch), by leaving out at
+    most ``multiple - 1`` samples per epoch (different ones each epoch when
+    shuffled).
+    """
+
+    def __init__(self, x, y, batch_size: int, *, shuffle: bool, seed: int = 0, multiple: int = 1):
+        super().__init__()
+        self.x, self.y = x, np.asarray(y)
+        self.batch_size = max(multiple, batch_size - batch_size % multiple)
+        self.size = len(self.y) - len(self.y) % multiple
+        self._rng = np.random.default_rng(seed) if shuffle else None
+        self._order = self._draw()
+
+    def _draw(self):
+        order = self._rng.permutation(len(self.y)) if self._rng is not None else np.arange(len(self.y))
+        return order[:self.size]
+
+    def __len__(self):
+        return -(-self.size // self.batch_size)
+
+    def __getitem__(self, index):
+        idx = self._order[index * self.batch_size:(index + 1) * self.batch_size]
+        if self._rng is None:  # in order: a slice is a view, no copy
+            idx = slice(int(idx[0]), int(idx[-1]) + 1)
+        return self.x[idx], self.y[idx]
+
+    def on_epoch_end(self):
+        if self._rng is not None:
+            self._order = self._draw()

@@ -46,8 +46,19 @@ def classification_metrics(y_true, y_pred, num_classes: int | None = None, per_c
 
 
 def predict_labels(model, x, batch_size: int = 256) -> np.ndarray:
-    """Class predictions of a softmax (argmax) or single-sigmoid (threshold 0.5) model."""
-    probs = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+    """Class predictions of a softmax (argmax) or single-sigmoid (threshold 0.5) model.
+
+    Under Keras' JAX data parallelism every batch must split evenly over the
+    devices, so the inputs are padded to a multiple of their count and the
+    padding's predictions dropped: every sample is predicted, exactly once.
+    """
+    from kerascnn.device import batch_multiple
+
+    multiple, n = batch_multiple(), len(x)
+    if multiple > 1 and (n % multiple or batch_size % multiple):
+        x = np.concatenate([x, np.zeros((-n % multiple,) + tuple(x.shape[1:]), x.dtype)])
+        batch_size = max(multiple, batch_size - batch_size % multiple)
+    probs = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))[:n]
     if probs.ndim == 2 and probs.shape[1] == 1:
         return (probs[:, 0] > 0.5).astype(np.int64)
     return probs.argmax(axis=-1).astype(np.int64)

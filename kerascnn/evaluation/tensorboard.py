@@ -1,42 +1,187 @@
-"""What the kit adds to TensorBoard beyond Keras' and keras-tuner's own logs.
+"""TensorBoard logs on every Keras backend: what the kit adds, and Keras' scalars where TensorFlow is absent.
 
-Keras' ``TensorBoard`` callback already writes loss, accuracy, learning rate,
-every scikit-learn metric the :class:`SklearnMetrics` callback put into the
-logs, and the model graph; keras-tuner adds one HParams session per trial.
-This module writes the rest:
+Every summary is one of TensorBoard's own protos (``scalar_pb``, ``text_pb``,
+``hparams_pb``, ``hparams_config_pb``, ``session_end_pb``, the image plugin's
+metadata), written by tensorboardX's event writer, so nothing here needs
+TensorFlow and the dashboards are the same on TensorFlow, JAX and PyTorch:
 
-- per trial: a confusion-matrix image of the validation data and a text
-  summary (hyperparameters, parameter count, per-class classification report);
-  a failed trial's session marked as failed, with its reason;
+- per epoch (:class:`TensorBoard`, used where TensorFlow is not the
+  backend; on TensorFlow it is Keras' own callback, which adds the model
+  graph): loss, accuracy, learning rate and every scikit-learn metric the
+  :class:`SklearnMetrics` callback put into the logs, in ``train/`` and
+  ``validation/`` as ``epoch_<name>``;
+- per trial: the HParams session (its real outcome: a failed trial is marked
+  failed, with its reason), a confusion-matrix image of the validation data
+  and a text summary (hyperparameters, parameter count, per-class report);
 - per run: the HParams experiment listing every searched hyperparameter and
   every metric (TensorBoard otherwise guesses and shows few of each), and the
   resolved config and the device as text.
 
-TensorBoard writers need TensorFlow: on other backends these functions do nothing.
+keras-tuner gives the per-trial callback its folder ``tb/<trial>/execution<n>``
+(:class:`kerascnn._compat.TrialLogDirs`, on every backend).
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import json
+import os
 from pathlib import Path
 
 import numpy as np
+
+import keras
 
 from kerascnn.evaluation.metrics import METRIC_NAMES
 
 #: Run folders inside a trial's log dir, as Keras' TensorBoard callback names them.
 TRAIN, VALIDATION = "train", "validation"
 
+_files = itertools.count()
 
-def _tf():
-    import keras
 
-    if keras.backend.backend() != "tensorflow":
-        return None
-    import tensorflow as tf
+def write_summaries(log_dir, summaries, step: int = 0) -> None:
+    """Append TensorBoard ``Summary`` protos to a new event file in ``log_dir`` (tensorboardX's writer).
 
-    return tf
+    Each call gets its own file (pid and a counter in the name): writers
+    opened in the same second would otherwise share one name.
+    """
+    from tensorboardX import FileWriter
+    from tensorboardX.proto.summary_pb2 import Summary
+
+    writer = FileWriter(str(log_dir), filename_suffix=f".{os.getpid()}.{next(_files)}")
+    try:
+        for summary in summaries:  # TensorBoard's proto -> tensorboardX's copy of the same message
+            writer.add_summary(Summary.FromString(summary.SerializeToString()), global_step=step)
+    finally:
+        writer.close()
+
+
+def scalar_pb(tag: str, value: float):
+    from tensorboard.plugins.scalar.summary_v2 import scalar_pb as pb
+
+    return pb(tag, float(value))
+
+
+def text_pb(tag: str, text: str):
+    from tensorboard.plugins.text.summary_v2 import text_pb as pb
+
+    return pb(tag, text)
+
+
+def image_pb(tag: str, png: bytes, width: int, height: int):
+    """An image summary as ``tf.summary.image`` writes it: a string tensor ``[width, height, png]``."""
+    from tensorboard.compat.proto import summary_pb2
+    from tensorboard.plugins.image import metadata
+    from tensorboard.util import tensor_util
+
+    tensor = tensor_util.make_tensor_proto([str(width).encode(), str(height).encode(), png],
+                                           dtype="string", shape=[3])
+    value = summary_pb2.Summary.Value(tag=tag, tensor=tensor,
+                                      metadata=metadata.create_summary_metadata(display_name=tag, description=""))
+    return summary_pb2.Summary(value=[value])
+
+
+def png_pb(tag: str, png: bytes):
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as img:
+        width, height = img.size
+    return image_pb(tag, png, width, height)
+
+
+def array_png(grid: np.ndarray) -> bytes:
+    """A 2-D array in [0, 1] as a grayscale PNG."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray((np.clip(grid, 0, 1) * 255).astype("uint8")).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class TensorBoard(keras.callbacks.Callback):
+    """Keras' ``TensorBoard`` callback without TensorFlow: per-epoch scalars, and the backend's profiler.
+
+    Writes what Keras' callback writes per epoch (``epoch_<name>`` in
+    ``log_dir/train`` and ``log_dir/validation``, the learning rate in
+    ``train``), so both give the same scalar dashboards. Its class name is
+    what keras-tuner looks for to give each trial its folder. The model graph
+    is not written (TensorBoard's graph plugin reads TensorFlow graphs).
+    ``profile_batch`` (``N`` or ``[start, stop]``, counted from the first
+    batch) traces those batches with ``jax.profiler`` on JAX and
+    ``torch.profiler`` on PyTorch into ``log_dir/train``.
+    """
+
+    def __init__(self, log_dir, profile_batch=0):
+        super().__init__()
+        self.log_dir = str(log_dir)
+        start, stop = (profile_batch, profile_batch) if isinstance(profile_batch, int) else profile_batch
+        self._profile = (int(start), int(stop)) if start else None
+        self._batch, self._profiler, self._writers = 0, None, {}
+
+    def _writer(self, name):
+        from tensorboardX import FileWriter
+
+        if name not in self._writers:
+            self._writers[name] = FileWriter(os.path.join(self.log_dir, name),
+                                             filename_suffix=f".{os.getpid()}.{next(_files)}")
+        return self._writers[name]
+
+    def on_epoch_end(self, epoch, logs=None):
+        from tensorboardX.proto.summary_pb2 import Summary
+
+        logs = dict(logs or {})
+        if "learning_rate" not in logs and getattr(self.model, "optimizer", None) is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        for key, value in logs.items():
+            folder, name = (VALIDATION, key[4:]) if key.startswith("val_") else (TRAIN, key)
+            pb = scalar_pb(f"epoch_{name}", value)
+            self._writer(folder).add_summary(Summary.FromString(pb.SerializeToString()), global_step=epoch)
+        for writer in self._writers.values():
+            writer.flush()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._batch += 1
+        if self._profile and self._batch == self._profile[0]:
+            self._profiler = _start_profiler(os.path.join(self.log_dir, TRAIN))
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._profiler is not None and self._batch >= self._profile[1]:
+            self._profiler()
+            self._profiler = None
+
+    def on_train_end(self, logs=None):
+        if self._profiler is not None:
+            self._profiler()
+            self._profiler = None
+        for writer in self._writers.values():
+            writer.close()
+        self._writers = {}
+
+
+def _start_profiler(log_dir: str):
+    """Start the backend's profiler writing into ``log_dir``; return the function that stops it."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        jax.profiler.start_trace(log_dir)  # TensorBoard's profile plugin reads log_dir/plugins/profile
+        return jax.profiler.stop_trace
+    if backend == "torch":
+        import torch
+
+        profiler = torch.profiler.profile(on_trace_ready=torch.profiler.tensorboard_trace_handler(log_dir))
+        profiler.start()
+        return profiler.stop
+    return lambda: None  # numpy backend: nothing to trace (device.configure says so)
+
+
+def tensorboard_callback(log_dir, profile_batch=0):
+    """Keras' ``TensorBoard`` callback on TensorFlow (scalars, graph, profiler), :class:`TensorBoard` elsewhere."""
+    if keras.backend.backend() == "tensorflow":
+        return keras.callbacks.TensorBoard(log_dir=str(log_dir), histogram_freq=0, profile_batch=profile_batch)
+    return TensorBoard(log_dir, profile_batch=profile_batch)
 
 
 def confusion_matrix_figure(cm: np.ndarray, class_names, title: str = "Confusion matrix"):
@@ -74,9 +219,6 @@ def figure_to_png(fig) -> bytes:
 def write_trial_summaries(log_dir, *, y_true, y_pred, class_names, hyperparameters: dict,
                           params: int, step: int) -> None:
     """Confusion matrix image and text summary for one trial, in ``log_dir/validation``."""
-    tf = _tf()
-    if tf is None:
-        return
     from sklearn.metrics import classification_report, confusion_matrix
 
     labels = list(range(len(class_names)))
@@ -88,131 +230,91 @@ def write_trial_summaries(log_dir, *, y_true, y_pred, class_names, hyperparamete
         f"| {k} | {v} |" for k, v in hyperparameters.items() if not k.startswith("tuner/"))
     text = f"**Parameters:** {params:,}\n\n{table}\n\n**Classification report (validation)**\n\n    " + \
         report.replace("\n", "\n    ")
-    writer = tf.summary.create_file_writer(str(Path(log_dir) / VALIDATION))
-    with writer.as_default():
-        tf.summary.image("confusion_matrix", tf.image.decode_png(png)[None], step=step)
-        tf.summary.text("trial_summary", text, step=step)
-    writer.close()
-
-
-def take_hparams_session(callbacks: list):
-    """Remove keras-tuner's HParams callback from ``callbacks``; return ``(hparams, trial_id)`` or ``None``.
-
-    That callback reports every trial whose ``fit`` returns as a success, also
-    one stopped by a NaN loss; the kit writes the session itself
-    (:func:`start_session`, :func:`end_session`) to record the real outcome.
-    """
-    from kerascnn import _compat
-
-    for cb in list(callbacks):
-        session = _compat.hparams_callback_session(cb)
-        if session is not None:
-            callbacks.remove(cb)
-            return session
-    return None
+    write_summaries(Path(log_dir) / VALIDATION, [png_pb("confusion_matrix", png), text_pb("trial_summary", text)],
+                    step=step)
 
 
 def start_session(log_dir, hparams: dict, trial_id) -> None:
-    tf = _tf()
-    if tf is None:
-        return
-    from tensorboard.plugins.hparams import api as hp_api
+    """The trial's HParams session start (hyperparameter values), in its log folder."""
+    from tensorboard.plugins.hparams import summary_v2
 
-    writer = tf.summary.create_file_writer(str(log_dir))
-    with writer.as_default():
-        hp_api.hparams(hparams, trial_id=trial_id)
-    writer.close()
+    write_summaries(log_dir, [summary_v2.hparams_pb(hparams, trial_id=str(trial_id))])
 
 
 def end_session(log_dir, success: bool) -> None:
-    tf = _tf()
-    if tf is None:
-        return
-    from tensorboard.plugins.hparams import api_pb2
-    from tensorboard.plugins.hparams import summary as hp_summary
+    """The trial's HParams session end with its status.
+
+    Built from the hparams plugin's public ``metadata`` and protos, as
+    ``hparams.summary.session_end_pb`` builds it (that module imports TensorFlow).
+    """
+    import time
+
+    from tensorboard.compat.proto import summary_pb2
+    from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 
     status = api_pb2.STATUS_SUCCESS if success else api_pb2.STATUS_FAILURE
-    writer = tf.summary.create_file_writer(str(log_dir))
-    with writer.as_default():
-        tf.summary.experimental.write_raw_pb(hp_summary.session_end_pb(status).SerializeToString(), step=0)
-    writer.close()
+    data = plugin_data_pb2.HParamsPluginData(
+        session_end_info=plugin_data_pb2.SessionEndInfo(status=status, end_time_secs=int(time.time())))
+    value = summary_pb2.Summary.Value(tag=metadata.SESSION_END_INFO_TAG, tensor=metadata.NULL_TENSOR,
+                                      metadata=metadata.create_summary_metadata(data))
+    write_summaries(log_dir, [summary_pb2.Summary(value=[value])])
 
 
 def mark_trial_failed(log_dir, hyperparameters: dict, trial_id: str, reason: str) -> None:
     """Record a failed trial in the HParams dashboard (status failure) with its reason."""
-    tf = _tf()
-    if tf is None:
-        return
     started = Path(log_dir).exists() and any(Path(log_dir).glob("events.out.tfevents.*"))
     if not started:  # failed before training began: the session needs its start too
         start_session(log_dir, {k: v for k, v in hyperparameters.items() if not k.startswith("tuner/")}, trial_id)
     end_session(log_dir, success=False)
-    writer = tf.summary.create_file_writer(str(log_dir))
-    with writer.as_default():
-        tf.summary.text("failure", f"Trial {trial_id} failed: {reason}", step=0)
-    writer.close()
+    write_summaries(log_dir, [text_pb("failure", f"Trial {trial_id} failed: {reason}")])
 
 
-def _domain(hp, hp_api):
+def _domain(hp, api):
     name = type(hp).__name__
     if name == "Choice":
-        return hp_api.Discrete(list(hp.values))
+        return api.Discrete(list(hp.values))
     if name == "Boolean":
-        return hp_api.Discrete([False, True])
+        return api.Discrete([False, True])
     if name == "Fixed":
-        return hp_api.Discrete([hp.value])
+        return api.Discrete([hp.value])
     if name == "Int":
-        return hp_api.IntInterval(int(hp.min_value), int(hp.max_value))
-    return hp_api.RealInterval(float(hp.min_value), float(hp.max_value))
+        return api.IntInterval(int(hp.min_value), int(hp.max_value))
+    return api.RealInterval(float(hp.min_value), float(hp.max_value))
 
 
 def write_hparams_experiment(tb_dir, space, objective: str) -> None:
     """The run's HParams experiment: every searched hyperparameter and every metric."""
-    tf = _tf()
-    if tf is None:
-        return
-    from tensorboard.plugins.hparams import api as hp_api
+    from tensorboard.plugins.hparams import summary_v2 as api
 
-    hparams = [hp_api.HParam(hp.name, _domain(hp, hp_api)) for hp in space if not hp.name.startswith("tuner/")]
+    hparams = [api.HParam(hp.name, _domain(hp, api)) for hp in space if not hp.name.startswith("tuner/")]
     metrics = []
     for name in METRIC_NAMES:
         display = f"val_{name}" + (" (objective)" if f"val_{name}" == objective else "")
-        metrics.append(hp_api.Metric(f"epoch_{name}", group=VALIDATION, display_name=display))
-    metrics += [hp_api.Metric("epoch_loss", group=VALIDATION, display_name="val_loss"),
-                hp_api.Metric("epoch_loss", group=TRAIN, display_name="loss"),
-                hp_api.Metric("epoch_accuracy", group=TRAIN, display_name="accuracy")]
-    writer = tf.summary.create_file_writer(str(tb_dir))
-    with writer.as_default():
-        hp_api.hparams_config(hparams=hparams, metrics=metrics)
-    writer.close()
+        metrics.append(api.Metric(f"epoch_{name}", group=VALIDATION, display_name=display))
+    metrics += [api.Metric("epoch_loss", group=VALIDATION, display_name="val_loss"),
+                api.Metric("epoch_loss", group=TRAIN, display_name="loss"),
+                api.Metric("epoch_accuracy", group=TRAIN, display_name="accuracy")]
+    write_summaries(tb_dir, [api.hparams_config_pb(hparams=hparams, metrics=metrics)])
 
 
 def device_description(train: dict) -> dict:
     """The device a run trains on, and the GPU switches in effect there."""
-    import keras
-
-    info = {"backend": keras.backend.backend(), "gpus": [], "mixed_precision": keras.mixed_precision.global_policy().name,
-            "jit_compile": train.get("jit_compile"), "profile_batch": train.get("profile_batch")}
-    tf = _tf()
-    if tf is not None:
-        for gpu in tf.config.list_physical_devices("GPU"):
-            details = tf.config.experimental.get_device_details(gpu)
-            info["gpus"].append(details.get("device_name", gpu.name))
     import platform
 
-    info["cpu"] = platform.processor() or platform.machine()
-    return info
+    from kerascnn import device
+
+    backend = keras.backend.backend()
+    return {"backend": backend, "gpus": device.gpu_names(), "cpu": platform.processor() or platform.machine(),
+            "mixed_precision": keras.mixed_precision.global_policy().name,
+            "jit_compile": device.jit_note(train), "profile_batch": train.get("profile_batch"),
+            "model_graph": ("written by Keras' TensorBoard callback (Graphs tab)" if backend == "tensorflow" else
+                            "not written: TensorBoard's graph plugin reads TensorFlow graphs only")}
 
 
 def write_run_text(tb_dir, config: dict, device: dict) -> None:
     """The resolved config and the device, as text under ``tb/run_info``."""
-    tf = _tf()
-    if tf is None:
-        return
     import yaml
 
-    writer = tf.summary.create_file_writer(str(Path(tb_dir) / "run_info"))
-    with writer.as_default():
-        tf.summary.text("config", "    " + yaml.safe_dump(config, sort_keys=False).replace("\n", "\n    "), step=0)
-        tf.summary.text("device", "    " + json.dumps(device, indent=2).replace("\n", "\n    "), step=0)
-    writer.close()
+    write_summaries(Path(tb_dir) / "run_info", [
+        text_pb("config", "    " + yaml.safe_dump(config, sort_keys=False).replace("\n", "\n    ")),
+        text_pb("device", "    " + json.dumps(device, indent=2).replace("\n", "\n    "))])

@@ -94,7 +94,7 @@ def save_grid(grid: np.ndarray, path: str | Path, title: str, scale: int = 8) ->
 def visualize_model(model, image: np.ndarray, out_dir: str | Path, tb_dir: str | Path | None = None) -> list[Path]:
     """PNG grids of every conv layer's feature maps and of the first layer's filters.
 
-    With ``tb_dir``, the same grids go to TensorBoard as images (TensorFlow backend).
+    With ``tb_dir``, the same grids go to TensorBoard as images (any backend).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -104,14 +104,10 @@ def visualize_model(model, image: np.ndarray, out_dir: str | Path, tb_dir: str |
     filters = first_layer_filters(model)
     grids["filters_first_layer"] = (tile_grid(filters), f"first-layer filters ({len(filters)})")
     paths = [save_grid(grid, out_dir / f"{key}.png", title) for key, (grid, title) in grids.items()]
-    if tb_dir is not None and keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+    if tb_dir is not None:
+        from kerascnn.evaluation.tensorboard import array_png, png_pb, write_summaries
 
-        writer = tf.summary.create_file_writer(str(tb_dir))
-        with writer.as_default():
-            for key, (grid, _) in grids.items():
-                tf.summary.image(key, grid[None, :, :, None], step=0)
-        writer.close()
+        write_summaries(tb_dir, [png_pb(key, array_png(grid)) for key, (grid, _) in grids.items()])
     return paths
 
 

@@ -24,6 +24,7 @@ import numpy as np
 import keras
 import keras_tuner as kt
 
+from kerascnn import device
 from kerascnn.architectures import create_model, model_info, plan_model
 from kerascnn.memory import released_trial_graphs
 from kerascnn.search.space import KNOBS, LAYER_KNOBS, applies_to, check_space, decode, declare
@@ -54,8 +55,9 @@ class CNNHyperModel(kt.HyperModel):
             ``augment`` knob is on (always, if it is not searched).
         data: a :class:`kerascnn.data.Dataset`, used by :meth:`fit` when no
             arrays are passed.
-        replicas: devices of a ``tf.distribute`` strategy; the batch size is
-            per replica, so each step takes ``batch_size * replicas`` samples.
+        replicas: devices of ``train.strategy: mirrored`` (``tf.distribute`` or
+            ``keras.distribution``); the batch size is per replica, so each
+            step takes ``batch_size * replicas`` samples.
         **knobs: knob settings, merged into ``space``.
     """
 
@@ -73,7 +75,7 @@ class CNNHyperModel(kt.HyperModel):
         self.tune_unlisted = tune_unlisted
         self.train = {"optimizer": "adam", "learning_rate": 1e-3, "momentum": 0.9, "batch_size": 64, **(train or {})}
         self.augmentation, self.data, self.seed = dict(augmentation or {}), data, seed
-        self.replicas = replicas  # tf.distribute replicas: batch_size is per replica
+        self.replicas = replicas  # mirrored replicas: batch_size is per replica
         self.last_fit: dict = {}
 
     # ----- knob resolution (shared by build and the candidate check) -----
@@ -214,16 +216,23 @@ class CNNHyperModel(kt.HyperModel):
         # Otherwise memory grows trial after trial (see kerascnn/memory.py).
         model.compile(optimizer=opt_cls(**kwargs), loss="sparse_categorical_crossentropy",
                       metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-                      jit_compile=training.get("jit_compile", "auto"))
+                      jit_compile=device.jit_compile(training),
+                      steps_per_execution=device.steps_per_execution(training, self._steps_per_epoch(training)))
         model.optimizer.build(model.trainable_variables)
 
+    def _steps_per_epoch(self, training) -> int:
+        if self.data is None:
+            return 1
+        return -(-len(self.data.y_train) // (training["batch_size"] * self.replicas))
+
     def fit(self, hp, model, *args, **kwargs):
-        """Train one candidate: tuned batch size, tf.data pipelines, scikit-learn metrics.
+        """Train one candidate: tuned batch size, data pipelines, scikit-learn metrics, TensorBoard.
 
         With no arrays given, trains on ``self.data``'s train split and
         validates on its validation split.
         """
         from kerascnn.data import make_pipeline
+        from kerascnn.evaluation import tensorboard as tb
         from kerascnn.evaluation.metrics import SklearnMetrics
 
         training = self._training(copy.deepcopy(hp))
@@ -235,28 +244,21 @@ class CNNHyperModel(kt.HyperModel):
         else:
             d = self.data
             x, y, x_val, y_val = d.x_train, d.y_train, d.x_val, d.y_val
-        from kerascnn.evaluation import tensorboard as tb
-
         metrics = SklearnMetrics(x_val, y_val, self.num_classes, x_train=x, y_train=y, seed=self.seed)
         callbacks = [metrics] + list(kwargs.pop("callbacks", []))
         board = next((c for c in callbacks if type(c).__name__ == "TensorBoard"), None)
-        session = tb.take_hparams_session(callbacks)
-        if board is not None and session is not None:
+        session = getattr(board, "trial_session", None)  # set by the tuner (_compat.TrialLogDirs)
+        if session is not None:
             tb.start_session(board.log_dir, *session)
         callbacks.append(keras.callbacks.TerminateOnNaN())
         train_ds = make_pipeline(x, y, batch_size, shuffle=True, seed=self.seed)
         val_ds = make_pipeline(x_val, y_val, 256, shuffle=False)
         fit_kwargs = {"epochs": kwargs.pop("epochs", self.train.get("epochs", 1)), "verbose": kwargs.pop("verbose", 0)}
         fit_kwargs.update(kwargs)
-        if not isinstance(train_ds, tuple):
-            data = (train_ds,)
-            fit_kwargs["shuffle"] = False  # the pipeline shuffles
-        else:
-            data = train_ds
-            fit_kwargs["batch_size"] = batch_size
+        fit_kwargs["shuffle"] = False  # the pipeline shuffles
         start = time.perf_counter()
         with released_trial_graphs():  # memory stays flat over a long search, whichever tuner runs it
-            history = model.fit(*data, validation_data=val_ds, callbacks=callbacks, **fit_kwargs)
+            history = model.fit(train_ds, validation_data=val_ds, callbacks=callbacks, **fit_kwargs)
         losses = history.history.get("loss", [])
         if any(not np.isfinite(v) for v in losses):
             raise kt.errors.FailedTrialError(f"loss became NaN/inf at epoch {len(losses)}: diverged")
@@ -269,7 +271,7 @@ class CNNHyperModel(kt.HyperModel):
             tb.write_trial_summaries(board.log_dir, y_true=y_val, y_pred=metrics.last_pred, class_names=names,
                                      hyperparameters=hp.values, params=self.last_fit["params"],
                                      step=len(losses) - 1)
-        if board is not None and session is not None:
+        if session is not None:
             tb.end_session(board.log_dir, success=True)
         return history
 

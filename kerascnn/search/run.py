@@ -107,12 +107,12 @@ def _prepare(config: dict, arrays, printer):
     keras.utils.set_random_seed(config["seed"])
     dataset = load_dataset(config["data"], seed=config["seed"], arrays=arrays)
     search, train = config["search"], config["train"]
-    strategy = device.strategy(train, printer)
+    strategy, replicas = device.strategy(train, printer)
     hypermodel = CNNHyperModel(
         dataset.input_shape, dataset.num_classes, config["model"]["architecture"],
         space=search["space"], params=config["model"]["params"], tune_unlisted=False,
         train=train, augmentation=config["data"]["augmentation"], data=dataset, seed=config["seed"],
-        replicas=strategy.num_replicas_in_sync if strategy is not None else 1,
+        replicas=replicas,
     )
     try:
         hypermodel.check_defaults()
@@ -152,9 +152,8 @@ def _search(tuner, config: dict, dataset, run_dir: Path, printer) -> None:
     if distributed.role() != "worker":
         tb.write_hparams_experiment(run_dir / "tb", tuner.oracle.get_space().space, search["objective"])
         tb.write_run_text(run_dir / "tb", config, tb.device_description(train))
-    # keras-tuner gives a callback named TensorBoard one log folder per trial, with HParams.
-    callbacks = [keras.callbacks.TensorBoard(log_dir=str(run_dir / "tb"), histogram_freq=0,
-                                             profile_batch=train["profile_batch"])]
+    # keras-tuner gives a callback named TensorBoard one log folder per trial (_compat.TrialLogDirs).
+    callbacks = [tb.tensorboard_callback(run_dir / "tb", profile_batch=train["profile_batch"])]
     if train["early_stopping"]:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=search["objective"], patience=train["early_stopping"],
                                                        mode="min" if search["objective"].endswith("loss") else "max"))

@@ -23,7 +23,7 @@ from keras_tuner import Hyperband
 from keras_tuner.oracles import BayesianOptimizationOracle, GridSearchOracle, HyperbandOracle, RandomSearchOracle
 
 from kerascnn import rundir
-from kerascnn._compat import AtomicOracleState, AtomicTunerState
+from kerascnn._compat import AtomicOracleState, AtomicTunerState, TrialLogDirs
 from kerascnn.evaluation.metrics import METRIC_NAMES
 
 
@@ -240,11 +240,11 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-class KitTuner(RunRecorder, AtomicTunerState, kt.Tuner):
+class KitTuner(RunRecorder, TrialLogDirs, AtomicTunerState, kt.Tuner):
     """A keras-tuner ``Tuner`` with the kit's oracle and run records."""
 
 
-class KitHyperband(RunRecorder, AtomicTunerState, Hyperband):
+class KitHyperband(RunRecorder, TrialLogDirs, AtomicTunerState, Hyperband):
     """keras-tuner's Hyperband (epoch budgets per round) with the kit's oracle."""
 
     def __init__(self, oracle, hypermodel, **kwargs):
