@@ -19,20 +19,43 @@ def _seed_and_clear():
 
 
 def forward_backward(model, batch_size=2, seed=0, training=True):
-    """One training-mode forward and backward pass on random inputs.
+    """One forward and backward pass on random inputs, on whichever Keras backend runs the tests.
 
-    Returns the outputs and a ``{weight path: gradient}`` dict; uses the
-    TensorFlow backend's tape, since the tests run on TensorFlow.
+    Returns the outputs and a ``{weight path: gradient}`` dict for the loss
+    ``mean(y ** 2)``: TensorFlow's tape, ``jax.grad`` of the model's
+    stateless call, or PyTorch's autograd.
     """
-    import tensorflow as tf
-
     rng = np.random.default_rng(seed)
     shape = (batch_size,) + tuple(model.input_shape[1:])
     x = rng.standard_normal(shape).astype("float32")
-    with tf.GradientTape() as tape:
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        trainable = [v.value for v in model.trainable_variables]
+        frozen = [v.value for v in model.non_trainable_variables]
+
+        def loss(weights):
+            y, _ = model.stateless_call(weights, frozen, x, training=training)
+            return jnp.mean(jnp.square(y)), y
+
+        grads, y = jax.jit(jax.grad(loss, has_aux=True))(trainable)  # one compile, not one per op
+    elif backend == "torch":
+        import torch
+
+        model.zero_grad()
         y = model(x, training=training)
-        loss = tf.reduce_mean(tf.square(y))
-    grads = tape.gradient(loss, model.trainable_weights)
+        torch.mean(torch.square(y)).backward()
+        grads = [None if w.value.grad is None else w.value.grad.detach().cpu() for w in model.trainable_weights]
+        y = y.detach().cpu()
+    else:
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            y = model(x, training=training)
+            loss = tf.reduce_mean(tf.square(y))
+        grads = tape.gradient(loss, model.trainable_weights)
     return np.asarray(y), {w.path: g for w, g in zip(model.trainable_weights, grads)}
 
 

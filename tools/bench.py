@@ -4,6 +4,7 @@
     python tools/bench.py memory [--trials 30]
     python tools/bench.py distributed [--trials 12] [--epochs 3]
     python tools/bench.py models [--size 64] [--batch 16] [--steps 5] [--rounds 5]
+    python tools/bench.py gpu [--size 224] [--batch 64] [--steps 20] [--rounds 2] [--skip-search]
 
 ``search``: the kit's search (``run_search``) against a plain keras-tuner script
 running the same trials (the same hyperparameter values, epochs and batch
@@ -22,6 +23,14 @@ workers, on this machine; wall-time ratio and trials per minute.
 ``mobilenet_v2``, ``efficientnet_b0`` and ``densenet121`` against
 keras.applications' same networks, built and compiled alike in one process,
 timed in alternating A/B rounds; the ratio kit / keras (goal >= 0.98).
+
+``gpu`` (any Keras backend; set ``KERAS_BACKEND``): on the first GPU, the
+default experiment's search wall time and seconds per trial (goal on one
+H100 with JAX: 8 trials in <= 30 s), then ResNet50 and EfficientNetB0 training
+throughput, kit against keras.applications in A B B A order, in float32,
+mixed float16 and mixed bfloat16, with each model's first-step (compile)
+time. Prints a Markdown table for README last. Without a GPU it says so and
+exits 0.
 """
 
 from __future__ import annotations
@@ -226,6 +235,78 @@ def bench_models(size: int, batch: int, steps: int, rounds: int) -> dict:
     return report
 
 
+GPU_PAIRS = (("resnet50", "ResNet50"), ("efficientnet_b0", "EfficientNetB0"))
+POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+def bench_gpu(size: int, batch: int, steps: int, rounds: int, search: bool = True) -> dict:
+    import numpy as np
+
+    import keras
+
+    import kerascnn
+    from kerascnn import config, device
+
+    gpus = device.gpu_names()
+    report = {"benchmark": "gpu", "backend": keras.backend.backend(), "keras": keras.__version__, "gpus": gpus}
+    if not gpus:
+        report["message"] = (f"no GPU visible to Keras' {keras.backend.backend()} backend: nothing measured "
+                             "(install the backend's CUDA build, e.g. jax[cuda12] or tensorflow[and-cuda])")
+        return report
+    if search:
+        from kerascnn.search import run_search
+
+        experiment = config.load(Path(__file__).resolve().parents[1] / "experiments" / "digits.yaml")
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            run_dir = run_search(experiment, out=tmp, printer=lambda line: None)
+            seconds = time.perf_counter() - start
+            summary = json.loads((run_dir / "summary.json").read_text())
+            infos = [json.loads(p.read_text()) for p in (run_dir / "tuner").glob("trial_*/kerascnn.json")]
+        report["default_experiment"] = {
+            "search_seconds": round(seconds, 1), "trials": len(infos),
+            "seconds_per_trial": round(statistics.median(i["seconds"] for i in infos), 2) if infos else None,
+            "test_accuracy": (summary.get("test") or {}).get("accuracy"), "goal": "8 trials in <= 30 s on one H100 (JAX)"}
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (batch, size, size, 3)).astype("float32")
+    y = rng.integers(0, 10, batch)
+    rows = []
+    for policy in POLICIES:
+        keras.mixed_precision.set_global_policy(policy)
+        for name, twin in GPU_PAIRS:
+            models = {"kit": kerascnn.create_model(name, input_shape=(size, size, 3), num_classes=10),
+                      "keras": getattr(keras.applications, twin)(weights=None, input_shape=(size, size, 3), classes=10)}
+            first = {}
+            for key, model in models.items():
+                model.compile(optimizer=keras.optimizers.SGD(0.01), loss="sparse_categorical_crossentropy")
+                start = time.perf_counter()
+                model.train_on_batch(x, y)  # traces and compiles
+                first[key] = time.perf_counter() - start
+                model.train_on_batch(x, y)
+            times = {k: [] for k in models}
+            for r in range(rounds):
+                for key in ("kit", "keras", "keras", "kit"):  # A B B A
+                    start = time.perf_counter()
+                    for _ in range(steps):
+                        loss = models[key].train_on_batch(x, y)
+                    float(np.asarray(loss))  # wait for the device
+                    times[key].append(time.perf_counter() - start)
+            per_sec = {k: steps * batch / statistics.median(v) for k, v in times.items()}
+            rows.append({"model": name, "policy": policy, "kit_images_per_s": round(per_sec["kit"], 1),
+                         "keras_images_per_s": round(per_sec["keras"], 1),
+                         "ratio": round(per_sec["kit"] / per_sec["keras"], 3),
+                         "kit_first_step_s": round(first["kit"], 2), "keras_first_step_s": round(first["keras"], 2)})
+            keras.backend.clear_session()
+    keras.mixed_precision.set_global_policy("float32")
+    report["throughput"] = rows
+    header = "| model | precision | kit img/s | keras.applications img/s | kit / keras | first step kit / keras (s) |"
+    lines = [header, "|---|---|---|---|---|---|"] + [
+        f"| {r['model']} | {r['policy']} | {r['kit_images_per_s']} | {r['keras_images_per_s']} | {r['ratio']} | "
+        f"{r['kit_first_step_s']} / {r['keras_first_step_s']} |" for r in rows]
+    report["table"] = "\n".join(lines)
+    return report
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -243,7 +324,22 @@ def main(argv=None) -> int:
     b.add_argument("--batch", type=int, default=16)
     b.add_argument("--steps", type=int, default=5)
     b.add_argument("--rounds", type=int, default=5)
+    g = sub.add_parser("gpu", help="default experiment and model throughput on a GPU, any backend")
+    g.add_argument("--size", type=int, default=224)
+    g.add_argument("--batch", type=int, default=64)
+    g.add_argument("--steps", type=int, default=20)
+    g.add_argument("--rounds", type=int, default=2)
+    g.add_argument("--skip-search", action="store_true", help="only the model throughput")
     args = parser.parse_args(argv)
+    if args.what == "gpu":
+        result = bench_gpu(args.size, args.batch, args.steps, args.rounds, search=not args.skip_search)
+        table = result.pop("table", None)
+        print(json.dumps(result, indent=2))
+        if table:
+            print(f"\n{result['gpus'][0]}, Keras {result['keras']} on {result['backend']}:\n\n{table}")
+        else:
+            print(result["message"])
+        return 0
     if args.what == "models":
         result = bench_models(args.size, args.batch, args.steps, args.rounds)
     elif args.what == "memory":

@@ -21,9 +21,16 @@ HEAVY = {"resnet34", "resnet50", "resnet101", "resnet152", "resnet50_v2", "resne
 # (efficientnet_b0 stays in the default run through tests/architectures/test_zoo.py's keras.applications parity.)
 
 
+#: One model per family (batch norm, residuals, inception, depthwise, transposed convs) that CI also builds
+#: and trains with KERAS_BACKEND=jax (the tests marked `backend`).
+ON_EVERY_BACKEND = {"simple_cnn", "lenet5", "resnet18", "googlenet", "mobilenet_v2", "unet"}
+
+
 def registry(names):
-    """``names`` as pytest params, the heavy ones marked slow."""
-    return [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in names]
+    """``names`` as pytest params, the heavy ones marked slow, one per family marked backend."""
+    marks = {n: [pytest.mark.slow] if n in HEAVY else [pytest.mark.backend] if n in ON_EVERY_BACKEND else []
+             for n in names}
+    return [pytest.param(n, marks=marks[n]) for n in names]
 
 
 def small(name, **kwargs):

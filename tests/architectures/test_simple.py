@@ -13,6 +13,7 @@ def test_default_is_the_notes_example_flow():
     assert shapes["flatten"] == (2048,) and shapes["fc1"] == (128,) and shapes["predictions"] == (10,)
 
 
+@pytest.mark.backend
 @pytest.mark.parametrize("shape", [(64, 2), (16, 16, 1), (8, 8, 8, 1)])
 def test_one_two_and_three_d_inputs(shape):
     model = kerascnn.create_model("simple_cnn", input_shape=shape, num_classes=4, conv_layers=2, filters=4,

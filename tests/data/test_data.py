@@ -139,12 +139,57 @@ def test_missing_keras_dataset_says_where_to_put_it(tmp_path, monkeypatch):
     assert str(tmp_path / "datasets" / "cifar-100-python") in str(err.value)
 
 
+@pytest.mark.backend
 def test_pipeline_batches_and_shuffles():
+    import keras
+
     x = np.arange(10, dtype="float32").reshape(10, 1, 1, 1)
     ds = make_pipeline(x, np.arange(10), 4, shuffle=True, seed=0)
-    batches = [b[1].numpy().tolist() for b in ds]
+    if keras.backend.backend() == "tensorflow":
+        batches = [b[1].numpy().tolist() for b in ds]
+    else:  # a keras.utils.PyDataset of the same batches
+        assert isinstance(ds, keras.utils.PyDataset)
+        batches = [ds[i][1].tolist() for i in range(len(ds))]
     assert [len(b) for b in batches] == [4, 4, 2]
     assert sorted(sum(batches, [])) == list(range(10))
+
+
+def _epochs(ds, n):
+    out = []
+    for _ in range(n):
+        out.append([ds[i][1].tolist() for i in range(len(ds))])
+        ds.on_epoch_end()
+    return out
+
+
+@pytest.mark.backend
+def test_array_batches_same_seed_same_batches_every_sample_once_per_epoch():
+    from kerascnn.data import ArrayBatches
+
+    x, y = np.arange(23, dtype="float32").reshape(23, 1), np.arange(23)
+    first = _epochs(ArrayBatches(x, y, 5, shuffle=True, seed=3), 3)
+    assert first == _epochs(ArrayBatches(x, y, 5, shuffle=True, seed=3), 3)  # same seed, same batches
+    assert first != _epochs(ArrayBatches(x, y, 5, shuffle=True, seed=4), 3)
+    for epoch in first:
+        assert [len(b) for b in epoch] == [5, 5, 5, 5, 3] and sorted(sum(epoch, [])) == list(range(23))
+    assert first[0] != first[1]  # reshuffled each epoch
+    batch = ArrayBatches(x, y, 5, shuffle=True, seed=3)[0]
+    np.testing.assert_array_equal(batch[0][:, 0], batch[1])  # images and labels stay paired
+    assert _epochs(ArrayBatches(x, y, 10, shuffle=False), 1) == [[list(range(10)), list(range(10, 20)),
+                                                                  [20, 21, 22]]]
+
+
+@pytest.mark.backend
+def test_array_batches_split_evenly_over_data_parallel_devices():
+    from kerascnn.data import ArrayBatches
+
+    x, y = np.zeros((23, 1), "float32"), np.arange(23)
+    epochs = _epochs(ArrayBatches(x, y, 5, shuffle=True, seed=0, multiple=2), 4)
+    for epoch in epochs:
+        assert [len(b) for b in epoch] == [4, 4, 4, 4, 4, 2]  # every batch splits over 2 devices
+        assert len(set(sum(epoch, []))) == 22  # one sample left out this epoch
+    left_out = [frozenset(range(23)) - set(sum(epoch, [])) for epoch in epochs]
+    assert len(set(left_out)) > 1  # a different one from epoch to epoch
 
 
 def test_an_unreadable_image_is_named_or_skipped_with_a_count(tmp_path):

@@ -17,6 +17,8 @@ from kerascnn.evaluation.evaluate import evaluate_model
 
 ROOT = Path(__file__).resolve().parents[2]
 
+pytestmark = pytest.mark.backend  # reports, evaluate and the tools on every Keras backend (CI: also JAX)
+
 
 def test_pareto_front_on_a_hand_made_table():
     # (params, accuracy): 1 beats 0; 2 is bigger and worse than 1; 3 is the most accurate

@@ -15,6 +15,8 @@ import pytest
 from kerascnn import config
 from kerascnn.search import run_search
 
+pytestmark = pytest.mark.backend  # the same dashboards on every Keras backend (CI: also KERAS_BACKEND=jax)
+
 SEARCHED = ["block1/kernel_size", "block2/kernel_size", "block1/filters", "block2/filters", "learning_rate"]
 
 

@@ -50,6 +50,7 @@ def finished_run(tmp_path_factory):
     return run_dir, lines
 
 
+@pytest.mark.backend
 def test_run_directory_has_every_file(finished_run):
     run_dir, _ = finished_run
     for name in ("config.yaml", "trials.csv", "summary.json", "predictions_test.csv", "best_model.keras"):
@@ -62,6 +63,7 @@ def test_run_directory_has_every_file(finished_run):
         assert (run_dir / name).is_file(), name  # the report is written at the end of every search
 
 
+@pytest.mark.backend
 def test_trials_csv_contents(finished_run):
     run_dir, _ = finished_run
     rows = _rows(run_dir)
@@ -73,6 +75,7 @@ def test_trials_csv_contents(finished_run):
         assert 0 <= float(r["val_f1_macro"]) <= 1 and int(r["params"]) > 0 and float(r["seconds"]) > 0
 
 
+@pytest.mark.backend
 def test_summary_json_contents(finished_run):
     run_dir, _ = finished_run
     s = json.loads((run_dir / "summary.json").read_text())
@@ -85,6 +88,7 @@ def test_summary_json_contents(finished_run):
     assert 0.9 < s["baseline"]["accuracy"] <= 1 and "f1_macro" in s["baseline"]
 
 
+@pytest.mark.backend
 def test_predictions_agree_with_the_summary_and_the_saved_model(finished_run):
     import numpy as np
 
@@ -105,6 +109,7 @@ def test_predictions_agree_with_the_summary_and_the_saved_model(finished_run):
     np.testing.assert_array_equal(model.predict(data.x_test, verbose=0).argmax(1), y_pred)
 
 
+@pytest.mark.backend
 def test_one_progress_line_per_trial_and_report(finished_run):
     run_dir, lines = finished_run
     trial_lines = [l for l in lines if l.startswith("[")]
