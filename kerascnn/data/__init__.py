@@ -194,9 +194,11 @@ def make_pipeline(x, y, batch_size: int, *, shuffle: bool, seed: int = 0, cache:
     so both pipelines only shuffle and batch.
     """
     if keras.backend.backend() != "tensorflow":
-        from kerascnn.device import batch_multiple
+        from kerascnn.device import batch_multiple, gpu_names
 
-        return ArrayBatches(x, y, batch_size, shuffle=shuffle, seed=seed, multiple=batch_multiple())
+        multiple = batch_multiple()
+        return ArrayBatches(x, y, batch_size, shuffle=shuffle, seed=seed, multiple=multiple,
+                            on_device=multiple == 1 and bool(gpu_names()))
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((x, y))
@@ -216,14 +218,20 @@ class ArrayBatches(keras.utils.PyDataset):
     ``multiple``: every batch's size is made a multiple of it (the devices of
     Keras' JAX data parallelism cannot split an odd batch), by leaving out at
     most ``multiple - 1`` samples per epoch (different ones each epoch when
-    shuffled).
+    shuffled). ``on_device``: the arrays are copied to the backend's default
+    device once and batches are gathered there, so a GPU step does not wait
+    for a host-to-device copy (meant for datasets that fit in GPU memory).
     """
 
-    def __init__(self, x, y, batch_size: int, *, shuffle: bool, seed: int = 0, multiple: int = 1):
+    def __init__(self, x, y, batch_size: int, *, shuffle: bool, seed: int = 0, multiple: int = 1,
+                 on_device: bool = False):
         super().__init__()
         self.x, self.y = x, np.asarray(y)
         self.batch_size = max(multiple, batch_size - batch_size % multiple)
         self.size = len(self.y) - len(self.y) % multiple
+        self._labels = self.y
+        if on_device:
+            self.x, self._labels = keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(self.y)
         self._rng = np.random.default_rng(seed) if shuffle else None
         self._order = self._draw()
 
@@ -238,7 +246,10 @@ class ArrayBatches(keras.utils.PyDataset):
         idx = self._order[index * self.batch_size:(index + 1) * self.batch_size]
         if self._rng is None:  # in order: a slice is a view, no copy
             idx = slice(int(idx[0]), int(idx[-1]) + 1)
-        return self.x[idx], self.y[idx]
+        elif not isinstance(self.x, np.ndarray):  # on the device: gather there
+            idx = keras.ops.convert_to_tensor(idx)
+            return keras.ops.take(self.x, idx, axis=0), keras.ops.take(self._labels, idx, axis=0)
+        return self.x[idx], self._labels[idx]
 
     def on_epoch_end(self):
         if self._rng is not None:

@@ -41,7 +41,7 @@ def feature_maps(model, image: np.ndarray) -> dict[str, np.ndarray]:
     probe = keras.Model(inner.inputs[0], [layer.output for layer in layers])
     outputs = probe(image[None].astype("float32"), training=False)
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    return {layer.name: np.asarray(out)[0] for layer, out in zip(layers, outputs)}
+    return {layer.name: keras.ops.convert_to_numpy(out)[0] for layer, out in zip(layers, outputs)}
 
 
 def tile_grid(tiles: np.ndarray, pad: int = 1) -> np.ndarray:
@@ -135,7 +135,7 @@ def apply_classic_kernels(image: np.ndarray, names=None) -> dict[str, np.ndarray
     outputs = [conv_block(inputs, 1, 3, padding="same", activation="linear", use_bias=False,
                           kernel_initializer=name, name=name) for name in names]
     result = keras.Model(inputs, outputs)(image[None].astype("float32"))
-    return {name: np.asarray(out)[0, :, :, 0] for name, out in zip(names, result)}
+    return {name: keras.ops.convert_to_numpy(out)[0, :, :, 0] for name, out in zip(names, result)}
 
 
 def classic_kernels_figure(path: str | Path, image: np.ndarray | None = None,

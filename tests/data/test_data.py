@@ -1,6 +1,7 @@
 import gzip
 import pickle
 
+import keras
 import numpy as np
 import pytest
 
@@ -177,6 +178,23 @@ def test_array_batches_same_seed_same_batches_every_sample_once_per_epoch():
     np.testing.assert_array_equal(batch[0][:, 0], batch[1])  # images and labels stay paired
     assert _epochs(ArrayBatches(x, y, 10, shuffle=False), 1) == [[list(range(10)), list(range(10, 20)),
                                                                   [20, 21, 22]]]
+
+
+@pytest.mark.backend
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_array_batches_on_the_device_are_the_same_batches(shuffle):
+    from kerascnn.data import ArrayBatches
+
+    x, y = np.arange(46, dtype="float32").reshape(23, 2), np.arange(23)
+    host = ArrayBatches(x, y, 5, shuffle=shuffle, seed=1)
+    on_device = ArrayBatches(x, y, 5, shuffle=shuffle, seed=1, on_device=True)
+    for _ in range(2):
+        for i in range(len(host)):
+            (xh, yh), (xd, yd) = host[i], on_device[i]
+            assert not isinstance(xd, np.ndarray)  # a backend tensor
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(xd), xh)
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(yd), yh)
+        host.on_epoch_end(), on_device.on_epoch_end()
 
 
 @pytest.mark.backend
