@@ -117,7 +117,8 @@ def test_minimum_sizes(name, shape):
         kerascnn.create_model(name, input_shape=shape)
 
 
-@pytest.mark.parametrize("name", ["resnet18", "resnet50", "densenet121", "googlenet"])
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", pytest.param("densenet121", marks=pytest.mark.slow),
+                                  "googlenet"])  # densenet's stem: also test_densenet_cifar_stem_takes_digits
 def test_cifar_stem_keeps_small_images_detailed(name):
     """The documented adaptation: a 3×3 stride-1 stem without pooling downsamples 8× less."""
     imagenet = kerascnn.create_model(name, input_shape=(32, 32, 3), include_top=False)

@@ -234,13 +234,13 @@ def test_kill_9_then_rerun_resumes_and_loses_at_most_the_running_trial(tmp_path)
 
 
 def test_cli_search_with_overrides_and_report(tmp_path, capsys):
-    proc = _cli("search", "--out", str(tmp_path), "--max-trials", "1", "--epochs", "1",
-                "--set", "search.space.filters=[8]", "--set", "name=cli-run", "--set", "data.subset=300")
-    out, _ = proc.communicate(timeout=300)
-    assert proc.returncode == 0, out
-    assert "[1/1] trial 0" in out and "test accuracy" in out
-    from kerascnn import cli  # the report needs no second TensorFlow start: in-process
+    """In-process (the console script in a subprocess: the kill -9 and Ctrl-C tests, tests/test_cli.py)."""
+    from kerascnn import cli
 
+    assert cli.main(["search", "--out", str(tmp_path), "--max-trials", "1", "--epochs", "1",
+                     "--set", "search.space.filters=[8]", "--set", "name=cli-run", "--set", "data.subset=300"]) == 0
+    out = capsys.readouterr().out
+    assert "[1/1] trial 0" in out and "test accuracy" in out
     assert cli.main(["report", str(tmp_path / "cli-run")]) == 0
     out = capsys.readouterr().out
     assert "rank" in out and "1 completed" in out
