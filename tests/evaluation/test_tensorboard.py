@@ -32,8 +32,11 @@ def test_the_callback_writes_what_keras_tensorboard_writes_per_epoch(tmp_path):
     np.testing.assert_allclose(train["epoch_loss"], history["loss"], rtol=1e-6)
     np.testing.assert_allclose(validation["epoch_loss"], history["val_loss"], rtol=1e-6)
     np.testing.assert_allclose(train["epoch_learning_rate"], [0.05] * 3, rtol=1e-6)
-    if keras.backend.backend() == "jax":  # the first batch traced by jax.profiler, where TensorBoard's profile plugin looks
+    # the first batch traced by the backend's profiler, where TensorBoard's profile plugins look
+    if keras.backend.backend() == "jax":
         assert list((tmp_path / "train" / "plugins" / "profile").rglob("*.xplane.pb"))
+    elif keras.backend.backend() == "torch":
+        assert list((tmp_path / "train").glob("*.pt.trace.json"))
 
 
 def test_keras_own_callback_on_tensorflow_the_kit_s_elsewhere(tmp_path):
