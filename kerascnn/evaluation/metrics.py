@@ -58,7 +58,10 @@ def predict_labels(model, x, batch_size: int = 256) -> np.ndarray:
     if multiple > 1 and (n % multiple or batch_size % multiple):
         x = np.concatenate([x, np.zeros((-n % multiple,) + tuple(x.shape[1:]), x.dtype)])
         batch_size = max(multiple, batch_size - batch_size % multiple)
-    probs = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))[:n]
+    if len(x) <= batch_size:  # one batch: predict_on_batch skips predict()'s per-call data and callback setup
+        probs = keras.ops.convert_to_numpy(model.predict_on_batch(x))[:n]
+    else:
+        probs = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))[:n]
     if probs.ndim == 2 and probs.shape[1] == 1:
         return (probs[:, 0] > 0.5).astype(np.int64)
     return probs.argmax(axis=-1).astype(np.int64)
