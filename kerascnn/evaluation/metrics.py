@@ -45,12 +45,13 @@ def classification_metrics(y_true, y_pred, num_classes: int | None = None, per_c
     return out
 
 
-def predict_labels(model, x, batch_size: int = 256) -> np.ndarray:
-    """Class predictions of a softmax (argmax) or single-sigmoid (threshold 0.5) model.
+def predict_probabilities(model, x, batch_size: int = 256) -> np.ndarray:
+    """The model's outputs for ``x`` as a numpy array, every sample predicted exactly once.
 
-    Under Keras' JAX data parallelism every batch must split evenly over the
-    devices, so the inputs are padded to a multiple of their count and the
-    padding's predictions dropped: every sample is predicted, exactly once.
+    A set that fits one batch goes through ``predict_on_batch`` (no per-call
+    data and callback setup). Under Keras' JAX data parallelism every batch
+    must split evenly over the devices, so the inputs are padded to a multiple
+    of their count and the padding's outputs dropped.
     """
     from kerascnn.device import batch_multiple
 
@@ -58,13 +59,33 @@ def predict_labels(model, x, batch_size: int = 256) -> np.ndarray:
     if multiple > 1 and (n % multiple or batch_size % multiple):
         x = np.concatenate([x, np.zeros((-n % multiple,) + tuple(x.shape[1:]), x.dtype)])
         batch_size = max(multiple, batch_size - batch_size % multiple)
-    if len(x) <= batch_size:  # one batch: predict_on_batch skips predict()'s per-call data and callback setup
-        probs = keras.ops.convert_to_numpy(model.predict_on_batch(x))[:n]
-    else:
-        probs = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))[:n]
+    if len(x) <= batch_size:
+        return keras.ops.convert_to_numpy(model.predict_on_batch(x))[:n]
+    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))[:n]
+
+
+def labels_from(probs: np.ndarray) -> np.ndarray:
+    """Class labels from softmax outputs (argmax) or one sigmoid (threshold 0.5)."""
     if probs.ndim == 2 and probs.shape[1] == 1:
         return (probs[:, 0] > 0.5).astype(np.int64)
     return probs.argmax(axis=-1).astype(np.int64)
+
+
+def predict_labels(model, x, batch_size: int = 256) -> np.ndarray:
+    """Class predictions of a softmax (argmax) or single-sigmoid (threshold 0.5) model."""
+    return labels_from(predict_probabilities(model, x, batch_size))
+
+
+def compiled_loss(model, y_true, probs) -> float:
+    """The model's compiled loss on ``probs`` over the whole set, plus its regularization terms.
+
+    What Keras' own validation pass reports as ``val_loss`` (the per-sample
+    mean, then ``model.losses``), computed from predictions already made.
+    """
+    loss = model.loss
+    fn = keras.losses.get(loss) if isinstance(loss, str) else loss
+    value = float(np.mean(keras.ops.convert_to_numpy(fn(np.asarray(y_true), probs))))
+    return value + sum(float(keras.ops.convert_to_numpy(term)) for term in model.losses)
 
 
 def objective_names() -> list[str]:
@@ -74,12 +95,16 @@ def objective_names() -> list[str]:
 
 
 class SklearnMetrics(keras.callbacks.Callback):
-    """After each epoch, compute the scikit-learn metrics on the validation data.
+    """After each epoch, one forward pass over the validation data gives every validation number.
 
-    They go into ``logs`` as ``val_accuracy``, ``val_f1_macro``, ... before
-    Keras' History and later callbacks (TensorBoard, keras-tuner's checkpoint)
-    read them, so any of them can be a tuner objective. ``last`` keeps the
-    full dict (per class too) of the latest epoch; ``seconds`` the time spent.
+    From the same predictions: ``val_loss`` (the compiled loss, as Keras'
+    validation pass computes it: ``fit`` runs without ``validation_data``, so
+    the validation split is predicted once per epoch, not twice),
+    ``val_accuracy`` and every scikit-learn metric (``val_f1_macro``, ...).
+    They go into ``logs`` before Keras' History and later callbacks
+    (TensorBoard, early stopping, keras-tuner's checkpoint) read them, so any
+    of them can be a tuner objective. ``last`` keeps the full dict (per class
+    too) of the latest epoch; ``seconds`` the time spent.
     """
 
     def __init__(self, x_val, y_val, num_classes: int, batch_size: int = 1024, x_train=None, y_train=None,
@@ -97,17 +122,19 @@ class SklearnMetrics(keras.callbacks.Callback):
 
     def _predict(self, x, y):
         # One batch shape for the whole set when it fits: one trace per model.
-        return predict_labels(self.model, x, min(self.batch_size, len(y)))
+        return predict_probabilities(self.model, x, min(self.batch_size, len(y)))
 
     def on_epoch_end(self, epoch, logs=None):
         start = time.perf_counter()
-        self.last_pred = self._predict(self.x_val, self.y_val)
+        probs = self._predict(self.x_val, self.y_val)
+        self.last_pred = labels_from(probs)
         self.last = classification_metrics(self.y_val, self.last_pred, self.num_classes)
         if logs is not None:
+            logs["val_loss"] = compiled_loss(self.model, self.y_val, probs)
             for name in METRIC_NAMES:
                 logs[f"val_{name}"] = self.last[name]
             if self.x_train is not None:  # train side (inference mode, on the sample); Keras logs accuracy itself
-                train = classification_metrics(self.y_train, self._predict(self.x_train, self.y_train),
+                train = classification_metrics(self.y_train, labels_from(self._predict(self.x_train, self.y_train)),
                                                self.num_classes, per_class=False)
                 for name in METRIC_NAMES:
                     if name != "accuracy":

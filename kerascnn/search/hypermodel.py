@@ -252,13 +252,13 @@ class CNNHyperModel(kt.HyperModel):
             tb.start_session(board.log_dir, *session)
         callbacks.append(keras.callbacks.TerminateOnNaN())
         train_ds = make_pipeline(x, y, batch_size, shuffle=True, seed=self.seed)
-        val_ds = make_pipeline(x_val, y_val, 256, shuffle=False)
+        # no validation_data: the metrics callback's one pass over the validation split gives val_loss too
         fit_kwargs = {"epochs": kwargs.pop("epochs", self.train.get("epochs", 1)), "verbose": kwargs.pop("verbose", 0)}
         fit_kwargs.update(kwargs)
         fit_kwargs["shuffle"] = False  # the pipeline shuffles
         start = time.perf_counter()
         with released_trial_graphs():  # memory stays flat over a long search, whichever tuner runs it
-            history = model.fit(train_ds, validation_data=val_ds, callbacks=callbacks, **fit_kwargs)
+            history = model.fit(train_ds, callbacks=callbacks, **fit_kwargs)
         losses = history.history.get("loss", [])
         if any(not np.isfinite(v) for v in losses):
             raise kt.errors.FailedTrialError(f"loss became NaN/inf at epoch {len(losses)}: diverged")

@@ -129,3 +129,35 @@ def test_augment_knob_switches_augmentation_layers():
     hp2 = kt.HyperParameters()
     hp2.Fixed("augment", False)
     assert "RandomRotation" not in [type(l).__name__ for l in hm.build(hp2).layers]
+
+
+@pytest.mark.backend
+def test_one_validation_pass_per_epoch_gives_keras_val_loss_and_the_sklearn_metrics():
+    import keras
+    import numpy as np
+    from sklearn.metrics import f1_score
+
+    from kerascnn.data import load_dataset
+
+    data = load_dataset({"source": "digits", "subset": 300}, seed=0)
+    hm = CNNHyperModel(data.input_shape, data.num_classes, tune_unlisted=False, data=data, train={"batch_size": 32})
+    hp = kt.HyperParameters()
+    model = keras.Sequential([keras.Input(data.input_shape), keras.layers.Conv2D(4, 3, kernel_regularizer="l2"),
+                              keras.layers.Flatten(), keras.layers.Dense(data.num_classes, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    assert model.losses  # the L2 term Keras adds to val_loss
+
+    class CountPasses(keras.callbacks.Callback):
+        validation_passes = 0
+
+        def on_test_begin(self, logs=None):
+            CountPasses.validation_passes += 1
+
+    history = hm.fit(hp, model, epochs=2, callbacks=[CountPasses()]).history
+    assert CountPasses.validation_passes == 0  # Keras ran no validation pass of its own
+    assert len(history["val_loss"]) == 2
+    keras_val_loss, keras_val_accuracy = model.evaluate(data.x_val, data.y_val, verbose=0)
+    assert history["val_loss"][-1] == pytest.approx(keras_val_loss, rel=1e-5)  # regularization included
+    assert history["val_accuracy"][-1] == pytest.approx(keras_val_accuracy, abs=1e-6)
+    y_pred = np.asarray(model.predict(data.x_val, verbose=0)).argmax(1)
+    assert history["val_f1_macro"][-1] == pytest.approx(f1_score(data.y_val, y_pred, average="macro"))
