@@ -41,19 +41,30 @@ TRAIN, VALIDATION = "train", "validation"
 _files = itertools.count()
 
 
-def write_summaries(log_dir, summaries, step: int = 0) -> None:
-    """Append TensorBoard ``Summary`` protos to a new event file in ``log_dir`` (tensorboardX's writer).
+def _file_writer(log_dir):
+    """tensorboardX's event writer on a new file in ``log_dir``.
 
-    Each call gets its own file (pid and a counter in the name): writers
+    Each writer gets its own file (pid and a counter in the name): writers
     opened in the same second would otherwise share one name.
     """
     from tensorboardX import FileWriter
+
+    return FileWriter(str(log_dir), filename_suffix=f".{os.getpid()}.{next(_files)}")
+
+
+def _add(writer, summary, step: int) -> None:
+    """Add one of TensorBoard's ``Summary`` protos (as tensorboardX's copy of the same message)."""
     from tensorboardX.proto.summary_pb2 import Summary
 
-    writer = FileWriter(str(log_dir), filename_suffix=f".{os.getpid()}.{next(_files)}")
+    writer.add_summary(Summary.FromString(summary.SerializeToString()), global_step=step)
+
+
+def write_summaries(log_dir, summaries, step: int = 0) -> None:
+    """Append TensorBoard ``Summary`` protos to a new event file in ``log_dir``."""
+    writer = _file_writer(log_dir)
     try:
-        for summary in summaries:  # TensorBoard's proto -> tensorboardX's copy of the same message
-            writer.add_summary(Summary.FromString(summary.SerializeToString()), global_step=step)
+        for summary in summaries:
+            _add(writer, summary, step)
     finally:
         writer.close()
 
@@ -121,23 +132,17 @@ class TensorBoard(keras.callbacks.Callback):
         self._batch, self._profiler, self._writers = 0, None, {}
 
     def _writer(self, name):
-        from tensorboardX import FileWriter
-
         if name not in self._writers:
-            self._writers[name] = FileWriter(os.path.join(self.log_dir, name),
-                                             filename_suffix=f".{os.getpid()}.{next(_files)}")
+            self._writers[name] = _file_writer(os.path.join(self.log_dir, name))
         return self._writers[name]
 
     def on_epoch_end(self, epoch, logs=None):
-        from tensorboardX.proto.summary_pb2 import Summary
-
         logs = dict(logs or {})
         if "learning_rate" not in logs and getattr(self.model, "optimizer", None) is not None:
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         for key, value in logs.items():
             folder, name = (VALIDATION, key[4:]) if key.startswith("val_") else (TRAIN, key)
-            pb = scalar_pb(f"epoch_{name}", value)
-            self._writer(folder).add_summary(Summary.FromString(pb.SerializeToString()), global_step=epoch)
+            _add(self._writer(folder), scalar_pb(f"epoch_{name}", value), epoch)
         for writer in self._writers.values():
             writer.flush()
 
