@@ -21,6 +21,7 @@ from kerascnn import rundir
 from kerascnn.validation import did_you_mean
 
 TUNERS = ("random", "bayesian", "hyperband", "grid")
+PRUNING = ("none", "median")
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adagrad")
 SOURCES = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "image_folder", "npz", "arrays")
 
@@ -55,6 +56,12 @@ DEFAULTS = {
         "executions_per_trial": 1,
         "hyperband_factor": 3,
         "worker_timeout": 600,
+        "pruning": "none",
+        "pruning_warmup_epochs": 5,
+        "pruning_min_trials": 3,
+        "refit": True,
+        "ensemble": 0,
+        "cv_folds": None,
     },
     "train": {
         "epochs": 10,
@@ -185,6 +192,13 @@ SCHEMA = {
         "executions_per_trial": _int(1),
         "hyperband_factor": _int(2),
         "worker_timeout": _POS_NUM,
+        "pruning": _choice(PRUNING),
+        "pruning_warmup_epochs": _int(0),
+        "pruning_min_trials": _int(1),
+        "refit": _BOOL,
+        "ensemble": (lambda v: _is_int(v) and (v == 0 or v >= 2),
+                     "0 (off) or the number of top trials to average, >= 2"),
+        "cv_folds": _optional(_int(2)),
     },
     "train": {
         "epochs": _int(1),
@@ -278,6 +292,14 @@ def _check_semantics(config: dict) -> None:
     if objective not in objective_names():
         raise ConfigError(f"Invalid `search.objective`{did_you_mean(objective, objective_names())}: "
                           f"allowed objectives are {', '.join(objective_names())}. Received: search.objective={objective!r}")
+    search = config["search"]
+    if search["cv_folds"] and config["train"]["strategy"]:
+        raise ConfigError(f"`search.cv_folds` ({search['cv_folds']}) and `train.strategy` "
+                          f"({config['train']['strategy']!r}) cannot be combined: each fold trains its own model "
+                          "outside keras-tuner's distribution scope. Set one of them to null.")
+    if search["ensemble"] > search["max_trials"]:
+        raise ConfigError(f"Invalid `search.ensemble`: it averages the best trials, so it cannot exceed "
+                          f"search.max_trials={search['max_trials']}. Received: search.ensemble={search['ensemble']}")
     data = config["data"]
     if data["source"] in ("image_folder", "npz") and not data["path"]:
         raise ConfigError(f"`data.path` is required for data.source={data['source']!r}")

@@ -88,6 +88,22 @@ def compiled_loss(model, y_true, probs) -> float:
     return value + sum(float(keras.ops.convert_to_numpy(term)) for term in model.losses)
 
 
+def epoch_aligned(history: dict, sampled_epochs: list[int]) -> dict:
+    """Keras' ``History.history`` with every list one entry per epoch: a key logged only at
+    ``sampled_epochs`` (the train-side metrics) gets ``None`` at the other epochs."""
+    epochs = max((len(v) for v in history.values()), default=0)
+    out = {}
+    for key, values in history.items():
+        values = [float(v) for v in values]
+        if len(values) < epochs and len(values) == len(sampled_epochs):
+            full = [None] * epochs
+            for epoch, value in zip(sampled_epochs, values):
+                full[epoch] = value
+            values = full
+        out[key] = values
+    return out
+
+
 def objective_names() -> list[str]:
     """Every name a search objective may take (the sklearn ones and Keras' own)."""
     names = [f"val_{m}" for m in METRIC_NAMES] + ["val_loss", "val_accuracy", "loss", "accuracy"]
@@ -105,10 +121,18 @@ class SklearnMetrics(keras.callbacks.Callback):
     (TensorBoard, early stopping, keras-tuner's checkpoint) read them, so any
     of them can be a tuner objective. ``last`` keeps the full dict (per class
     too) of the latest epoch; ``seconds`` the time spent.
+
+    Train-side scikit-learn metrics (``f1_macro``, ...; Keras logs the
+    training ``loss`` and ``accuracy`` itself, from the training pass) come
+    from a fixed sample of ``train_sample`` training images, predicted every
+    ``train_every`` epochs and at the last one: a second pass over training
+    data would otherwise cost as much as the validation pass, for curves that
+    only need to show the trend (over-fitting shows as the gap to the
+    validation curve).
     """
 
     def __init__(self, x_val, y_val, num_classes: int, batch_size: int = 1024, x_train=None, y_train=None,
-                 train_sample: int = 1024, seed: int = 0):
+                 train_sample: int = 1024, seed: int = 0, train_every: int = 5):
         super().__init__()
         self.x_val, self.y_val = x_val, np.asarray(y_val)
         self.num_classes, self.batch_size = num_classes, batch_size
@@ -116,6 +140,8 @@ class SklearnMetrics(keras.callbacks.Callback):
         if x_train is not None:  # a fixed sample: the train-side curves cost little and stay comparable
             idx = np.random.default_rng(seed).permutation(len(y_train))[:train_sample]
             self.x_train, self.y_train = x_train[idx], np.asarray(y_train)[idx]
+        self.train_every = train_every
+        self.train_epochs: list[int] = []  # the epochs (0-based) with train-side scikit-learn metrics
         self.last: dict = {}
         self.last_pred = None
         self.seconds = 0.0
@@ -133,10 +159,12 @@ class SklearnMetrics(keras.callbacks.Callback):
             logs["val_loss"] = compiled_loss(self.model, self.y_val, probs)
             for name in METRIC_NAMES:
                 logs[f"val_{name}"] = self.last[name]
-            if self.x_train is not None:  # train side (inference mode, on the sample); Keras logs accuracy itself
+            last_epoch = epoch + 1 == (self.params or {}).get("epochs")
+            if self.x_train is not None and ((epoch + 1) % self.train_every == 0 or last_epoch):
                 train = classification_metrics(self.y_train, labels_from(self._predict(self.x_train, self.y_train)),
                                                self.num_classes, per_class=False)
                 for name in METRIC_NAMES:
                     if name != "accuracy":
                         logs[name] = train[name]
+                self.train_epochs.append(epoch)
         self.seconds += time.perf_counter() - start

@@ -24,7 +24,7 @@ PLOTS = {
     "confusion": "confusion_matrix_test.png",
     "curves": "best_trial_curves.png",
 }
-_FIXED_COLUMNS = ("trial_id", "status", "params", "seconds", "message", "best_epoch", "worker")
+_FIXED_COLUMNS = ("trial_id", "status", "params", "seconds", "message", "best_epoch", "worker", "pruned_epoch")
 #: Training-side objectives recorded beside the validation metrics (objective ``loss`` or ``accuracy``).
 _TRAIN_OBJECTIVES = ("loss", "accuracy")
 
@@ -92,7 +92,8 @@ def leaderboard_rows(run_dir: str | Path) -> tuple[list[str], list[list[str]]]:
     for r in ranked(rows, objective):
         done = r["status"] == "COMPLETED"
         rank += done
-        table.append([str(rank) if done else "-", r["trial_id"], r["status"], _fmt(r.get(objective)),
+        status = f"PRUNED@{r['pruned_epoch']}" if r["status"] == "PRUNED" and r.get("pruned_epoch") else r["status"]
+        table.append([str(rank) if done else "-", r["trial_id"], status, _fmt(r.get(objective)),
                       _fmt(r.get("val_accuracy")), r.get("params") or "", _fmt(r.get("seconds"), 1)]
                      + [r.get(c, "") for c in knob_columns(rows)])
     return header, table
@@ -115,11 +116,31 @@ def _footer(summary: dict) -> str:
     out = ""
     if summary.get("counts"):
         c = summary["counts"]
-        out += f"\n\n{c['completed']} completed, {c['failed']} failed, {c['rejected']} candidates rejected before training."
+        out += (f"\n\n{c['completed']} completed, {c.get('pruned', 0)} pruned, {c['failed']} failed, "
+                f"{c['rejected']} candidates rejected before training.")
     if summary.get("test"):
-        t, b = summary["test"], summary.get("baseline", {})
-        out += (f"\nBest trial {summary['best']['trial_id']} on the test split: accuracy {t['accuracy']:.4f}, "
-                f"f1_macro {t['f1_macro']:.4f}; SVC baseline accuracy {b.get('accuracy', float('nan')):.4f}.")
+        out += "\nTest split: " + "; ".join(
+            f"{label} accuracy {t['accuracy']:.4f}" + (f", f1_macro {t['f1_macro']:.4f}" if "f1_macro" in t else "")
+            for label, t in test_results(summary)) + "."
+    return out
+
+
+def test_results(summary: dict) -> list[tuple[str, dict]]:
+    """``(label, test metrics)`` of each model a run scored, the reported one first, the SVC baseline last."""
+    best = (summary.get("best") or {}).get("trial_id")
+    models = summary.get("models") or {}
+    out = []
+    if summary.get("test"):
+        final = "final_model.keras" in models and summary.get("predictions_from") == "final_model.keras"
+        out.append((f"final model (trial {best}, refit on train+validation)" if final else f"best trial {best}",
+                    summary["test"]))
+        if final and summary.get("test_best_trial"):
+            out.append((f"best trial {best} as searched", summary["test_best_trial"]))
+    if summary.get("test_ensemble"):
+        ids = (models.get("ensemble_model.keras") or {}).get("trial_ids") or []
+        out.append((f"ensemble of trials {', '.join(map(str, ids))}", summary["test_ensemble"]))
+    if summary.get("baseline"):
+        out.append(("SVC baseline", summary["baseline"]))
     return out
 
 
@@ -239,8 +260,9 @@ def plot_curves(history: dict, path: Path, title: str) -> None:
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2), dpi=100, squeeze=False)
     for ax, (train_key, val_key) in zip(axes[0], panels):
         for key, label in ((train_key, "train"), (val_key, "validation")):
-            if key in history:
-                ax.plot(range(1, len(history[key]) + 1), history[key], marker=".", label=label)
+            if key in history:  # None: an epoch without that value (train-side metrics are sampled)
+                values = [math.nan if v is None else v for v in history[key]]
+                ax.plot(range(1, len(values) + 1), values, marker=".", label=label)
         ax.set(xlabel="epoch", title=train_key)
         ax.legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
@@ -277,20 +299,20 @@ def write_report(run_dir: str | Path) -> Path:
     md = [f"# Search report: {summary.get('name', run_dir.name)}", ""]
     counts = summary.get("counts") or {}
     if counts:
-        md += [f"{counts['completed']} trials completed, {counts['failed']} failed, {counts['rejected']} candidates "
+        md += [f"{counts['completed']} trials completed, {counts.get('pruned', 0)} pruned (stopped early by the "
+               f"median rule), {counts['failed']} failed, {counts['rejected']} candidates "
                "rejected before training (feature maps that collapse, budgets). Objective: "
                f"`{objective}`.", ""]
     if summary.get("test"):
-        t, b = summary["test"], summary.get("baseline", {})
+        t = summary["test"]
         md += ["## Best model", "", f"Trial **{best['trial_id']}** ({best.get('params') or '?'} parameters):", "",
                _markdown_table(["hyperparameter", "value"], list(best.get("hyperparameters", {}).items())), "",
-               "Test split, beside a scikit-learn SVC trained on the same data:", "",
+               "Test split, beside a scikit-learn SVC trained on the same data (the first row is the result):", "",
                _markdown_table(["model", "accuracy", "precision_macro", "recall_macro", "f1_macro"],
-                               [["best CNN", f"{t['accuracy']:.4f}", f"{t['precision_macro']:.4f}",
-                                 f"{t['recall_macro']:.4f}", f"{t['f1_macro']:.4f}"],
-                                ["SVC baseline", f"{b.get('accuracy', float('nan')):.4f}", "", "",
-                                 f"{b.get('f1_macro', float('nan')):.4f}"]]), "",
-               "Per class (test split):", "",
+                               [[label, _fmt(m.get("accuracy")), _fmt(m.get("precision_macro")),
+                                 _fmt(m.get("recall_macro")), _fmt(m.get("f1_macro"))]
+                                for label, m in test_results(summary)]), "",
+               "Per class (test split, the first row's model):", "",
                _markdown_table(["class", "precision", "recall", "f1", "support"],
                                [[name, f"{t.get(f'precision_class_{k}', 0):.3f}", f"{t.get(f'recall_class_{k}', 0):.3f}",
                                  f"{t.get(f'f1_class_{k}', 0):.3f}", t.get(f"support_class_{k}", "")]

@@ -274,6 +274,13 @@ def mark_trial_failed(log_dir, hyperparameters: dict, trial_id: str, reason: str
     write_summaries(log_dir, [text_pb("failure", f"Trial {trial_id} failed: {reason}")])
 
 
+def mark_trial_pruned(log_dir, epoch: int) -> None:
+    """A pruned trial: ``pruned_epoch`` (the HParams dashboard's column) and a note; its session stays a success."""
+    write_summaries(Path(log_dir) / VALIDATION, [scalar_pb("pruned_epoch", epoch), text_pb(
+        "pruned", f"Stopped after epoch {epoch} by the median rule (search.pruning): its objective was worse than the "
+                  "median of the finished trials at that epoch.")], step=max(0, epoch - 1))
+
+
 def _domain(hp, api):
     name = type(hp).__name__
     if name == "Choice":
@@ -298,7 +305,8 @@ def write_hparams_experiment(tb_dir, space, objective: str) -> None:
         metrics.append(api.Metric(f"epoch_{name}", group=VALIDATION, display_name=display))
     metrics += [api.Metric("epoch_loss", group=VALIDATION, display_name="val_loss"),
                 api.Metric("epoch_loss", group=TRAIN, display_name="loss"),
-                api.Metric("epoch_accuracy", group=TRAIN, display_name="accuracy")]
+                api.Metric("epoch_accuracy", group=TRAIN, display_name="accuracy"),
+                api.Metric("pruned_epoch", group=VALIDATION, display_name="pruned at epoch")]
     write_summaries(tb_dir, [api.hparams_config_pb(hparams=hparams, metrics=metrics)])
 
 

@@ -58,12 +58,15 @@ class CNNHyperModel(kt.HyperModel):
         replicas: devices of ``train.strategy: mirrored`` (``tf.distribute`` or
             ``keras.distribution``); the batch size is per replica, so each
             step takes ``batch_size * replicas`` samples.
+        cv_folds: score each candidate by stratified K-fold cross-validation
+            over ``data``'s train+validation samples (see :meth:`fit`);
+            ``objective`` gets its standard deviation over the folds too.
         **knobs: knob settings, merged into ``space``.
     """
 
     def __init__(self, input_shape, num_classes, architecture="simple_cnn", *, space=None, params=None,
-                 tune_unlisted=True, train=None, augmentation=None, data=None, seed=0, replicas=1, name=None,
-                 **knobs):
+                 tune_unlisted=True, train=None, augmentation=None, data=None, seed=0, replicas=1, cv_folds=None,
+                 objective="val_f1_macro", name=None, **knobs):
         super().__init__(name=name, tunable=True)
         self.input_shape, self.num_classes = tuple(input_shape), int(num_classes)
         self.architectures = [architecture] if isinstance(architecture, str) else list(architecture)
@@ -76,6 +79,7 @@ class CNNHyperModel(kt.HyperModel):
         self.train = {"optimizer": "adam", "learning_rate": 1e-3, "momentum": 0.9, "batch_size": 64, **(train or {})}
         self.augmentation, self.data, self.seed = dict(augmentation or {}), data, seed
         self.replicas = replicas  # mirrored replicas: batch_size is per replica
+        self.cv_folds, self.objective = cv_folds, objective
         self.last_fit: dict = {}
 
     # ----- knob resolution (shared by build and the candidate check) -----
@@ -233,19 +237,24 @@ class CNNHyperModel(kt.HyperModel):
         """
         from kerascnn.data import make_pipeline
         from kerascnn.evaluation import tensorboard as tb
-        from kerascnn.evaluation.metrics import SklearnMetrics
+        from kerascnn.evaluation.metrics import SklearnMetrics, epoch_aligned
 
         training = self._training(copy.deepcopy(hp))
         batch_size = (kwargs.pop("batch_size", None) or training["batch_size"]) * self.replicas
+        epochs = kwargs.pop("epochs", self.train.get("epochs", 1))
+        fold_logs = []
         if args or "x" in kwargs:
             x = args[0] if args else kwargs.pop("x")
             y = args[1] if len(args) > 1 else kwargs.pop("y")
             x_val, y_val = kwargs.pop("validation_data")
+        elif self.cv_folds:
+            x, y, x_val, y_val, fold_logs = self._other_folds(hp, batch_size, epochs)
         else:
             d = self.data
             x, y, x_val, y_val = d.x_train, d.y_train, d.x_val, d.y_val
         metrics = SklearnMetrics(x_val, y_val, self.num_classes, x_train=x, y_train=y, seed=self.seed)
-        callbacks = [metrics] + list(kwargs.pop("callbacks", []))
+        callbacks = [metrics] + ([FoldMean(fold_logs, self.objective)] if fold_logs else [])
+        callbacks += list(kwargs.pop("callbacks", []))
         board = next((c for c in callbacks if type(c).__name__ == "TensorBoard"), None)
         session = getattr(board, "trial_session", None)  # set by the tuner (_compat.TrialLogDirs)
         if session is not None:
@@ -253,7 +262,7 @@ class CNNHyperModel(kt.HyperModel):
         callbacks.append(keras.callbacks.TerminateOnNaN())
         train_ds = make_pipeline(x, y, batch_size, shuffle=True, seed=self.seed)
         # no validation_data: the metrics callback's one pass over the validation split gives val_loss too
-        fit_kwargs = {"epochs": kwargs.pop("epochs", self.train.get("epochs", 1)), "verbose": kwargs.pop("verbose", 0)}
+        fit_kwargs = {"epochs": epochs, "verbose": kwargs.pop("verbose", 0)}
         fit_kwargs.update(kwargs)
         fit_kwargs["shuffle"] = False  # the pipeline shuffles
         start = time.perf_counter()
@@ -265,7 +274,7 @@ class CNNHyperModel(kt.HyperModel):
         self.last_fit = {"seconds": time.perf_counter() - start, "params": int(model.count_params()),
                          "batch_size": int(batch_size),
                          "metrics_seconds": metrics.seconds,
-                         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()}}
+                         "history": epoch_aligned(history.history, metrics.train_epochs)}
         if board is not None and metrics.last_pred is not None:
             names = self.data.class_names if self.data is not None else [str(i) for i in range(self.num_classes)]
             tb.write_trial_summaries(board.log_dir, y_true=y_val, y_pred=metrics.last_pred, class_names=names,
@@ -274,6 +283,94 @@ class CNNHyperModel(kt.HyperModel):
         if session is not None:
             tb.end_session(board.log_dir, success=True)
         return history
+
+
+    # ----- k-fold scoring and the final refit -----
+    def folds(self):
+        """``(train_index, held_out_index)`` of each stratified fold over train+validation (``cv_folds``)."""
+        from sklearn.model_selection import StratifiedKFold
+
+        y = np.concatenate([self.data.y_train, self.data.y_val])
+        return list(StratifiedKFold(self.cv_folds, shuffle=True, random_state=self.seed).split(np.zeros(len(y)), y))
+
+    def _other_folds(self, hp, batch_size, epochs):
+        """Train folds 2..K (each a fresh model, scikit-learn metrics only); fold 1 is left to keras-tuner's fit.
+
+        Returns fold 1's split and the other folds' per-epoch logs, which
+        :class:`FoldMean` averages into fold 1's logs, so the objective every
+        callback sees (checkpoint, pruning, early stopping, TensorBoard) is
+        the mean over the folds.
+        """
+        from kerascnn.data import make_pipeline
+        from kerascnn.evaluation.metrics import SklearnMetrics
+
+        x_all = np.concatenate([self.data.x_train, self.data.x_val])
+        y_all = np.concatenate([self.data.y_train, self.data.y_val])
+        splits, fold_logs = self.folds(), []
+        for train_idx, held_idx in splits[1:]:
+            model = self.build(hp)
+            logs = FoldLogs()
+            callbacks = [SklearnMetrics(x_all[held_idx], y_all[held_idx], self.num_classes, seed=self.seed), logs,
+                         keras.callbacks.TerminateOnNaN()]
+            with released_trial_graphs():
+                model.fit(make_pipeline(x_all[train_idx], y_all[train_idx], batch_size, shuffle=True, seed=self.seed),
+                          epochs=epochs, verbose=0, shuffle=False, callbacks=callbacks)
+            if any(not np.isfinite(v) for v in logs.history.get("loss", [])):
+                raise kt.errors.FailedTrialError("loss became NaN/inf in a cross-validation fold: diverged")
+            fold_logs.append(logs.history)
+            del model
+        train_idx, held_idx = splits[0]
+        return x_all[train_idx], y_all[train_idx], x_all[held_idx], y_all[held_idx], fold_logs
+
+    def refit(self, hp, epochs: int, strategy=None):
+        """A fresh model of candidate ``hp`` trained on train+validation for ``epochs`` (no validation split).
+
+        What scikit-learn's ``GridSearchCV(refit=True)`` and AutoKeras do once
+        the search has chosen: the final model learns from every labelled
+        sample outside the test split. Returns ``(model, samples)``.
+        """
+        from kerascnn.data import make_pipeline
+
+        x = np.concatenate([self.data.x_train, self.data.x_val])
+        y = np.concatenate([self.data.y_train, self.data.y_val])
+        with strategy.scope() if strategy is not None else nullcontext():
+            model = self.build(hp)
+        batch_size = self._training(copy.deepcopy(hp))["batch_size"] * self.replicas
+        with released_trial_graphs():
+            history = model.fit(make_pipeline(x, y, batch_size, shuffle=True, seed=self.seed), epochs=epochs,
+                                verbose=0, shuffle=False, callbacks=[keras.callbacks.TerminateOnNaN()])
+        if any(not np.isfinite(v) for v in history.history.get("loss", [])):
+            raise ValueError(f"the refit on train+validation diverged (loss NaN/inf within {epochs} epochs)")
+        return model, len(y)
+
+
+class FoldLogs(keras.callbacks.Callback):
+    """Keeps each epoch's logs (after the metrics callback filled them in)."""
+
+    def __init__(self):
+        super().__init__()
+        self.history: dict = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+
+
+class FoldMean(keras.callbacks.Callback):
+    """Replaces each ``val_*`` value in the logs by its mean over every fold; adds ``<objective>_std``."""
+
+    def __init__(self, fold_logs: list[dict], objective: str):
+        super().__init__()
+        self.fold_logs, self.objective = fold_logs, objective
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        for key in [k for k in logs if k.startswith("val_")]:
+            values = [logs[key]] + [h[key][epoch] for h in self.fold_logs if len(h.get(key, [])) > epoch]
+            logs[key] = float(np.mean(values))
+            if key == self.objective:
+                logs[f"{key}_std"] = float(np.std(values))
 
 
 def _layer_default(knob, i, params):

@@ -90,7 +90,7 @@ def run_search(config: dict, *, out: str | Path = "runs", overwrite: bool = Fals
         if role == "worker":
             printer(f"worker {os.environ[distributed.ENV_ID]}: no trials left; the chief writes the results into {run_dir}")
             return run_dir
-        _finalize(tuner, config, dataset, run_dir, strategy, started, printer)
+        _finalize(tuner, config, dataset, hypermodel, run_dir, strategy, started, printer)
     return run_dir
 
 
@@ -112,7 +112,7 @@ def _prepare(config: dict, arrays, printer):
         dataset.input_shape, dataset.num_classes, config["model"]["architecture"],
         space=search["space"], params=config["model"]["params"], tune_unlisted=False,
         train=train, augmentation=config["data"]["augmentation"], data=dataset, seed=config["seed"],
-        replicas=replicas,
+        replicas=replicas, cv_folds=search["cv_folds"], objective=search["objective"],
     )
     try:
         hypermodel.check_defaults()
@@ -135,6 +135,8 @@ def _make_tuner(config: dict, hypermodel, run_dir: Path, strategy, printer):
         max_rejections=search["constraints"]["max_rejections"], epochs=train["epochs"],
         hyperband_factor=search["hyperband_factor"], executions_per_trial=search["executions_per_trial"],
         printer=printer, distribution_strategy=strategy, worker_timeout=search["worker_timeout"],
+        pruning=search["pruning"], pruning_warmup_epochs=search["pruning_warmup_epochs"],
+        pruning_min_trials=search["pruning_min_trials"],
     )
 
 
@@ -160,21 +162,28 @@ def _search(tuner, config: dict, dataset, run_dir: Path, printer) -> None:
     tuner.search(epochs=train["epochs"], callbacks=callbacks, verbose=train["verbose"])
 
 
-def _finalize(tuner, config: dict, dataset, run_dir: Path, strategy, started: float, printer) -> None:
-    """trials.csv, the best model on the test split, the SVC baseline, summary.json and the report."""
-    from kerascnn.evaluation.metrics import classification_metrics, predict_labels
+def _finalize(tuner, config: dict, dataset, hypermodel, run_dir: Path, strategy, started: float, printer) -> None:
+    """trials.csv, the models on the test split, the SVC baseline, summary.json and the report.
+
+    Each saved model is scored once: a resumed run whose summary.json says a
+    model file came from the same trial(s) and settings reuses its test
+    metrics instead of training, loading or predicting again (likewise the
+    SVC baseline).
+    """
     from kerascnn.evaluation.report import write_report
     from kerascnn.search.tuner import write_trials_csv
 
     search = config["search"]
     rows = tuner.trial_rows()
     write_trials_csv(run_dir / "trials.csv", rows)
+    previous = _previous_summary(run_dir)
 
     summary = {"name": config["name"], "objective": search["objective"], "data": dataset.sizes(),
                "class_names": dataset.class_names}
     rejections, damaged = rundir.read_jsonl(run_dir / "rejections.jsonl")
     summary["counts"] = {
         "completed": sum(r["status"] == "COMPLETED" for r in rows),
+        "pruned": sum(r["status"] == "PRUNED" for r in rows),
         "failed": sum(r["status"] == "FAILED" for r in rows),
         "rejected": len(rejections),
     }
@@ -182,6 +191,7 @@ def _finalize(tuner, config: dict, dataset, run_dir: Path, strategy, started: fl
         printer(f"note: {damaged} line(s) of rejections.jsonl could not be read (cut short) and are not counted")
     summary["rejection_reasons"] = _rejection_reasons(rejections)
     best_trials = tuner.oracle.get_best_trials(1)
+    scored = _Scorer(dataset, run_dir, strategy, previous, summary)
     if best_trials:
         best = best_trials[0]
         row = next(r for r in rows if r["trial_id"] == best.trial_id)
@@ -192,29 +202,134 @@ def _finalize(tuner, config: dict, dataset, run_dir: Path, strategy, started: fl
                         if k.startswith("val_") or k in ("best_epoch", search["objective"])},
             "params": row.get("params"),
         }
-        model = _load_trial_model(tuner, best)
-        y_pred = predict_labels(model, dataset.x_test)
-        summary["test"] = classification_metrics(dataset.y_test, y_pred, dataset.num_classes)
-        with rundir.atomic_target(run_dir / "predictions_test.csv") as tmp, open(tmp, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["y_true", "y_pred"])
-            writer.writerows(zip(dataset.y_test.tolist(), y_pred.tolist()))
-        with strategy.scope() if strategy is not None else contextlib.nullcontext():
-            model.optimizer.build(model.trainable_variables)  # save full optimizer slots: reloads without warnings
-        with rundir.atomic_target(run_dir / "best_model.keras") as tmp:
-            model.save(tmp)
+        scored("test_best_trial", "best_model.keras", {"trial_id": best.trial_id}, lambda: _load_trial_model(tuner, best))
+        summary["test"] = summary["test_best_trial"]
+        if search["refit"]:
+            epochs = int(row.get("best_epoch") or config["train"]["epochs"])
+            source = {"trial_id": best.trial_id, "epochs": epochs,
+                      "samples": len(dataset.y_train) + len(dataset.y_val)}
+            try:
+                scored("test", "final_model.keras", source, lambda: _refit(hypermodel, best, epochs, strategy, printer))
+            except ValueError as err:  # a diverged refit: the searched model stays the result, and says why
+                printer(f"note: {err}; the searched trial's model is the result (best_model.keras)")
+                summary["refit_error"] = str(err)
+        if search["ensemble"]:
+            members = _ensemble_members(tuner, rows, search["ensemble"])
+            if len(members) >= 2:
+                scored("test_ensemble", "ensemble_model.keras", {"trial_ids": [t.trial_id for t in members]},
+                       lambda: _ensemble(tuner, members, strategy))
+            else:
+                printer(f"note: search.ensemble={search['ensemble']} needs at least 2 completed, unpruned trials; "
+                        f"{len(members)} finished, so no ensemble was made")
+        scored.write_predictions()
     else:
         summary["best"], summary["test"] = None, None
         printer("No trial completed: see trials.csv (status, message) and rejections.jsonl.")
-    summary["baseline"] = svc_baseline(dataset, config["seed"])
+    summary["baseline"] = previous.get("baseline") or svc_baseline(dataset, config["seed"])
     summary["seconds"] = round(time.perf_counter() - started, 1)
     rundir.atomic_write(run_dir / "summary.json", json.dumps(summary, indent=2, default=_json_default))
     report = write_report(run_dir)
     if summary["test"]:
-        printer(f"best trial {summary['best']['trial_id']}: test accuracy {summary['test']['accuracy']:.4f}, "
-                f"f1_macro {summary['test']['f1_macro']:.4f} (SVC baseline {summary['baseline']['accuracy']:.4f}); "
-                f"{summary['counts']['completed']} completed, {summary['counts']['failed']} failed, "
-                f"{summary['counts']['rejected']} candidates rejected before training. Report: {report}")
+        c, base = summary["counts"], summary["baseline"]
+        which = "final model (refit on train+validation)" if "final_model.keras" in summary["models"] else \
+            f"best trial {summary['best']['trial_id']}"
+        extra = "".join(f"; {label} {summary[key]['accuracy']:.4f}" for key, label in
+                        (("test_best_trial", "searched trial"), ("test_ensemble", "ensemble"))
+                        if key in summary and summary[key] is not summary["test"])
+        printer(f"{which}: test accuracy {summary['test']['accuracy']:.4f}, f1_macro {summary['test']['f1_macro']:.4f}"
+                f"{extra} (SVC baseline {base['accuracy']:.4f}); {c['completed']} completed, {c['pruned']} pruned, "
+                f"{c['failed']} failed, {c['rejected']} candidates rejected before training. Report: {report}")
+
+
+class _Scorer:
+    """Scores models on the test split into ``summary``, reusing a previous run's scores of the same model file.
+
+    ``summary["models"]`` says where each saved file came from (trial ids,
+    epochs, samples); a file whose source matches the previous summary's,
+    and that still exists, is not made or scored again.
+    """
+
+    def __init__(self, dataset, run_dir: Path, strategy, previous: dict, summary: dict):
+        self.dataset, self.run_dir, self.strategy, self.previous, self.summary = (
+            dataset, run_dir, strategy, previous, summary)
+        self.summary["models"] = {}
+        self.predictions: dict = {}  # file -> labels predicted in this call
+
+    def __call__(self, key: str, filename: str, source: dict, make_model) -> None:
+        from kerascnn.evaluation.metrics import classification_metrics, predict_labels
+
+        old_source = (self.previous.get("models") or {}).get(filename)
+        if old_source == source and self.previous.get(key) and (self.run_dir / filename).exists():
+            self.summary[key] = self.previous[key]
+        else:
+            model = make_model()
+            y_pred = predict_labels(model, self.dataset.x_test)
+            self.summary[key] = classification_metrics(self.dataset.y_test, y_pred, self.dataset.num_classes)
+            self.predictions[filename] = y_pred
+            _save_model(model, self.run_dir / filename, self.strategy)
+        self.summary["models"][filename] = source
+        if key == "test":
+            self.summary["predictions_from"] = filename
+
+    def write_predictions(self) -> None:
+        """``predictions_test.csv`` of the model ``summary["test"]`` scores (unless it already is that model's)."""
+        from kerascnn.evaluation.metrics import predict_labels
+
+        filename = self.summary["predictions_from"] = self.summary.get("predictions_from", "best_model.keras")
+        path = self.run_dir / "predictions_test.csv"
+        y_pred = self.predictions.get(filename)
+        if y_pred is None:
+            if path.exists() and self.previous.get("predictions_from") == filename:
+                return
+            import keras
+
+            y_pred = predict_labels(keras.saving.load_model(self.run_dir / filename), self.dataset.x_test)
+        with rundir.atomic_target(path) as tmp, open(tmp, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["y_true", "y_pred"])
+            writer.writerows(zip(self.dataset.y_test.tolist(), y_pred.tolist()))
+
+
+def _previous_summary(run_dir: Path) -> dict:
+    """The summary.json a previous run of this directory left (empty if none or unreadable)."""
+    try:
+        loaded = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _save_model(model, path: Path, strategy) -> None:
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        if getattr(model, "optimizer", None) is not None:
+            model.optimizer.build(model.trainable_variables)  # full optimizer slots: reloads without warnings
+    with rundir.atomic_target(path) as tmp:
+        model.save(tmp)
+
+
+def _refit(hypermodel, best, epochs: int, strategy, printer):
+    """The best trial's hyperparameters trained on train+validation for its best epoch count."""
+    start = time.perf_counter()
+    model, samples = hypermodel.refit(best.hyperparameters, epochs, strategy=strategy)
+    printer(f"refit: trial {best.trial_id}'s hyperparameters on train+validation ({samples} samples), "
+            f"{epochs} epochs, {time.perf_counter() - start:.1f}s -> final_model.keras")
+    return model
+
+
+def _ensemble_members(tuner, rows: list[dict], k: int) -> list:
+    """The ``k`` best completed, unpruned trials (the oracle's order)."""
+    finished = {r["trial_id"] for r in rows if r["status"] == "COMPLETED"}
+    ranked = tuner.oracle.get_best_trials(len(rows))
+    return [t for t in ranked if t.trial_id in finished][:k]
+
+
+def _ensemble(tuner, members: list, strategy):
+    """One Keras model averaging the members' probabilities (:func:`kerascnn.evaluation.ensemble.average_model`)."""
+    from kerascnn.evaluation.ensemble import average_model
+
+    models = [_load_trial_model(tuner, trial) for trial in members]
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        return average_model(models, names=[f"trial_{t.trial_id}" for t in members])
 
 
 def _load_trial_model(tuner, trial):

@@ -12,11 +12,15 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import math
 import time
+import warnings
 from pathlib import Path
+
+import numpy as np
 
 import keras_tuner as kt
 from keras_tuner import Hyperband
@@ -75,8 +79,94 @@ class RejectingOracle:
         return super().populate_space(trial_id)
 
 
+class PruningOracle:
+    """Mixin for a keras-tuner oracle: the median rule stops a losing trial early (``search.pruning: median``).
+
+    The tuner reports every epoch's logs (:meth:`RunRecorder.on_epoch_end` ->
+    ``oracle.update_trial(trial_id, logs, step=epoch)``), so the oracle (the
+    chief's, in a distributed search) holds each trial's per-epoch history.
+    After epoch ``e`` (past ``warmup_epochs``) a trial whose best objective so
+    far is worse than the median of the best-so-far, at ``e``, of the finished
+    unpruned trials that reached ``e`` stops, as Optuna's ``MedianPruner``
+    does; never while fewer than ``min_trials`` such trials exist, so the
+    first ``min_trials`` trials always run to the end. keras-tuner's own
+    channel carries the decision: ``update_trial`` answers with status
+    ``STOPPED``. ``pruned`` (trial id -> epoch, 1-based) is part of the
+    oracle's saved state, so it survives a resume.
+    """
+
+    pruning: str = "none"
+    warmup_epochs: int = 5
+    min_trials: int = 3
+
+    @property
+    def pruned(self) -> dict:
+        if "_kit_pruned" not in self.__dict__:
+            self._kit_pruned = {}
+        return self._kit_pruned
+
+    @kt.synchronized
+    def create_trial(self, tuner_id):
+        trial = super().create_trial(tuner_id)
+        if trial.status == kt.engine.trial.TrialStatus.RUNNING and trial.metrics.metrics:
+            # handed out again after a kill or a recycled worker: it trains from the start, so does its history
+            trial.metrics = type(trial.metrics)()
+            self.pruned.pop(trial.trial_id, None)
+        return trial
+
+    @kt.synchronized
+    def update_trial(self, trial_id, metrics, step=0):
+        trial = super().update_trial(trial_id, metrics, step)
+        if self.pruning == "median" and self.should_prune(trial_id, step):
+            self.pruned[trial_id] = step + 1
+            trial = copy.copy(trial)  # the answer says STOPPED; the oracle's own trial runs on to its end
+            trial.status = kt.engine.trial.TrialStatus.STOPPED
+        return trial
+
+    def should_prune(self, trial_id, step: int) -> bool:
+        """The median rule at ``step`` (0-based epoch) for ``trial_id``, from the histories the oracle holds."""
+        if step + 1 <= self.warmup_epochs:
+            return False
+        name, direction = self.objective.name, self.objective.direction
+        best = max if direction == "max" else min
+        current = _best_so_far(self.trials[trial_id], name, step, best)
+        if current is None:
+            return False
+        others = []
+        for other in self.trials.values():
+            if (other.trial_id == trial_id or other.status != kt.engine.trial.TrialStatus.COMPLETED
+                    or other.trial_id in self.pruned):
+                continue
+            value = _best_so_far(other, name, step, best, reached=True)
+            if value is not None:
+                others.append(value)
+        if len(others) < self.min_trials:
+            return False
+        median = float(np.median(others))
+        return current < median if direction == "max" else current > median
+
+    def get_state(self):
+        return {**super().get_state(), "kerascnn_pruned": dict(self.pruned)}
+
+    def set_state(self, state):
+        super().set_state(state)
+        self.pruned.clear()
+        self.pruned.update(state.get("kerascnn_pruned", {}))
+
+
+def _best_so_far(trial, name, step, best, reached=False):
+    """Best value of metric ``name`` up to ``step``; ``None`` if none (or, ``reached``, if it never got to ``step``)."""
+    if not trial.metrics.exists(name):
+        return None
+    history = trial.metrics.get_history(name)
+    if reached and not any(o.step >= step for o in history):
+        return None
+    values = [float(np.mean(o.value)) for o in history if o.step <= step]
+    return best(values) if values else None
+
+
 def _oracle(cls):
-    return type(f"Rejecting{cls.__name__}", (RejectingOracle, AtomicOracleState, cls), {})
+    return type(f"Rejecting{cls.__name__}", (RejectingOracle, PruningOracle, AtomicOracleState, cls), {})
 
 
 ORACLES = {
@@ -85,6 +175,10 @@ ORACLES = {
     "hyperband": _oracle(HyperbandOracle),
     "grid": _oracle(GridSearchOracle),
 }
+
+
+#: Trial statuses that end a trial in trials.csv; PRUNED is a completed trial that the median rule stopped.
+FINISHED = ("COMPLETED", "PRUNED", "FAILED")
 
 
 class RunRecorder:
@@ -108,9 +202,37 @@ class RunRecorder:
             info = dict(getattr(self.hypermodel, "last_fit", {}) or {})
             info["seconds"] = round(time.perf_counter() - start, 3)
             info["worker"] = self.tuner_id
+            pruned = self._pruned_here.pop(trial.trial_id, None)
+            if pruned is not None:
+                info["pruned_epoch"] = pruned
+                from kerascnn.evaluation.tensorboard import mark_trial_pruned
+
+                mark_trial_pruned(self.run_dir / "tb" / str(trial.trial_id) / "execution0", pruned)
             self.hypermodel.last_fit = {}
             Path(self.get_trial_dir(trial.trial_id)).mkdir(parents=True, exist_ok=True)
             rundir.atomic_write(Path(self.get_trial_dir(trial.trial_id)) / "kerascnn.json", json.dumps(info))
+
+    @property
+    def _pruned_here(self) -> dict:
+        """Trials this process stopped on the oracle's word: trial id -> epoch (1-based)."""
+        if "_kit_pruned_here" not in self.__dict__:
+            self._kit_pruned_here = {}
+        return self._kit_pruned_here
+
+    def on_epoch_end(self, trial, model, epoch, logs=None):
+        """Report the epoch to the oracle (keras-tuner's ``update_trial``); stop if it answers ``STOPPED``.
+
+        The oracle then holds the per-epoch history (for pruning and for the
+        best-epoch metrics), so keras-tuner skips its own end-of-trial report.
+        """
+        super().on_epoch_end(trial, model, epoch, logs=logs)
+        metrics = {k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0}
+        if self.oracle.objective.name not in metrics:
+            return  # keras-tuner's end-of-trial check names the missing objective
+        answer = self.oracle.update_trial(trial.trial_id, metrics, step=epoch)
+        if getattr(answer, "status", None) == kt.engine.trial.TrialStatus.STOPPED:
+            model.stop_training = True
+            self._pruned_here[trial.trial_id] = epoch + 1
 
     worker_timeout: float = 600.0
     serve_report: dict | None = None
@@ -126,7 +248,9 @@ class RunRecorder:
             return None
         if distributed.role() == "worker":
             distributed.wait_for_chief(self.worker_timeout, self.printer)
-        return super().search(*args, **kwargs)
+        with warnings.catch_warnings():  # the oracle has each epoch (on_epoch_end): keras-tuner calls that deprecated
+            warnings.filterwarnings("ignore", message="The use case of calling", category=DeprecationWarning)
+            return super().search(*args, **kwargs)
 
     trials_begun = 0
 
@@ -156,6 +280,8 @@ class RunRecorder:
             values = (info.get("history") or {}).get(self.objective_name) or []
             better = min if self.objective_name.endswith("loss") else max
             status = f"{self.objective_name}={better(values):.4f}" if values and trial.status != "FAILED" else trial.status
+            if info.get("pruned_epoch"):
+                status = f"PRUNED at epoch {info['pruned_epoch']} ({status})"
             self.printer(f"[worker {self.tuner_id}] trial {trial.trial_id} {status} | {info.get('seconds', 0):.1f}s")
             return
         self._record_trial(trial)
@@ -173,21 +299,24 @@ class RunRecorder:
         for trial_id in sorted(self.oracle.trials):
             trial = self.oracle.trials[trial_id]
             extra = self._trial_info(trial_id)
-            row = {"trial_id": trial_id, "status": trial.status}
+            pruned = getattr(self.oracle, "pruned", {}).get(trial_id) or extra.get("pruned_epoch")
+            status = "PRUNED" if pruned and trial.status == kt.engine.trial.TrialStatus.COMPLETED else trial.status
+            row = {"trial_id": trial_id, "status": status}
             row.update({k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")})
             row.update(best_epoch_metrics(trial, self.objective_name))
             row["params"] = extra.get("params")
             row["seconds"] = extra.get("seconds")
             row["worker"] = extra.get("worker")
+            row["pruned_epoch"] = pruned if status == "PRUNED" else None
             row["message"] = (trial.message or "").strip().splitlines()[-1][:300] if trial.message else ""
             rows.append(row)
         return rows
 
     def _progress(self, trial, rows):
-        done = [r for r in rows if r["status"] in ("COMPLETED", "FAILED")]
+        done = [r for r in rows if r["status"] in FINISHED]
         n, total = len(done), self.oracle.max_trials
         scores = [(r[self.objective_name], r["trial_id"]) for r in rows
-                  if r["status"] == "COMPLETED" and r.get(self.objective_name) is not None]
+                  if r["status"] in ("COMPLETED", "PRUNED") and r.get(self.objective_name) is not None]
         direction = self.oracle.objective.direction
         best = (max if direction == "max" else min)(scores, key=lambda s: s[0]) if scores else None  # first on ties
         row = next(r for r in rows if r["trial_id"] == trial.trial_id)
@@ -196,6 +325,8 @@ class RunRecorder:
         left = (total - n) * (sum(seconds) / len(seconds)) if seconds else 0
         score = row.get(self.objective_name)
         status = f"{self.objective_name}={score:.4f}" if score is not None else f"{trial.status}: {row['message']}"
+        if row["status"] == "PRUNED":
+            status = f"PRUNED at epoch {row['pruned_epoch']} ({status})"
         best_text = f"best={best[0]:.4f} (trial {best[1]})" if best else "best=-"
         self.printer(f"[{n}/{total}] trial {trial.trial_id} {status} | {best_text} | "
                      f"{row.get('seconds') or 0:.1f}s, ~{_duration(left)} left | {knobs}")
@@ -212,7 +343,8 @@ def best_epoch_metrics(trial, objective_name: str) -> dict:
     direction = tracker.metrics[objective_name].direction
     best = (max if direction == "max" else min)(history, key=lambda o: o.value[0] if o.value else math.nan)
     out = {}
-    for name in dict.fromkeys(["val_loss"] + [f"val_{m}" for m in METRIC_NAMES] + [objective_name]):
+    names = ["val_loss"] + [f"val_{m}" for m in METRIC_NAMES] + [objective_name, f"{objective_name}_std"]
+    for name in dict.fromkeys(names):  # the _std: over the folds, with search.cv_folds
         if name in tracker.metrics:
             match = [o for o in tracker.get_history(name) if o.step == best.step]
             if match:
@@ -254,7 +386,8 @@ class KitHyperband(RunRecorder, TrialLogDirs, AtomicTunerState, Hyperband):
 def make_tuner(kind: str, hypermodel, *, objective: str, max_trials: int, seed: int, run_dir: Path,
                overwrite: bool, max_params=None, max_rejections: int = 1000, epochs: int = 10,
                hyperband_factor: int = 3, executions_per_trial: int = 1, printer=print,
-               distribution_strategy=None, worker_timeout: float = 600.0):
+               distribution_strategy=None, worker_timeout: float = 600.0, pruning: str = "none",
+               pruning_warmup_epochs: int = 5, pruning_min_trials: int = 3):
     """A keras-tuner tuner of ``kind`` over ``hypermodel``, writing into ``run_dir``."""
     direction = "min" if objective.endswith("loss") else "max"
     common = dict(objective=kt.Objective(objective, direction), seed=seed,
@@ -269,6 +402,7 @@ def make_tuner(kind: str, hypermodel, *, objective: str, max_trials: int, seed: 
     oracle.candidate_check = lambda hp: hypermodel.check_candidate(hp, max_params=max_params)
     oracle.rejections_path = Path(run_dir) / "rejections.jsonl"
     oracle.max_rejections = max_rejections
+    oracle.pruning, oracle.warmup_epochs, oracle.min_trials = pruning, pruning_warmup_epochs, pruning_min_trials
     cls = KitHyperband if kind == "hyperband" else KitTuner
     tuner = cls(oracle=oracle, hypermodel=hypermodel, directory=str(run_dir), project_name="tuner",
                 overwrite=overwrite, executions_per_trial=executions_per_trial,
