@@ -58,6 +58,18 @@ train: {epochs: 10, batch_size: 64, optimizer: adam, learning_rate: 0.001}
         ({"search": {"space": {"kernel_size": ["3by3"]}}}, "write tuples as '1x3'"),
         ({"data": {"source": "npz"}}, "`data.path` is required"),
         ({"model": "simple_cnn"}, "`model` must be a mapping"),
+        ({"search": {"prunning": "median"}}, "Unknown key `search.prunning` (did you mean 'pruning'?)"),
+        ({"search": {"pruning": "mean"}}, "Invalid `search.pruning`: expected one of 'none', 'median'. "
+                                          "Received: search.pruning='mean'"),
+        ({"search": {"pruning_min_trial": 2}}, "(did you mean 'pruning_min_trials'?)"),
+        ({"search": {"pruning_warmup_epochs": -1}}, "Invalid `search.pruning_warmup_epochs`: expected an integer >= 0"),
+        ({"search": {"refit": "yes please"}}, "Invalid `search.refit`: expected true or false"),
+        ({"search": {"ensemble": 1}}, "Invalid `search.ensemble`: expected 0 (off) or the number of top trials"),
+        ({"search": {"ensemble": 5, "max_trials": 3}}, "cannot exceed search.max_trials=3. Received: search.ensemble=5"),
+        ({"search": {"cv_fold": 3}}, "(did you mean 'cv_folds'?)"),
+        ({"search": {"cv_folds": 1}}, "Invalid `search.cv_folds`: expected an integer >= 2 or null"),
+        ({"search": {"cv_folds": True}}, "Received: search.cv_folds=True"),
+        ({"search": {"cv_folds": 3}, "train": {"strategy": "mirrored"}}, "`search.cv_folds` (3) and `train.strategy`"),
     ],
 )
 def test_bad_experiments_fail_with_the_key_path(raw, message):

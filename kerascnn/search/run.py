@@ -166,9 +166,9 @@ def _finalize(tuner, config: dict, dataset, hypermodel, run_dir: Path, strategy,
     """trials.csv, the models on the test split, the SVC baseline, summary.json and the report.
 
     Each saved model is scored once: a resumed run whose summary.json says a
-    model file came from the same trial(s) and settings reuses its test
-    metrics instead of training, loading or predicting again (likewise the
-    SVC baseline).
+    model file came from the same trial(s) and settings (and the file has the
+    size it was saved with) reuses its test metrics instead of training,
+    loading or predicting again; likewise the SVC baseline.
     """
     from kerascnn.evaluation.report import write_report
     from kerascnn.search.tuner import write_trials_csv
@@ -258,16 +258,18 @@ class _Scorer:
     def __call__(self, key: str, filename: str, source: dict, make_model) -> None:
         from kerascnn.evaluation.metrics import classification_metrics, predict_labels
 
-        old_source = (self.previous.get("models") or {}).get(filename)
-        if old_source == source and self.previous.get(key) and (self.run_dir / filename).exists():
-            self.summary[key] = self.previous[key]
+        path = self.run_dir / filename
+        old = dict((self.previous.get("models") or {}).get(filename) or {})
+        size = path.stat().st_size if path.exists() else None
+        if old.pop("bytes", None) == size and old == source and self.previous.get(key):
+            self.summary[key] = self.previous[key]  # that file, intact (its size), scored by an earlier run
         else:
             model = make_model()
             y_pred = predict_labels(model, self.dataset.x_test)
             self.summary[key] = classification_metrics(self.dataset.y_test, y_pred, self.dataset.num_classes)
             self.predictions[filename] = y_pred
-            _save_model(model, self.run_dir / filename, self.strategy)
-        self.summary["models"][filename] = source
+            _save_model(model, path, self.strategy)
+        self.summary["models"][filename] = {**source, "bytes": path.stat().st_size}
         if key == "test":
             self.summary["predictions_from"] = filename
 

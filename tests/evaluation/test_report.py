@@ -67,7 +67,7 @@ def test_report_files_exist_and_are_referenced(tmp_path):
         board = list(csv.DictReader(f))
     assert [r["trial"] for r in board] == ["1", "0", "3", "2"]  # best first, failed last
     assert board[0]["rank"] == "1" and board[3]["rank"] == "-"
-    assert "SVC baseline" in text and "| best CNN | 0.9000" in text
+    assert "SVC baseline" in text and "| best trial 1 | 0.9000" in text
     pareto = text.split("Pareto front")[1].split("##")[0]
     assert re.search(r"\| 0 \| 1000 \|", pareto) and re.search(r"\| 1 \| 3000 \|", pareto)
     assert "| 3 | 5000" not in pareto
@@ -88,7 +88,7 @@ def test_leaderboard_text(tmp_path):
     lines = text.splitlines()
     assert lines[0].split()[:4] == ["rank", "trial", "status", "val_f1_macro"]
     assert lines[2].split()[:2] == ["1", "1"]
-    assert "3 completed, 1 failed, 5 candidates rejected" in text
+    assert "3 completed, 0 pruned, 1 failed, 5 candidates rejected" in text
 
 
 @pytest.fixture(scope="module")

@@ -109,7 +109,7 @@ def test_chief_and_two_workers_share_one_search(cluster):
     assert all(r["status"] == "COMPLETED" for r in rows)
     assert {r["worker"] for r in rows} == {"tuner1", "tuner2"}  # both workers ran trials
     summary = c.summary()
-    assert summary["counts"] == {"completed": 4, "failed": 0, "rejected": 0}
+    assert summary["counts"] == {"completed": 4, "pruned": 0, "failed": 0, "rejected": 0}
     assert (c.run_dir / "best_model.keras").is_file() and (c.run_dir / "report.md").is_file()
     assert sorted(p.name for p in (c.run_dir / "tb").iterdir() if p.name.isdigit()) == ["0", "1", "2", "3"]
     assert c.log("chief").count("] trial ") == 4  # one progress line per trial on the chief

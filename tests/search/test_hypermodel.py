@@ -161,3 +161,89 @@ def test_one_validation_pass_per_epoch_gives_keras_val_loss_and_the_sklearn_metr
     assert history["val_accuracy"][-1] == pytest.approx(keras_val_accuracy, abs=1e-6)
     y_pred = np.asarray(model.predict(data.x_val, verbose=0)).argmax(1)
     assert history["val_f1_macro"][-1] == pytest.approx(f1_score(data.y_val, y_pred, average="macro"))
+
+
+def _digits_hypermodel(**kwargs):
+    from kerascnn.data import load_dataset
+
+    data = load_dataset({"source": "digits", "subset": 300}, seed=0)
+    hm = CNNHyperModel(data.input_shape, data.num_classes, tune_unlisted=False, data=data,
+                       params={"conv_layers": 1, "filters": 4, "dense_units": 8}, train={"batch_size": 32}, **kwargs)
+    return data, hm
+
+
+def test_refit_trains_a_fresh_model_on_train_plus_validation_for_the_given_epochs():
+    data, hm = _digits_hypermodel()
+    model, samples = hm.refit(kt.HyperParameters(), epochs=3)
+    n = len(data.y_train) + len(data.y_val)
+    assert samples == n == 240  # 300 digits less the 20% test split
+    steps_per_epoch = -(-n // 32)
+    assert int(model.optimizer.iterations) == 3 * steps_per_epoch  # every sample, each epoch, nothing else
+
+
+def test_folds_are_disjoint_stratified_and_cover_train_plus_validation():
+    import numpy as np
+
+    data, hm = _digits_hypermodel(cv_folds=3)
+    y = np.concatenate([data.y_train, data.y_val])
+    folds = hm.folds()
+    held = [set(h.tolist()) for _, h in folds]
+    assert len(folds) == 3 and set().union(*held) == set(range(len(y)))
+    assert all(not (a & b) for i, a in enumerate(held) for b in held[i + 1:])  # disjoint
+    for train, h in folds:
+        assert not set(train.tolist()) & set(h.tolist())
+        for label in np.unique(y):  # each class split in proportion (stratified): within one sample
+            assert abs(np.sum(y[h] == label) - np.sum(y == label) / 3) <= 1
+
+
+def test_fold_mean_averages_every_validation_value_and_adds_the_objective_std():
+    import numpy as np
+
+    from kerascnn.search.hypermodel import FoldMean
+
+    callback = FoldMean([{"val_accuracy": [0.5, 0.7], "val_loss": [1.0, 0.9]},
+                         {"val_accuracy": [0.6, 0.8], "val_loss": [1.2, 0.7]}], objective="val_accuracy")
+    logs = {"val_accuracy": 0.4, "val_loss": 0.5, "loss": 2.0}
+    callback.on_epoch_end(1, logs)
+    assert logs["val_accuracy"] == pytest.approx(np.mean([0.4, 0.7, 0.8]))
+    assert logs["val_accuracy_std"] == pytest.approx(np.std([0.4, 0.7, 0.8]))
+    assert logs["val_loss"] == pytest.approx(0.7) and "val_loss_std" not in logs
+    assert logs["loss"] == 2.0  # training values are fold 1's own
+
+
+def test_k_fold_fit_trains_every_fold_and_reports_their_mean(monkeypatch):
+    import numpy as np
+
+    import kerascnn.search.hypermodel as module
+
+    data, hm = _digits_hypermodel(cv_folds=3, objective="val_accuracy")
+    fold_sizes = []
+    real_fit = module.keras.Model.fit
+
+    def counting_fit(model, x=None, *args, **kwargs):
+        fold_sizes.append(sum(len(batch[1]) for batch in x))  # the samples of one epoch
+        return real_fit(model, x, *args, **kwargs)
+
+    monkeypatch.setattr(module.keras.Model, "fit", counting_fit)
+    seen = []
+
+    class RecordingFoldMean(module.FoldMean):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append((logs["val_accuracy"], [h["val_accuracy"][epoch] for h in self.fold_logs]))
+            super().on_epoch_end(epoch, logs)
+
+    monkeypatch.setattr(module, "FoldMean", RecordingFoldMean)
+    model = hm.build(kt.HyperParameters())
+    history = hm.fit(kt.HyperParameters(), model, epochs=2).history
+    folds = hm.folds()
+    # folds 2 and 3 first (their own models), then fold 1 with keras-tuner's callbacks
+    assert fold_sizes == [len(folds[1][0]), len(folds[2][0]), len(folds[0][0])]
+    assert len(history["val_accuracy"]) == 2 and len(history["val_accuracy_std"]) == 2
+    own, others = seen[-1]
+    assert len(others) == 2
+    assert history["val_accuracy"][-1] == pytest.approx(np.mean([own, *others]))
+    assert history["val_accuracy_std"][-1] == pytest.approx(np.std([own, *others]))
+    _, held = folds[0]  # fold 1's own value is its model's accuracy on its held-out part
+    x_all = np.concatenate([data.x_train, data.x_val])
+    y_all = np.concatenate([data.y_train, data.y_val])
+    assert own == pytest.approx(float(np.mean(model.predict(x_all[held], verbose=0).argmax(1) == y_all[held])))

@@ -84,7 +84,7 @@ def test_summary_json_contents(finished_run):
     assert "val_f1_macro" in s["best"]["metrics"]
     for key in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_weighted", "f1_class_0"):
         assert key in s["test"], key
-    assert s["counts"] == {"completed": 2, "failed": 0, "rejected": 0}
+    assert s["counts"] == {"completed": 2, "pruned": 0, "failed": 0, "rejected": 0}
     assert 0.9 < s["baseline"]["accuracy"] <= 1 and "f1_macro" in s["baseline"]
 
 
@@ -103,7 +103,8 @@ def test_predictions_agree_with_the_summary_and_the_saved_model(finished_run):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert len(rows) == summary["data"]["test"] == 60  # 20% of the 300-digit subset
     assert classification_metrics(y_true, y_pred, 10)["f1_macro"] == pytest.approx(summary["test"]["f1_macro"])
-    model = keras.saving.load_model(run_dir / "best_model.keras")
+    assert summary["predictions_from"] == "final_model.keras"  # search.refit is on by default
+    model = keras.saving.load_model(run_dir / summary["predictions_from"])
     data = load_dataset({"source": "digits", "subset": 300}, seed=0)
     np.testing.assert_array_equal(data.y_test, y_true)
     np.testing.assert_array_equal(model.predict(data.x_test, verbose=0).argmax(1), y_pred)
@@ -117,7 +118,7 @@ def test_one_progress_line_per_trial_and_report(finished_run):
     assert "val_f1_macro=" in trial_lines[0] and "best=" in trial_lines[1] and "left" in trial_lines[1]
     board = leaderboard(run_dir)
     assert board.splitlines()[0].split()[:4] == ["rank", "trial", "status", "val_f1_macro"]
-    assert "2 completed, 0 failed, 0 candidates rejected" in board
+    assert "2 completed, 0 pruned, 0 failed, 0 candidates rejected" in board
 
 
 def test_naive_space_completes_every_trial_and_never_trains_a_collapsing_net(tmp_path):
@@ -317,7 +318,7 @@ def test_run_files_cut_short_by_a_kill_are_rewritten_on_resume(tiny_run, tmp_pat
     run_dir, cfg = _copy_run(tiny_run, tmp_path)
     before = _rows(run_dir)
     for name in ("config.yaml", "trials.csv", "summary.json", "predictions_test.csv", "best_model.keras",
-                 "report.md", "leaderboard.csv", "tuner/trial_0/kerascnn.json"):
+                 "final_model.keras", "report.md", "leaderboard.csv", "tuner/trial_0/kerascnn.json"):
         _cut(run_dir / name)
     with open(run_dir / "rejections.jsonl", "a") as f:
         f.write('{"values": {"filters": 8}, "reas')  # half a line
@@ -329,9 +330,10 @@ def test_run_files_cut_short_by_a_kill_are_rewritten_on_resume(tiny_run, tmp_pat
     assert not any(line.startswith("[") for line in lines)
     assert any("1 line(s) of rejections.jsonl could not be read" in line for line in lines)
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["counts"] == {"completed": 1, "failed": 0, "rejected": 0}
+    assert summary["counts"] == {"completed": 1, "pruned": 0, "failed": 0, "rejected": 0}
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["name"] == "tiny"
     keras.saving.load_model(run_dir / "best_model.keras")
+    keras.saving.load_model(run_dir / "final_model.keras")
     assert not list(run_dir.glob(".tmp-*"))
 
 
@@ -340,6 +342,8 @@ def test_run_files_cut_short_by_a_kill_are_rewritten_on_resume(tiny_run, tmp_pat
 def test_damaged_keras_tuner_state_is_named_and_nothing_is_deleted(tiny_run, tmp_path, name):
     run_dir, cfg = _copy_run(tiny_run, tmp_path)
     _cut(run_dir / name)
+    if name.endswith(".h5"):  # an intact summary.json says best_model.keras already holds that trial: not reloaded
+        (run_dir / "summary.json").unlink()
     files = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.name != rundir.LOCK)
     with pytest.raises(rundir.DamagedRunFile) as err:
         run_search(cfg, out=run_dir.parent, printer=lambda line: None)
@@ -423,3 +427,96 @@ def test_an_experiment_that_cannot_start_leaves_nothing_on_disk(tmp_path, monkey
     with pytest.raises(RuntimeError, match="refused the space"):
         run_search(_tiny("late"), out=tmp_path, printer=lambda line: None)
     assert not (tmp_path / "late").exists()  # made by that call and still empty of trials: removed
+
+
+@pytest.fixture(scope="module")
+def pruned_run(tmp_path_factory):
+    """Median pruning (after one warm-up epoch, two finished trials), refit and a 2-model ensemble.
+
+    A learning rate of 1e-5 cannot learn in 4 epochs: once two trials have finished, such a candidate is pruned.
+    """
+    out = tmp_path_factory.mktemp("pruned")
+    lines = []
+    cfg = _tiny("pruned", search={"tuner": "grid", "max_trials": 4,
+                                  "space": {"learning_rate": [0.01, 0.003, 0.00001], "filters": [8]},
+                                  "pruning": "median", "pruning_warmup_epochs": 1, "pruning_min_trials": 2,
+                                  "ensemble": 2},
+                train={"epochs": 4, "batch_size": 32})
+    return run_search(cfg, out=out, printer=lines.append), lines, cfg
+
+
+def test_pruned_trial_is_recorded_everywhere_and_is_not_a_failure(pruned_run):
+    from kerascnn.evaluation.tensorboard import VALIDATION
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir, lines, _ = pruned_run
+    rows = {r["learning_rate"]: r for r in _rows(run_dir)}
+    assert rows["1e-05"]["status"] == "PRUNED" and rows["1e-05"]["pruned_epoch"] == "2"
+    assert rows["0.01"]["status"] == rows["0.003"]["status"] == "COMPLETED"
+    assert any("PRUNED at epoch 2" in line for line in lines if line.startswith("["))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["counts"] == {"completed": 2, "pruned": 1, "failed": 0, "rejected": 0}
+    assert "PRUNED@2" in leaderboard(run_dir) and "1 pruned" in leaderboard(run_dir)
+    events = EventAccumulator(str(run_dir / "tb" / rows["1e-05"]["trial_id"] / "execution0" / VALIDATION),
+                              size_guidance={"tensors": 0}).Reload()
+    assert "pruned_epoch" in events.Tags()["tensors"]
+    ends = EventAccumulator(str(run_dir / "tb" / rows["1e-05"]["trial_id"] / "execution0"),
+                            size_guidance={"tensors": 0}).Reload()
+    from tensorboard.plugins.hparams import metadata
+
+    data = metadata.parse_session_end_info_plugin_data(
+        ends.SummaryMetadata(metadata.SESSION_END_INFO_TAG).plugin_data.content)
+    assert data.status == 1  # STATUS_SUCCESS: pruned is not failed
+
+
+def test_refit_and_ensemble_are_scored_beside_the_searched_trial(pruned_run):
+    from kerascnn.data import load_dataset
+    from kerascnn.evaluation.metrics import classification_metrics, predict_labels
+
+    run_dir, lines, _ = pruned_run
+    summary = json.loads((run_dir / "summary.json").read_text())
+    best = summary["best"]
+    final = summary["models"]["final_model.keras"]
+    assert final["trial_id"] == best["trial_id"] and final["epochs"] == best["metrics"]["best_epoch"]
+    assert final["samples"] == summary["data"]["train"] + summary["data"]["validation"]
+    members = summary["models"]["ensemble_model.keras"]["trial_ids"]
+    assert len(members) == 2 and best["trial_id"] in members  # the two completed trials, not the pruned one
+    data = load_dataset({"source": "digits", "subset": 300}, seed=0)
+    for key, name in (("test", "final_model.keras"), ("test_best_trial", "best_model.keras"),
+                      ("test_ensemble", "ensemble_model.keras")):
+        model = keras.saving.load_model(run_dir / name)
+        assert classification_metrics(data.y_test, predict_labels(model, data.x_test), 10)["accuracy"] == \
+            pytest.approx(summary[key]["accuracy"]), key
+    report = (run_dir / "report.md").read_text()
+    for label in ("final model (trial", "as searched", "ensemble of trials", "SVC baseline"):
+        assert label in report, label
+    assert any(line.startswith("refit: trial") for line in lines)
+
+
+def test_a_finished_run_resumed_scores_nothing_again(pruned_run, tmp_path, monkeypatch):
+    import shutil
+
+    import kerascnn.search.run as run_module
+
+    run_dir, _, cfg = pruned_run
+    copy = tmp_path / run_dir.name
+    shutil.copytree(run_dir, copy)
+    stamps = {p.name: p.stat().st_mtime_ns for p in copy.glob("*.keras")}
+    before = json.loads((copy / "summary.json").read_text())
+    for name in ("svc_baseline", "_refit", "_ensemble", "_load_trial_model"):
+        monkeypatch.setattr(run_module, name, lambda *a, **k: pytest.fail("recomputed on resume"))
+    run_search(cfg, out=tmp_path, printer=lambda line: None)
+    assert {p.name: p.stat().st_mtime_ns for p in copy.glob("*.keras")} == stamps
+    after = json.loads((copy / "summary.json").read_text())
+    for key in ("test", "test_best_trial", "test_ensemble", "baseline", "models"):
+        assert after[key] == before[key], key
+
+
+@pytest.mark.backend
+def test_k_fold_scoring_records_the_mean_and_its_std(tmp_path):
+    cfg = _tiny("cv", search={"max_trials": 1, "space": {"filters": [8]}, "cv_folds": 2, "refit": False})
+    run_dir = run_search(cfg, out=tmp_path, printer=lambda line: None)
+    row = _rows(run_dir)[0]
+    assert row["status"] == "COMPLETED" and float(row["val_f1_macro_std"]) >= 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert "final_model.keras" not in summary["models"] and summary["predictions_from"] == "best_model.keras"
