@@ -25,14 +25,14 @@ def _free_port():
 class Cluster:
     """A chief and workers running `kerascnn search`, each with its own log file."""
 
-    def __init__(self, tmp_path, max_trials=4, epochs=2, worker_timeout=120):
+    def __init__(self, tmp_path, max_trials=4, epochs=2, worker_timeout=120, **search):
         self.tmp, self.port = tmp_path, _free_port()
         self.exp = tmp_path / "dist.yaml"
         self.exp.write_text(yaml.safe_dump({
             "name": "dist", "data": {"source": "digits", "subset": 300},
             "model": {"architecture": "simple_cnn", "params": {"conv_layers": 2, "dense_units": 16}},
             "search": {"max_trials": max_trials, "worker_timeout": worker_timeout,
-                       "space": {"kernel_size": [3, 5], "filters": [8, 16, 32]}},
+                       "space": {"kernel_size": [3, 5], "filters": [8, 16, 32]}, **search},
             "train": {"epochs": epochs},
         }))
         self.run_dir = tmp_path / "runs" / "dist"
@@ -113,6 +113,21 @@ def test_chief_and_two_workers_share_one_search(cluster):
     assert (c.run_dir / "best_model.keras").is_file() and (c.run_dir / "report.md").is_file()
     assert sorted(p.name for p in (c.run_dir / "tb").iterdir() if p.name.isdigit()) == ["0", "1", "2", "3"]
     assert c.log("chief").count("] trial ") == 4  # one progress line per trial on the chief
+
+
+def test_the_chief_prunes_from_the_epochs_its_workers_report(cluster):
+    """Per-epoch reports travel over keras-tuner's UpdateTrial; the chief's oracle answers STOPPED."""
+    c = cluster(max_trials=3, epochs=4, tuner="grid", pruning="median", pruning_warmup_epochs=1,
+                pruning_min_trials=2, space={"learning_rate": [0.01, 0.003, 0.00001], "filters": [8]})
+    c.chief()
+    c.worker(1)
+    assert c.procs["chief"].wait(timeout=300) == 0, c.log("chief")
+    assert c.procs["worker1"].wait(timeout=60) == 0, c.log("worker1")
+    rows = {r["learning_rate"]: r for r in c.rows()}
+    assert rows["1e-05"]["status"] == "PRUNED" and rows["1e-05"]["pruned_epoch"] == "2", c.log("chief")
+    assert rows["0.01"]["status"] == "COMPLETED"
+    assert "PRUNED at epoch 2" in c.log("worker1") and "PRUNED at epoch 2" in c.log("chief")
+    assert c.summary()["counts"]["pruned"] == 1
 
 
 @pytest.mark.slow  # a kill, a restart and a recycle: ~40 s; the chief-and-two-workers test stays in the default run
