@@ -4,6 +4,7 @@
     python tools/bench.py memory [--trials 30]
     python tools/bench.py distributed [--trials 12] [--epochs 3]
     python tools/bench.py models [--size 64] [--batch 16] [--steps 5] [--rounds 5]
+    python tools/bench.py quality [--trials 16]
     python tools/bench.py gpu [--size 224] [--batch 64] [--steps 20] [--rounds 2] [--skip-search]
 
 ``search``: the kit's search (``run_search``) against a plain keras-tuner script
@@ -16,6 +17,13 @@ takes, and ends with ``wall-time ratio (median): X`` (goal <= 1.00).
 ``--profile`` runs each once under cProfile instead and prints where the time
 goes (build + geometry, train steps, Keras' validation pass, the metrics
 callback, checkpoints, TensorBoard writing).
+
+``quality``: time to quality. The default experiment (``--trials`` trials,
+median pruning) against plain keras-tuner's ``RandomSearch`` over the same
+model-building function, data, epochs and seed: the wall time each needs
+until a trial reaches plain keras-tuner's final best validation F1, both
+final test accuracies, and last ``time-to-quality ratio: X`` (kit / plain;
+goal <= 0.5 with the kit's test accuracy not lower).
 
 ``memory``: ``--trials`` small trials in one process; resident memory after
 trial 5 and after the last (goal: growth under 10%).
@@ -40,6 +48,7 @@ exits 0.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import statistics
@@ -57,7 +66,7 @@ def _kit_config(name, trials, epochs):
     return config.resolve({
         "name": name, "seed": 0, "data": {"source": "digits"},
         "model": {"architecture": "simple_cnn", "params": {"conv_layers": 2, "dense_units": 64}},
-        "search": {"tuner": "random", "max_trials": trials,
+        "search": {"tuner": "random", "max_trials": trials, "refit": False,  # the plain script does not refit
                    "space": {"kernel_size": [3, 5], "filters": [16, 32], "padding": ["same"],
                              "bn_placement": ["before_activation", "none"]}},
         "train": {"epochs": epochs, "batch_size": 32},
@@ -321,6 +330,94 @@ def bench_models(size: int, batch: int, steps: int, rounds: int) -> dict:
     return report
 
 
+def bench_quality(trials: int) -> dict:
+    """Time to quality: the kit (default experiment, median pruning) against plain keras-tuner's RandomSearch.
+
+    Plain keras-tuner gets the kit's model-building function (``CNNHyperModel.build``
+    as a function, so keras-tuner runs Keras' own ``fit``), the same data split,
+    epochs, batch size, seed and number of trials, with Keras' ``val_accuracy``
+    as its objective; each of its trials is scored afterwards (untimed) by the
+    same validation F1 the kit uses. Clocks start before each search; a trial
+    counts when it ends.
+    """
+    import keras_tuner as kt
+
+    from kerascnn import config
+    from kerascnn.data import load_dataset
+    from kerascnn.evaluation.metrics import classification_metrics, predict_labels
+    from kerascnn.search import CNNHyperModel, run_search
+
+    experiment = config.load(Path(__file__).resolve().parents[1] / "experiments" / "digits.yaml",
+                             [f"search.max_trials={trials}", "name=quality"])
+    if experiment["search"]["pruning"] == "none":
+        experiment["search"]["pruning"] = "median"
+    search, train = experiment["search"], experiment["train"]
+    data = load_dataset(experiment["data"], seed=experiment["seed"])
+    report = {"benchmark": "quality", "trials": trials, "epochs": train["epochs"]}
+    with tempfile.TemporaryDirectory() as tmp:
+        ended = {}  # trial id -> seconds since the start
+
+        def printer(line):
+            if line.startswith("["):
+                ended[line.split()[2]] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        run_dir = run_search(experiment, out=tmp, printer=printer)
+        kit_seconds = time.perf_counter() - start
+        with open(run_dir / "trials.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        kit_scores = {r["trial_id"]: float(r["val_f1_macro"]) for r in rows if r.get("val_f1_macro")}
+        summary = json.loads((run_dir / "summary.json").read_text())
+
+        hypermodel = CNNHyperModel(data.input_shape, data.num_classes, experiment["model"]["architecture"],
+                                   space=search["space"], params=experiment["model"]["params"], tune_unlisted=False,
+                                   train=train, seed=experiment["seed"])
+        plain_ended = {}
+
+        class Plain(kt.RandomSearch):
+            def on_trial_end(self, trial):
+                plain_ended[trial.trial_id] = time.perf_counter() - start
+                super().on_trial_end(trial)
+
+        start = time.perf_counter()
+        tuner = Plain(hypermodel.build, objective="val_accuracy", max_trials=trials, seed=experiment["seed"],
+                      directory=tmp, project_name="plain", max_consecutive_failed_trials=trials)
+        tuner.search(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=train["epochs"],
+                     batch_size=train["batch_size"], verbose=0)
+        plain_seconds = time.perf_counter() - start
+        plain_scores = {}
+        for trial_id, trial in tuner.oracle.trials.items():  # untimed: the kit's validation F1 for each trial
+            if trial.status == "COMPLETED":
+                model = tuner.load_model(trial)
+                plain_scores[trial_id] = classification_metrics(
+                    data.y_val, predict_labels(model, data.x_val), data.num_classes)["f1_macro"]
+        best_plain = tuner.oracle.get_best_trials(1)[0]
+        plain_test = classification_metrics(data.y_test, predict_labels(tuner.load_model(best_plain), data.x_test),
+                                             data.num_classes)["accuracy"]
+    target = max(plain_scores.values())
+
+    def first_reach(scores, ends):
+        times = [ends[t] for t, score in scores.items() if score >= target and t in ends]
+        return min(times) if times else None
+
+    kit_reach, plain_reach = first_reach(kit_scores, ended), first_reach(plain_scores, plain_ended)
+    report.update({
+        "target_val_f1_macro": round(target, 4),
+        "kit": {"seconds_to_target": kit_reach and round(kit_reach, 1), "search_seconds": round(kit_seconds, 1),
+                "best_val_f1_macro": round(max(kit_scores.values()), 4), "test_accuracy": summary["test"]["accuracy"],
+                "test_accuracy_best_trial": (summary.get("test_best_trial") or {}).get("accuracy"),
+                "test_accuracy_ensemble": (summary.get("test_ensemble") or {}).get("accuracy"),
+                "counts": summary["counts"]},
+        "plain": {"seconds_to_target": round(plain_reach, 1), "search_seconds": round(plain_seconds, 1),
+                  "best_val_f1_macro": round(target, 4), "test_accuracy": plain_test,
+                  "failed_trials": sum(t.status == "FAILED" for t in tuner.oracle.trials.values())},
+        "svc_baseline_test_accuracy": summary["baseline"]["accuracy"],
+        "goal": "time-to-quality ratio <= 0.5, kit test accuracy not lower",
+    })
+    report["ratio"] = round(kit_reach / plain_reach, 3) if kit_reach is not None else float("inf")
+    return report
+
+
 GPU_PAIRS = (("resnet50", "ResNet50"), ("efficientnet_b0", "EfficientNetB0"))
 POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 
@@ -411,6 +508,8 @@ def main(argv=None) -> int:
     b.add_argument("--batch", type=int, default=16)
     b.add_argument("--steps", type=int, default=5)
     b.add_argument("--rounds", type=int, default=5)
+    q = sub.add_parser("quality", help="time to plain keras-tuner's best validation F1, kit with pruning vs plain")
+    q.add_argument("--trials", type=int, default=16)
     g = sub.add_parser("gpu", help="default experiment and model throughput on a GPU, any backend")
     g.add_argument("--size", type=int, default=224)
     g.add_argument("--batch", type=int, default=64)
@@ -426,6 +525,11 @@ def main(argv=None) -> int:
             print(f"\n{result['gpus'][0]}, Keras {result['keras']} on {result['backend']}:\n\n{table}")
         else:
             print(result["message"])
+        return 0
+    if args.what == "quality":
+        result = bench_quality(args.trials)
+        print(json.dumps(result, indent=2))
+        print(f"time-to-quality ratio: {result['ratio']}")
         return 0
     if args.what == "models":
         result = bench_models(args.size, args.batch, args.steps, args.rounds)

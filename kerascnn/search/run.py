@@ -205,7 +205,7 @@ def _finalize(tuner, config: dict, dataset, hypermodel, run_dir: Path, strategy,
         scored("test_best_trial", "best_model.keras", {"trial_id": best.trial_id}, lambda: _load_trial_model(tuner, best))
         summary["test"] = summary["test_best_trial"]
         if search["refit"]:
-            epochs = int(row.get("best_epoch") or config["train"]["epochs"])
+            epochs = _best_epoch(rows, best.trial_id, config)
             source = {"trial_id": best.trial_id, "epochs": epochs,
                       "samples": len(dataset.y_train) + len(dataset.y_val)}
             try:
@@ -216,8 +216,12 @@ def _finalize(tuner, config: dict, dataset, hypermodel, run_dir: Path, strategy,
         if search["ensemble"]:
             members = _ensemble_members(tuner, rows, search["ensemble"])
             if len(members) >= 2:
-                scored("test_ensemble", "ensemble_model.keras", {"trial_ids": [t.trial_id for t in members]},
-                       lambda: _ensemble(tuner, members, strategy))
+                source = {"trial_ids": [t.trial_id for t in members]}
+                if search["refit"] and "refit_error" not in summary:  # members learn from every sample too
+                    source["refit_epochs"] = [_best_epoch(rows, t.trial_id, config) for t in members]
+                scored("test_ensemble", "ensemble_model.keras", source,
+                       lambda: _ensemble(tuner, hypermodel, members, source, run_dir, strategy, printer,
+                                         final_trial=best.trial_id))
             else:
                 printer(f"note: search.ensemble={search['ensemble']} needs at least 2 completed, unpruned trials; "
                         f"{len(members)} finished, so no ensemble was made")
@@ -309,12 +313,12 @@ def _save_model(model, path: Path, strategy) -> None:
         model.save(tmp)
 
 
-def _refit(hypermodel, best, epochs: int, strategy, printer):
-    """The best trial's hyperparameters trained on train+validation for its best epoch count."""
+def _refit(hypermodel, trial, epochs: int, strategy, printer, target="final_model.keras"):
+    """A trial's hyperparameters trained on train+validation for its best epoch count."""
     start = time.perf_counter()
-    model, samples = hypermodel.refit(best.hyperparameters, epochs, strategy=strategy)
-    printer(f"refit: trial {best.trial_id}'s hyperparameters on train+validation ({samples} samples), "
-            f"{epochs} epochs, {time.perf_counter() - start:.1f}s -> final_model.keras")
+    model, samples = hypermodel.refit(trial.hyperparameters, epochs, strategy=strategy)
+    printer(f"refit: trial {trial.trial_id}'s hyperparameters on train+validation ({samples} samples), "
+            f"{epochs} epochs, {time.perf_counter() - start:.1f}s -> {target}")
     return model
 
 
@@ -325,11 +329,32 @@ def _ensemble_members(tuner, rows: list[dict], k: int) -> list:
     return [t for t in ranked if t.trial_id in finished][:k]
 
 
-def _ensemble(tuner, members: list, strategy):
-    """One Keras model averaging the members' probabilities (:func:`kerascnn.evaluation.ensemble.average_model`)."""
+def _best_epoch(rows: list[dict], trial_id, config: dict) -> int:
+    """The epoch count at which a trial's objective was best (what a refit trains for)."""
+    row = next(r for r in rows if r["trial_id"] == trial_id)
+    return int(row.get("best_epoch") or config["train"]["epochs"])
+
+
+def _ensemble(tuner, hypermodel, members: list, source: dict, run_dir: Path, strategy, printer, final_trial=None):
+    """One Keras model averaging the members' probabilities (:func:`kerascnn.evaluation.ensemble.average_model`).
+
+    With ``search.refit`` each member is its trial's hyperparameters refit on
+    train+validation for its best epoch count (the best trial's is
+    ``final_model.keras``, reused); otherwise the trials' own checkpoints.
+    """
+    import keras
+
     from kerascnn.evaluation.ensemble import average_model
 
-    models = [_load_trial_model(tuner, trial) for trial in members]
+    if "refit_epochs" in source:
+        models = []
+        for trial, epochs in zip(members, source["refit_epochs"]):
+            if trial.trial_id == final_trial and (run_dir / "final_model.keras").exists():
+                models.append(keras.saving.load_model(run_dir / "final_model.keras"))
+            else:
+                models.append(_refit(hypermodel, trial, epochs, strategy, printer, target="ensemble member"))
+    else:
+        models = [_load_trial_model(tuner, trial) for trial in members]
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         return average_model(models, names=[f"trial_{t.trial_id}" for t in members])
 

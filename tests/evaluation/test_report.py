@@ -175,3 +175,25 @@ def test_visualize_tool(saved_model, tmp_path, capsys):
     path, _ = saved_model
     assert _tool("visualize").main([str(path), "--digit", "0", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "filters_first_layer.png").is_file()
+
+
+def test_final_searched_ensemble_and_baseline_side_by_side(tmp_path):
+    run = _hand_made_run(tmp_path)
+    summary = json.loads((run / "summary.json").read_text())
+    searched = dict(summary["test"], accuracy=0.8)
+    summary.update({
+        "counts": {"completed": 2, "pruned": 1, "failed": 1, "rejected": 5},
+        "test_best_trial": searched, "test_ensemble": dict(summary["test"], accuracy=0.95),
+        "models": {"best_model.keras": {"trial_id": "1"}, "final_model.keras": {"trial_id": "1", "epochs": 2},
+                   "ensemble_model.keras": {"trial_ids": ["1", "0"]}},
+        "predictions_from": "final_model.keras"})
+    (run / "summary.json").write_text(json.dumps(summary))
+    labels = [label for label, _ in report.test_results(summary)]
+    assert labels == ["final model (trial 1, refit on train+validation)", "best trial 1 as searched",
+                      "ensemble of trials 1, 0", "SVC baseline"]
+    text = report.write_report(run).read_text()
+    assert "| final model (trial 1, refit on train+validation) | 0.9000 |" in text
+    assert "| best trial 1 as searched | 0.8000 |" in text and "| ensemble of trials 1, 0 | 0.9500 |" in text
+    assert "2 trials completed, 1 pruned" in text
+    footer = report.leaderboard(run)
+    assert "2 completed, 1 pruned, 1 failed" in footer and "ensemble of trials 1, 0 accuracy 0.9500" in footer
