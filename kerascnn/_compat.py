@@ -35,13 +35,28 @@ class AtomicOracleState:
     file that stopped every resume with "Expecting value: line 1 column 1".
     Private hooks: ``Oracle._get_oracle_fname``, ``Oracle._get_trial_dir``,
     ``Oracle._save_trial``.
+
+    Inside :meth:`unsaved` (the tuner's per-epoch ``update_trial`` reports)
+    nothing is written: ``Oracle.end_trial`` writes the trial whole, and a
+    trial cut off before that is run again from its first epoch anyway.
     """
+
+    _unsaved = False
 
     def save(self):
         _write_json(self._get_oracle_fname(), self.get_state())
 
     def _save_trial(self, trial):
-        _write_json(os.path.join(self._get_trial_dir(trial.trial_id), "trial.json"), trial.get_state())
+        if not self._unsaved:
+            _write_json(os.path.join(self._get_trial_dir(trial.trial_id), "trial.json"), trial.get_state())
+
+    @contextlib.contextmanager
+    def unsaved(self):
+        self._unsaved = True
+        try:
+            yield
+        finally:
+            self._unsaved = False
 
 
 class AtomicTunerState:

@@ -4,8 +4,10 @@ Flow: prepare (validate the config, load and check data, check the first
 candidate; nothing written yet) -> open the run directory (lock it, save
 ``config.yaml`` or check that a resumed run is the same experiment) -> search
 (keras-tuner, geometry-checked candidates, scikit-learn metrics, TensorBoard
-under ``tb/``) -> finalize (best model on the test split, SVC baseline,
-``summary.json``, ``predictions_test.csv``, ``best_model.keras``, the report).
+under ``tb/``, median pruning) -> finalize (the best trial, its refit on
+train+validation and the top-K ensemble scored on the test split beside the
+SVC baseline; ``summary.json``, ``predictions_test.csv``, ``best_model.keras``,
+``final_model.keras``, ``ensemble_model.keras``, the report).
 
 Running the same experiment again resumes it (keras-tuner reloads its oracle;
 a trial cut off by a kill is run again); ``overwrite=True`` starts over.
@@ -173,12 +175,29 @@ def _finalize(tuner, config: dict, dataset, hypermodel, run_dir: Path, strategy,
     from kerascnn.evaluation.report import write_report
     from kerascnn.search.tuner import write_trials_csv
 
-    search = config["search"]
     rows = tuner.trial_rows()
     write_trials_csv(run_dir / "trials.csv", rows)
     previous = _previous_summary(run_dir)
+    summary = _search_summary(config, dataset, rows, run_dir, printer)
+    best_trials = tuner.oracle.get_best_trials(1)
+    if best_trials:
+        summary["best"] = _best_record(best_trials[0], rows, config["search"]["objective"])
+        _score_models(tuner, config, dataset, hypermodel, rows, best_trials[0],
+                      _Scorer(dataset, run_dir, strategy, previous, summary), printer)
+    else:
+        summary["best"], summary["test"] = None, None
+        printer("No trial completed: see trials.csv (status, message) and rejections.jsonl.")
+    summary["baseline"] = previous.get("baseline") or svc_baseline(dataset, config["seed"])
+    summary["seconds"] = round(time.perf_counter() - started, 1)
+    rundir.atomic_write(run_dir / "summary.json", json.dumps(summary, indent=2, default=_json_default))
+    report = write_report(run_dir)
+    if summary["test"]:
+        _print_result(summary, report, printer)
 
-    summary = {"name": config["name"], "objective": search["objective"], "data": dataset.sizes(),
+
+def _search_summary(config: dict, dataset, rows: list[dict], run_dir: Path, printer) -> dict:
+    """summary.json's description of the search: name, objective, data, counts, rejection reasons."""
+    summary = {"name": config["name"], "objective": config["search"]["objective"], "data": dataset.sizes(),
                "class_names": dataset.class_names}
     rejections, damaged = rundir.read_jsonl(run_dir / "rejections.jsonl")
     summary["counts"] = {
@@ -190,59 +209,57 @@ def _finalize(tuner, config: dict, dataset, hypermodel, run_dir: Path, strategy,
     if damaged:
         printer(f"note: {damaged} line(s) of rejections.jsonl could not be read (cut short) and are not counted")
     summary["rejection_reasons"] = _rejection_reasons(rejections)
-    best_trials = tuner.oracle.get_best_trials(1)
-    scored = _Scorer(dataset, run_dir, strategy, previous, summary)
-    if best_trials:
-        best = best_trials[0]
-        row = next(r for r in rows if r["trial_id"] == best.trial_id)
-        summary["best"] = {
-            "trial_id": best.trial_id,
-            "hyperparameters": {k: v for k, v in best.hyperparameters.values.items() if not k.startswith("tuner/")},
-            "metrics": {k: v for k, v in row.items()
-                        if k.startswith("val_") or k in ("best_epoch", search["objective"])},
-            "params": row.get("params"),
-        }
-        scored("test_best_trial", "best_model.keras", {"trial_id": best.trial_id}, lambda: _load_trial_model(tuner, best))
-        summary["test"] = summary["test_best_trial"]
-        if search["refit"]:
-            epochs = _best_epoch(rows, best.trial_id, config)
-            source = {"trial_id": best.trial_id, "epochs": epochs,
-                      "samples": len(dataset.y_train) + len(dataset.y_val)}
-            try:
-                scored("test", "final_model.keras", source, lambda: _refit(hypermodel, best, epochs, strategy, printer))
-            except ValueError as err:  # a diverged refit: the searched model stays the result, and says why
-                printer(f"note: {err}; the searched trial's model is the result (best_model.keras)")
-                summary["refit_error"] = str(err)
-        if search["ensemble"]:
-            members = _ensemble_members(tuner, rows, search["ensemble"])
-            if len(members) >= 2:
-                source = {"trial_ids": [t.trial_id for t in members]}
-                if search["refit"] and "refit_error" not in summary:  # members learn from every sample too
-                    source["refit_epochs"] = [_best_epoch(rows, t.trial_id, config) for t in members]
-                scored("test_ensemble", "ensemble_model.keras", source,
-                       lambda: _ensemble(tuner, hypermodel, members, source, run_dir, strategy, printer,
-                                         final_trial=best.trial_id))
-            else:
-                printer(f"note: search.ensemble={search['ensemble']} needs at least 2 completed, unpruned trials; "
-                        f"{len(members)} finished, so no ensemble was made")
-        scored.write_predictions()
-    else:
-        summary["best"], summary["test"] = None, None
-        printer("No trial completed: see trials.csv (status, message) and rejections.jsonl.")
-    summary["baseline"] = previous.get("baseline") or svc_baseline(dataset, config["seed"])
-    summary["seconds"] = round(time.perf_counter() - started, 1)
-    rundir.atomic_write(run_dir / "summary.json", json.dumps(summary, indent=2, default=_json_default))
-    report = write_report(run_dir)
-    if summary["test"]:
-        c, base = summary["counts"], summary["baseline"]
-        which = "final model (refit on train+validation)" if "final_model.keras" in summary["models"] else \
-            f"best trial {summary['best']['trial_id']}"
-        extra = "".join(f"; {label} {summary[key]['accuracy']:.4f}" for key, label in
-                        (("test_best_trial", "searched trial"), ("test_ensemble", "ensemble"))
-                        if key in summary and summary[key] is not summary["test"])
-        printer(f"{which}: test accuracy {summary['test']['accuracy']:.4f}, f1_macro {summary['test']['f1_macro']:.4f}"
-                f"{extra} (SVC baseline {base['accuracy']:.4f}); {c['completed']} completed, {c['pruned']} pruned, "
-                f"{c['failed']} failed, {c['rejected']} candidates rejected before training. Report: {report}")
+    return summary
+
+
+def _best_record(best, rows: list[dict], objective: str) -> dict:
+    row = next(r for r in rows if r["trial_id"] == best.trial_id)
+    return {
+        "trial_id": best.trial_id,
+        "hyperparameters": {k: v for k, v in best.hyperparameters.values.items() if not k.startswith("tuner/")},
+        "metrics": {k: v for k, v in row.items() if k.startswith("val_") or k in ("best_epoch", objective)},
+        "params": row.get("params"),
+    }
+
+
+def _score_models(tuner, config: dict, dataset, hypermodel, rows, best, scored: "_Scorer", printer) -> None:
+    """The searched trial, the refit (``search.refit``) and the ensemble (``search.ensemble``) on the test split."""
+    search, summary, strategy = config["search"], scored.summary, scored.strategy
+    scored("test_best_trial", "best_model.keras", {"trial_id": best.trial_id}, lambda: _load_trial_model(tuner, best))
+    summary["test"] = summary["test_best_trial"]
+    if search["refit"]:
+        epochs = _refit_epochs(tuner, best.trial_id, config)
+        source = {"trial_id": best.trial_id, "epochs": epochs, "samples": len(dataset.y_train) + len(dataset.y_val)}
+        try:
+            scored("test", "final_model.keras", source, lambda: _refit(hypermodel, best, epochs, strategy, printer))
+        except ValueError as err:  # a diverged refit: the searched model stays the result, and says why
+            printer(f"note: {err}; the searched trial's model is the result (best_model.keras)")
+            summary["refit_error"] = str(err)
+    if search["ensemble"]:
+        members = _ensemble_members(tuner, rows, search["ensemble"])
+        if len(members) >= 2:
+            source = {"trial_ids": [t.trial_id for t in members]}
+            if search["refit"] and "refit_error" not in summary:  # members learn from every sample too
+                source["refit_epochs"] = [_refit_epochs(tuner, t.trial_id, config) for t in members]
+            scored("test_ensemble", "ensemble_model.keras", source,
+                   lambda: _ensemble(tuner, hypermodel, members, source, scored.run_dir, strategy, printer,
+                                     final_trial=best.trial_id))
+        else:
+            printer(f"note: search.ensemble={search['ensemble']} needs at least 2 completed, unpruned trials; "
+                    f"{len(members)} finished, so no ensemble was made")
+    scored.write_predictions()
+
+
+def _print_result(summary: dict, report: Path, printer) -> None:
+    c, base = summary["counts"], summary["baseline"]
+    which = ("final model (refit on train+validation)" if "final_model.keras" in summary["models"]
+             else f"best trial {summary['best']['trial_id']}")
+    extra = "".join(f"; {label} {summary[key]['accuracy']:.4f}" for key, label in
+                    (("test_best_trial", "searched trial"), ("test_ensemble", "ensemble"))
+                    if key in summary and summary[key] is not summary["test"])
+    printer(f"{which}: test accuracy {summary['test']['accuracy']:.4f}, f1_macro {summary['test']['f1_macro']:.4f}"
+            f"{extra} (SVC baseline {base['accuracy']:.4f}); {c['completed']} completed, {c['pruned']} pruned, "
+            f"{c['failed']} failed, {c['rejected']} candidates rejected before training. Report: {report}")
 
 
 class _Scorer:
@@ -329,10 +346,20 @@ def _ensemble_members(tuner, rows: list[dict], k: int) -> list:
     return [t for t in ranked if t.trial_id in finished][:k]
 
 
-def _best_epoch(rows: list[dict], trial_id, config: dict) -> int:
-    """The epoch count at which a trial's objective was best (what a refit trains for)."""
-    row = next(r for r in rows if r["trial_id"] == trial_id)
-    return int(row.get("best_epoch") or config["train"]["epochs"])
+def _refit_epochs(tuner, trial_id, config: dict) -> int:
+    """What a refit trains for: the last epoch at which the trial's objective was at its best.
+
+    The last, not the first: a validation F1 of 1.0 reached at epoch 5 and
+    held until epoch 30 is a plateau, and the refit (on more data) should
+    train through it rather than stop at epoch 5.
+    """
+    oracle = tuner.oracle
+    trial, name = oracle.trials[trial_id], oracle.objective.name
+    if not trial.metrics.exists(name) or not trial.metrics.get_history(name):
+        return config["train"]["epochs"]
+    history = [(o.step, float(np.mean(o.value))) for o in trial.metrics.get_history(name)]
+    best = (max if oracle.objective.direction == "max" else min)(v for _, v in history)
+    return max(step for step, v in history if v == best) + 1
 
 
 def _ensemble(tuner, hypermodel, members: list, source: dict, run_dir: Path, strategy, printer, final_trial=None):

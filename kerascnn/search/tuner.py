@@ -116,7 +116,8 @@ class PruningOracle:
 
     @kt.synchronized
     def update_trial(self, trial_id, metrics, step=0):
-        trial = super().update_trial(trial_id, metrics, step)
+        with self.unsaved():  # a per-epoch report: end_trial writes the trial (see _compat.AtomicOracleState)
+            trial = super().update_trial(trial_id, metrics, step)
         if self.pruning == "median" and self.should_prune(trial_id, step):
             self.pruned[trial_id] = step + 1
             trial = copy.copy(trial)  # the answer says STOPPED; the oracle's own trial runs on to its end
