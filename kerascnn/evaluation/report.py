@@ -235,10 +235,28 @@ def plot_knob_effects(rows, objective, path: Path) -> list[str]:
     return knobs
 
 
+def confusion_matrix_figure(cm: np.ndarray, class_names, title: str = "Confusion matrix"):
+    """A matplotlib figure of a confusion matrix, counts written in each cell."""
+    plt = _pyplot()
+    n = len(cm)
+    fig, ax = plt.subplots(figsize=(max(4, 0.5 * n + 2), max(3.5, 0.5 * n + 1.5)), dpi=100)
+    im = ax.imshow(cm, cmap="Blues")
+    ax.set(xticks=range(n), yticks=range(n), xticklabels=class_names, yticklabels=class_names,
+           xlabel="predicted", ylabel="true", title=title)
+    plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
+    limit = cm.max() / 2 if cm.size else 0
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if cm[i, j] > limit else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return fig
+
+
 def plot_confusion(run_dir: Path, class_names, path: Path) -> np.ndarray | None:
     from sklearn.metrics import confusion_matrix
 
-    from kerascnn.evaluation.tensorboard import confusion_matrix_figure
 
     pred_file = run_dir / "predictions_test.csv"
     if not pred_file.exists():

@@ -189,35 +189,38 @@ def tensorboard_callback(log_dir, profile_batch=0):
     return TensorBoard(log_dir, profile_batch=profile_batch)
 
 
-def confusion_matrix_figure(cm: np.ndarray, class_names, title: str = "Confusion matrix"):
-    """A matplotlib figure of a confusion matrix, counts written in each cell."""
-    import matplotlib
+def confusion_matrix_png(cm: np.ndarray, class_names, title: str = "Confusion matrix", cell: int = 36) -> bytes:
+    """A confusion matrix as a PNG: Blues-shaded cells with their counts, class names on both axes.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Drawn with Pillow (matplotlib's dependency) in about 15 ms; the
+    matplotlib figure took 0.35 s, paid once per trial on the search's clock.
+    The report's larger test-split figure stays matplotlib's
+    (:func:`kerascnn.evaluation.report.confusion_matrix_figure`).
+    """
+    from PIL import Image, ImageDraw, ImageFont
 
-    n = len(cm)
-    fig, ax = plt.subplots(figsize=(max(4, 0.5 * n + 2), max(3.5, 0.5 * n + 1.5)), dpi=100)
-    im = ax.imshow(cm, cmap="Blues")
-    ax.set(xticks=range(n), yticks=range(n), xticklabels=class_names, yticklabels=class_names,
-           xlabel="predicted", ylabel="true", title=title)
-    plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
-    limit = cm.max() / 2 if cm.size else 0
+    n, font = len(cm), ImageFont.load_default()
+    left, top = 60, 40
+    width, height = left + n * cell + 10, top + n * cell + 40
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    peak = max(int(cm.max()) if cm.size else 0, 1)
+    light, dark = np.array([247, 251, 255]), np.array([8, 48, 107])  # the ends of matplotlib's "Blues"
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=8,
-                    color="white" if cm[i, j] > limit else "black")
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    return fig
-
-
-def figure_to_png(fig) -> bytes:
-    import matplotlib.pyplot as plt
-
+            share = int(cm[i, j]) / peak
+            x, y = left + j * cell, top + i * cell
+            draw.rectangle([x, y, x + cell - 1, y + cell - 1], fill=tuple(int(c) for c in light + share * (dark - light)))
+            draw.text((x + cell / 2, y + cell / 2), str(int(cm[i, j])), fill="white" if share > 0.5 else "black",
+                      font=font, anchor="mm")
+    for k, name in enumerate(class_names):
+        draw.text((left - 4, top + k * cell + cell / 2), str(name)[:8], fill="black", font=font, anchor="rm")
+        draw.text((left + k * cell + cell / 2, top + n * cell + 4), str(name)[:6], fill="black", font=font, anchor="mt")
+    draw.text((width / 2, 8), title, fill="black", font=font, anchor="mt")
+    draw.text((left + n * cell / 2, height - 14), "predicted", fill="black", font=font, anchor="mt")
+    draw.text((4, top - 14), "true", fill="black", font=font)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
+    image.save(buffer, format="PNG")
     return buffer.getvalue()
 
 
@@ -228,7 +231,7 @@ def write_trial_summaries(log_dir, *, y_true, y_pred, class_names, hyperparamete
 
     labels = list(range(len(class_names)))
     cm = confusion_matrix(y_true, y_pred, labels=labels)
-    png = figure_to_png(confusion_matrix_figure(cm, class_names, "Validation confusion matrix"))
+    png = confusion_matrix_png(cm, class_names, "Validation confusion matrix")
     report = classification_report(y_true, y_pred, labels=labels, target_names=[str(c) for c in class_names],
                                    zero_division=0)
     table = "| hyperparameter | value |\n|---|---|\n" + "\n".join(
