@@ -297,9 +297,6 @@ def _check_semantics(config: dict) -> None:
         raise ConfigError(f"`search.cv_folds` ({search['cv_folds']}) and `train.strategy` "
                           f"({config['train']['strategy']!r}) cannot be combined: each fold trains its own model "
                           "outside keras-tuner's distribution scope. Set one of them to null.")
-    if search["ensemble"] > search["max_trials"]:
-        raise ConfigError(f"Invalid `search.ensemble`: it averages the best trials, so it cannot exceed "
-                          f"search.max_trials={search['max_trials']}. Received: search.ensemble={search['ensemble']}")
     data = config["data"]
     if data["source"] in ("image_folder", "npz") and not data["path"]:
         raise ConfigError(f"`data.path` is required for data.source={data['source']!r}")

@@ -65,7 +65,6 @@ train: {epochs: 10, batch_size: 64, optimizer: adam, learning_rate: 0.001}
         ({"search": {"pruning_warmup_epochs": -1}}, "Invalid `search.pruning_warmup_epochs`: expected an integer >= 0"),
         ({"search": {"refit": "yes please"}}, "Invalid `search.refit`: expected true or false"),
         ({"search": {"ensemble": 1}}, "Invalid `search.ensemble`: expected 0 (off) or the number of top trials"),
-        ({"search": {"ensemble": 5, "max_trials": 3}}, "cannot exceed search.max_trials=3. Received: search.ensemble=5"),
         ({"search": {"cv_fold": 3}}, "(did you mean 'cv_folds'?)"),
         ({"search": {"cv_folds": 1}}, "Invalid `search.cv_folds`: expected an integer >= 2 or null"),
         ({"search": {"cv_folds": True}}, "Received: search.cv_folds=True"),

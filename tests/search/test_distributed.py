@@ -92,7 +92,8 @@ def cluster(tmp_path):
 
 def test_chief_and_two_workers_share_one_search(cluster):
     """Worker 2 is also recycled: it exits (75) when handed its second trial and, restarted, runs it."""
-    c = cluster(max_trials=4, epochs=1)
+    # pruning on, but judged only after 10 finished trials: every epoch is reported to the chief, none is pruned
+    c = cluster(max_trials=4, epochs=2, pruning="median", pruning_warmup_epochs=0, pruning_min_trials=10)
     c.worker(1)  # a worker may start before its chief: it waits for it
     c.wait(lambda: "waiting for the chief" in c.log("worker1"), 120, "worker 1 to wait for its chief")
     c.chief()
@@ -113,8 +114,12 @@ def test_chief_and_two_workers_share_one_search(cluster):
     assert (c.run_dir / "best_model.keras").is_file() and (c.run_dir / "report.md").is_file()
     assert sorted(p.name for p in (c.run_dir / "tb").iterdir() if p.name.isdigit()) == ["0", "1", "2", "3"]
     assert c.log("chief").count("] trial ") == 4  # one progress line per trial on the chief
+    trial = json.loads((c.run_dir / "tuner" / "trial_0" / "trial.json").read_text())
+    steps = [o["step"] for o in trial["metrics"]["metrics"]["val_f1_macro"]["observations"]]
+    assert steps == [0, 1]  # both epochs reached the chief (keras-tuner alone reports only the best one)
 
 
+@pytest.mark.slow  # ~18 s; the chief-and-two-workers test sends per-epoch reports over gRPC in the default run
 def test_the_chief_prunes_from_the_epochs_its_workers_report(cluster):
     """Per-epoch reports travel over keras-tuner's UpdateTrial; the chief's oracle answers STOPPED."""
     c = cluster(max_trials=3, epochs=4, tuner="grid", pruning="median", pruning_warmup_epochs=1,
