@@ -284,7 +284,6 @@ class CNNHyperModel(kt.HyperModel):
             tb.end_session(board.log_dir, success=True)
         return history
 
-
     # ----- k-fold scoring and the final refit -----
     def folds(self):
         """``(train_index, held_out_index)`` of each stratified fold over train+validation (``cv_folds``)."""
