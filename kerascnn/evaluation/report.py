@@ -257,7 +257,6 @@ def confusion_matrix_figure(cm: np.ndarray, class_names, title: str = "Confusion
 def plot_confusion(run_dir: Path, class_names, path: Path) -> np.ndarray | None:
     from sklearn.metrics import confusion_matrix
 
-
     pred_file = run_dir / "predictions_test.csv"
     if not pred_file.exists():
         return None

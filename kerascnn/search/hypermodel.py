@@ -269,7 +269,7 @@ class CNNHyperModel(kt.HyperModel):
         with released_trial_graphs():  # memory stays flat over a long search, whichever tuner runs it
             history = model.fit(train_ds, callbacks=callbacks, **fit_kwargs)
         losses = history.history.get("loss", [])
-        if any(not np.isfinite(v) for v in losses):
+        if _diverged(history):
             raise kt.errors.FailedTrialError(f"loss became NaN/inf at epoch {len(losses)}: diverged")
         self.last_fit = {"seconds": time.perf_counter() - start, "params": int(model.count_params()),
                          "batch_size": int(batch_size),
@@ -300,24 +300,18 @@ class CNNHyperModel(kt.HyperModel):
         callback sees (checkpoint, pruning, early stopping, TensorBoard) is
         the mean over the folds.
         """
-        from kerascnn.data import make_pipeline
         from kerascnn.evaluation.metrics import SklearnMetrics
 
-        x_all = np.concatenate([self.data.x_train, self.data.x_val])
-        y_all = np.concatenate([self.data.y_train, self.data.y_val])
+        x_all, y_all = self._train_and_validation()
         splits, fold_logs = self.folds(), []
         for train_idx, held_idx in splits[1:]:
-            model = self.build(hp)
             logs = FoldLogs()
-            callbacks = [SklearnMetrics(x_all[held_idx], y_all[held_idx], self.num_classes, seed=self.seed), logs,
-                         keras.callbacks.TerminateOnNaN()]
-            with released_trial_graphs():
-                model.fit(make_pipeline(x_all[train_idx], y_all[train_idx], batch_size, shuffle=True, seed=self.seed),
-                          epochs=epochs, verbose=0, shuffle=False, callbacks=callbacks)
-            if any(not np.isfinite(v) for v in logs.history.get("loss", [])):
+            metrics = SklearnMetrics(x_all[held_idx], y_all[held_idx], self.num_classes, seed=self.seed)
+            history = self._fit_fresh(self.build(hp), x_all[train_idx], y_all[train_idx], batch_size, epochs,
+                                      [metrics, logs])
+            if _diverged(history):
                 raise kt.errors.FailedTrialError("loss became NaN/inf in a cross-validation fold: diverged")
             fold_logs.append(logs.history)
-            del model
         train_idx, held_idx = splits[0]
         return x_all[train_idx], y_all[train_idx], x_all[held_idx], y_all[held_idx], fold_logs
 
@@ -328,19 +322,26 @@ class CNNHyperModel(kt.HyperModel):
         the search has chosen: the final model learns from every labelled
         sample outside the test split. Returns ``(model, samples)``.
         """
-        from kerascnn.data import make_pipeline
-
-        x = np.concatenate([self.data.x_train, self.data.x_val])
-        y = np.concatenate([self.data.y_train, self.data.y_val])
+        x, y = self._train_and_validation()
         with strategy.scope() if strategy is not None else nullcontext():
             model = self.build(hp)
         batch_size = self._training(copy.deepcopy(hp))["batch_size"] * self.replicas
-        with released_trial_graphs():
-            history = model.fit(make_pipeline(x, y, batch_size, shuffle=True, seed=self.seed), epochs=epochs,
-                                verbose=0, shuffle=False, callbacks=[keras.callbacks.TerminateOnNaN()])
-        if any(not np.isfinite(v) for v in history.history.get("loss", [])):
+        if _diverged(self._fit_fresh(model, x, y, batch_size, epochs)):
             raise ValueError(f"the refit on train+validation diverged (loss NaN/inf within {epochs} epochs)")
         return model, len(y)
+
+    def _train_and_validation(self):
+        """The train and validation splits as one set (what k-fold splits and a refit learns from)."""
+        return (np.concatenate([self.data.x_train, self.data.x_val]),
+                np.concatenate([self.data.y_train, self.data.y_val]))
+
+    def _fit_fresh(self, model, x, y, batch_size, epochs, callbacks=()):
+        """Train ``model`` on ``(x, y)`` outside keras-tuner (a k-fold fold, a refit); Keras' History."""
+        from kerascnn.data import make_pipeline
+
+        with released_trial_graphs():
+            return model.fit(make_pipeline(x, y, batch_size, shuffle=True, seed=self.seed), epochs=epochs, verbose=0,
+                             shuffle=False, callbacks=[*callbacks, keras.callbacks.TerminateOnNaN()])
 
 
 class FoldLogs(keras.callbacks.Callback):
@@ -370,6 +371,11 @@ class FoldMean(keras.callbacks.Callback):
             logs[key] = float(np.mean(values))
             if key == self.objective:
                 logs[f"{key}_std"] = float(np.std(values))
+
+
+def _diverged(history) -> bool:
+    """Whether a Keras History's training loss became NaN or inf (``TerminateOnNaN`` stopped it)."""
+    return any(not np.isfinite(v) for v in history.history.get("loss", []))
 
 
 def _layer_default(knob, i, params):
