@@ -259,7 +259,7 @@ class CNNHyperModel(kt.HyperModel):
         session = getattr(board, "trial_session", None)  # set by the tuner (_compat.TrialLogDirs)
         if session is not None:
             tb.start_session(board.log_dir, *session)
-        callbacks.append(keras.callbacks.TerminateOnNaN())
+        callbacks += _guards()
         train_ds = make_pipeline(x, y, batch_size, shuffle=True, seed=self.seed)
         # no validation_data: the metrics callback's one pass over the validation split gives val_loss too
         fit_kwargs = {"epochs": epochs, "verbose": kwargs.pop("verbose", 0)}
@@ -341,7 +341,14 @@ class CNNHyperModel(kt.HyperModel):
 
         with released_trial_graphs():
             return model.fit(make_pipeline(x, y, batch_size, shuffle=True, seed=self.seed), epochs=epochs, verbose=0,
-                             shuffle=False, callbacks=[*callbacks, keras.callbacks.TerminateOnNaN()])
+                             shuffle=False, callbacks=[*callbacks, *_guards()])
+
+
+def _guards() -> list:
+    """Callbacks every fit of the search has: stop on a NaN loss; a Ctrl-C lands between steps."""
+    from kerascnn.search.interrupt import StepInterrupt
+
+    return [keras.callbacks.TerminateOnNaN(), StepInterrupt()]
 
 
 class FoldLogs(keras.callbacks.Callback):

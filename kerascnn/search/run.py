@@ -66,6 +66,7 @@ def run_search(config: dict, *, out: str | Path = "runs", overwrite: bool = Fals
         kerascnn.rundir.RunDirError: the run directory cannot be used as asked; nothing in it was changed.
     """
     from kerascnn.search import distributed
+    from kerascnn.search.interrupt import deferred_during_fit
 
     config = config_module.resolve(config)
     started = time.perf_counter()
@@ -88,11 +89,13 @@ def run_search(config: dict, *, out: str | Path = "runs", overwrite: bool = Fals
             if fresh:  # made by this call and holding no trial yet: do not leave it to block the corrected rerun
                 shutil.rmtree(run_dir, ignore_errors=True)
             raise
-        _search(tuner, config, dataset, run_dir, printer)
-        if role == "worker":
-            printer(f"worker {os.environ[distributed.ENV_ID]}: no trials left; the chief writes the results into {run_dir}")
-            return run_dir
-        _finalize(tuner, config, dataset, hypermodel, run_dir, strategy, started, printer)
+        with deferred_during_fit():  # a Ctrl-C stops the search between training steps (search/interrupt.py)
+            _search(tuner, config, dataset, run_dir, printer)
+            if role == "worker":
+                printer(f"worker {os.environ[distributed.ENV_ID]}: no trials left; "
+                        f"the chief writes the results into {run_dir}")
+                return run_dir
+            _finalize(tuner, config, dataset, hypermodel, run_dir, strategy, started, printer)
     return run_dir
 
 
@@ -179,7 +182,7 @@ def _finalize(tuner, config: dict, dataset, hypermodel, run_dir: Path, strategy,
     write_trials_csv(run_dir / "trials.csv", rows)
     previous = _previous_summary(run_dir)
     summary = _search_summary(config, dataset, rows, run_dir, printer)
-    best_trials = tuner.oracle.get_best_trials(1)
+    best_trials = _best_completed(tuner, rows, 1)
     if best_trials:
         summary["best"] = _best_record(best_trials[0], rows, config["search"]["objective"])
         _score_models(tuner, config, dataset, hypermodel, rows, best_trials[0],
@@ -236,7 +239,7 @@ def _score_models(tuner, config: dict, dataset, hypermodel, rows, best, scored: 
             printer(f"note: {err}; the searched trial's model is the result (best_model.keras)")
             summary["refit_error"] = str(err)
     if search["ensemble"]:
-        members = _ensemble_members(tuner, rows, search["ensemble"])
+        members = _best_completed(tuner, rows, search["ensemble"])
         if len(members) >= 2:
             source = {"trial_ids": [t.trial_id for t in members]}
             if search["refit"] and "refit_error" not in summary:  # members learn from every sample too
@@ -339,8 +342,12 @@ def _refit(hypermodel, trial, epochs: int, strategy, printer, target="final_mode
     return model
 
 
-def _ensemble_members(tuner, rows: list[dict], k: int) -> list:
-    """The ``k`` best completed, unpruned trials (the oracle's order)."""
+def _best_completed(tuner, rows: list[dict], k: int) -> list:
+    """The ``k`` best completed, unpruned trials (the oracle's order).
+
+    Not ``oracle.get_best_trials(k)`` alone: with fewer than ``k`` completed
+    trials it pads the list with failed and running ones.
+    """
     finished = {r["trial_id"] for r in rows if r["status"] == "COMPLETED"}
     ranked = tuner.oracle.get_best_trials(len(rows))
     return [t for t in ranked if t.trial_id in finished][:k]

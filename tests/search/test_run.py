@@ -549,3 +549,20 @@ def test_per_epoch_writes_only_the_checkpoint_when_the_objective_improves(tmp_pa
         best = max(best, value)
     assert len(weights) == sum(improved) and all(w.endswith("checkpoint.weights.h5") for w in weights)
     assert len(trial_json) == 2  # when keras-tuner creates the trial and when it ends, not once per epoch (4)
+
+
+def test_a_search_whose_every_trial_failed_says_so_and_names_no_best(tmp_path, monkeypatch):
+    """keras-tuner's get_best_trials pads with failed trials: a failed one must not become "the best"."""
+    from kerascnn.search.hypermodel import CNNHyperModel
+
+    def broken(self, hp, model, *args, **kwargs):
+        raise RuntimeError("simulated out of memory")
+
+    monkeypatch.setattr(CNNHyperModel, "fit", broken)
+    lines = []
+    run_dir = run_search(_tiny("all_failed", search={"max_trials": 1, "space": {"filters": [8]}}), out=tmp_path,
+                         printer=lines.append)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["best"] is None and summary["test"] is None and summary["counts"]["failed"] == 1
+    assert any(line.startswith("No trial completed") for line in lines)
+    assert not (run_dir / "best_model.keras").exists()
