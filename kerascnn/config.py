@@ -22,7 +22,10 @@ from kerascnn.validation import did_you_mean
 
 TUNERS = ("random", "bayesian", "hyperband", "grid")
 PRUNING = ("none", "median")
-OPTIMIZERS = ("adam", "sgd", "rmsprop", "adagrad")
+#: Optimizer names an experiment may use -> their ``keras.optimizers`` class.
+OPTIMIZERS = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop", "adagrad": "Adagrad"}
+#: Optimizers that take ``train.momentum``.
+MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")
 SOURCES = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "image_folder", "npz", "arrays")
 
 DATA_DEFAULTS = {

@@ -20,7 +20,7 @@ import keras
 from keras import layers as L
 
 from kerascnn.architectures._common import check_branching, check_input_shape
-from kerascnn.architectures.registry import register_model
+from kerascnn.architectures.registry import register_model, variant
 from kerascnn.geometry import LayerSpec
 from kerascnn.layers.blocks import classifier_top
 from kerascnn.layers.build import apply_specs, model_input
@@ -108,23 +108,12 @@ def densenet(
     return keras.Model(inputs, x, name=name)
 
 
-def _register(twin):
-    return register_model(family="densenet", default_input_shape=(224, 224, 3), base=densenet, keras_twin=twin)
+def _register(depth: int, description: str):
+    builder = variant(densenet, f"densenet{depth}", description, blocks=DENSENET_BLOCKS[depth])
+    return register_model(builder, family="densenet", default_input_shape=(224, 224, 3), base=densenet,
+                          keras_twin=f"DenseNet{depth}")
 
 
-@_register("DenseNet121")
-def densenet121(**kwargs):
-    """DenseNet-121: dense blocks (6, 12, 24, 16), growth rate 32."""
-    return densenet(DENSENET_BLOCKS[121], **{"name": "densenet121", **kwargs})
-
-
-@_register("DenseNet169")
-def densenet169(**kwargs):
-    """DenseNet-169: dense blocks (6, 12, 32, 32), growth rate 32."""
-    return densenet(DENSENET_BLOCKS[169], **{"name": "densenet169", **kwargs})
-
-
-@_register("DenseNet201")
-def densenet201(**kwargs):
-    """DenseNet-201: dense blocks (6, 12, 48, 32), growth rate 32."""
-    return densenet(DENSENET_BLOCKS[201], **{"name": "densenet201", **kwargs})
+densenet121 = _register(121, "DenseNet-121: dense blocks (6, 12, 24, 16), growth rate 32.")
+densenet169 = _register(169, "DenseNet-169: dense blocks (6, 12, 32, 32), growth rate 32.")
+densenet201 = _register(201, "DenseNet-201: dense blocks (6, 12, 48, 32), growth rate 32.")

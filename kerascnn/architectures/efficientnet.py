@@ -21,7 +21,7 @@ import keras
 from keras import layers as L
 
 from kerascnn.architectures._common import check_branching, check_input_shape
-from kerascnn.architectures.registry import register_model
+from kerascnn.architectures.registry import register_model, variant
 from kerascnn.geometry import LayerSpec
 from kerascnn.layers.blocks import classifier_top, make_divisible, squeeze_excite
 from kerascnn.layers.build import apply_specs, model_input
@@ -134,60 +134,20 @@ def efficientnet(
     return keras.Model(inputs, x, name=name)
 
 
-def _variant(key: str, kwargs: dict):
-    width, depth, _, dropout = SCALING[key]
-    return efficientnet(width, depth, **{"dropout": dropout, "name": f"efficientnet_{key}", **kwargs})
+def _register(key: str):
+    width, depth, size, dropout = SCALING[key]
+    name = f"efficientnet_{key}"
+    builder = variant(efficientnet, name, f"EfficientNet-{key.upper()}: width {width}, depth {depth}, {size}×{size}.",
+                      width=width, depth=depth, dropout=dropout)
+    return register_model(builder, family="efficientnet", default_input_shape=(size, size, 3), base=efficientnet,
+                          keras_twin=f"EfficientNet{key.upper()}")
 
 
-def _register(key):
-    size = SCALING[key][2]
-    return register_model(family="efficientnet", default_input_shape=(size, size, 3), base=efficientnet,
-                          keras_twin=f"EfficientNet{key.upper()}", name=f"efficientnet_{key}")
-
-
-@_register("b0")
-def efficientnet_b0(**kwargs):
-    """EfficientNet-B0: width 1.0, depth 1.0, 224×224."""
-    return _variant("b0", kwargs)
-
-
-@_register("b1")
-def efficientnet_b1(**kwargs):
-    """EfficientNet-B1: width 1.0, depth 1.1, 240×240."""
-    return _variant("b1", kwargs)
-
-
-@_register("b2")
-def efficientnet_b2(**kwargs):
-    """EfficientNet-B2: width 1.1, depth 1.2, 260×260."""
-    return _variant("b2", kwargs)
-
-
-@_register("b3")
-def efficientnet_b3(**kwargs):
-    """EfficientNet-B3: width 1.2, depth 1.4, 300×300."""
-    return _variant("b3", kwargs)
-
-
-@_register("b4")
-def efficientnet_b4(**kwargs):
-    """EfficientNet-B4: width 1.4, depth 1.8, 380×380."""
-    return _variant("b4", kwargs)
-
-
-@_register("b5")
-def efficientnet_b5(**kwargs):
-    """EfficientNet-B5: width 1.6, depth 2.2, 456×456."""
-    return _variant("b5", kwargs)
-
-
-@_register("b6")
-def efficientnet_b6(**kwargs):
-    """EfficientNet-B6: width 1.8, depth 2.6, 528×528."""
-    return _variant("b6", kwargs)
-
-
-@_register("b7")
-def efficientnet_b7(**kwargs):
-    """EfficientNet-B7: width 2.0, depth 3.1, 600×600."""
-    return _variant("b7", kwargs)
+efficientnet_b0 = _register("b0")
+efficientnet_b1 = _register("b1")
+efficientnet_b2 = _register("b2")
+efficientnet_b3 = _register("b3")
+efficientnet_b4 = _register("b4")
+efficientnet_b5 = _register("b5")
+efficientnet_b6 = _register("b6")
+efficientnet_b7 = _register("b7")

@@ -29,6 +29,12 @@ class ModelInfo:
     base: Callable | None = field(default=None, compare=False)
     #: The keras.applications model with the same architecture (and weights layout), if any.
     keras_twin: str | None = None
+    #: A variant's values for its base's arguments (VGG-16's depths, EfficientNet-B3's dropout).
+    fixed: dict = field(default_factory=dict, compare=False)
+    #: For families with per-block settings (simple_cnn): ``blocks(builder kwargs) -> [dict per block]``,
+    #: the settings each block gets from the builder's own rules (filters doubling), so a search
+    #: can start each block's knobs from them.
+    blocks: Callable | None = field(default=None, compare=False)
 
     def accepted_arguments(self) -> list[str]:
         params = inspect.signature(self.base or self.builder).parameters.values()
@@ -38,14 +44,17 @@ class ModelInfo:
         return [p.name for p in keyword] + ["weights"]
 
     def defaults(self) -> dict:
-        """The builder's default argument values (what the published model uses)."""
+        """The builder's default argument values (what the published model uses): the one source of defaults.
+
+        For a variant: its base's defaults with the variant's ``fixed`` values.
+        """
         params = inspect.signature(self.base or self.builder).parameters.values()
-        return {p.name: p.default for p in params if p.default is not p.empty}
+        return {**{p.name: p.default for p in params if p.default is not p.empty}, **self.fixed}
 
 
 def register_model(fn: Callable | None = None, *, family: str | None = None,
                    default_input_shape: tuple | None = None, base: Callable | None = None,
-                   name: str | None = None, keras_twin: str | None = None):
+                   name: str | None = None, keras_twin: str | None = None, blocks: Callable | None = None):
     """Decorator adding a builder to the registry under its function name.
 
     Args:
@@ -71,10 +80,31 @@ def register_model(fn: Callable | None = None, *, family: str | None = None,
             description=doc.splitlines()[0] if doc else "",
             base=base,
             keras_twin=keras_twin,
+            fixed=dict(getattr(f, "fixed", {})),
+            blocks=blocks,
         )
         return f
 
     return wrap(fn) if fn is not None else wrap
+
+
+def variant(base: Callable, name: str, description: str, **fixed) -> Callable:
+    """A one-line variant of a family builder: ``base`` with ``fixed`` arguments (the user may override them).
+
+    Register it with :func:`register_model` (``base=base``); the registry then
+    knows the variant's own defaults (:meth:`ModelInfo.defaults`) without
+    calling it.
+    """
+    fixed = {**fixed, "name": name}
+
+    def builder(**kwargs):
+        return base(**{**fixed, **kwargs})
+
+    builder.__name__ = builder.__qualname__ = name
+    builder.__doc__ = description
+    builder.__module__ = base.__module__
+    builder.fixed = fixed
+    return builder
 
 
 def list_models(pattern: str | None = None, family: str | None = None) -> list[str]:

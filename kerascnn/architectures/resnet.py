@@ -25,7 +25,7 @@ import keras
 from keras import layers as L
 
 from kerascnn.architectures._common import check_branching, check_input_shape
-from kerascnn.architectures.registry import register_model
+from kerascnn.architectures.registry import register_model, variant
 from kerascnn.geometry import LayerSpec
 from kerascnn.layers.blocks import classifier_top, residual_add
 from kerascnn.layers.build import apply_specs, model_input
@@ -189,56 +189,27 @@ def resnet(
     return keras.Model(inputs, x, name=name)
 
 
-def _variant(depth: int, kind: str, preact: bool, key: str, kwargs: dict, **fixed):
-    return resnet(RESNET_DEPTHS[depth], **{"block": kind, "preact": preact, "name": key, **fixed, **kwargs})
+def _register(key: str, depth: int, kind: str, preact: bool, description: str, keras_twin: str | None = None,
+              **fixed):
+    builder = variant(resnet, key, description, depths=RESNET_DEPTHS[depth], block=kind, preact=preact, **fixed)
+    return register_model(builder, family="resnet", default_input_shape=(224, 224, 3), base=resnet,
+                          keras_twin=keras_twin)
 
 
-_register = register_model(family="resnet", default_input_shape=(224, 224, 3), base=resnet)
-
-
-@_register
-def resnet18(**kwargs):
-    """ResNet-18: basic blocks (2, 2, 2, 2); 11.69M parameters."""
-    return _variant(18, "basic", False, "resnet18", kwargs)
-
-
-@_register
-def resnet34(**kwargs):
-    """ResNet-34: basic blocks (3, 4, 6, 3); 21.80M parameters."""
-    return _variant(34, "basic", False, "resnet34", kwargs)
-
-
-@register_model(family="resnet", default_input_shape=(224, 224, 3), base=resnet, keras_twin="ResNet50")
-def resnet50(**kwargs):
-    """ResNet-50: bottleneck blocks (3, 4, 6, 3), as keras.applications.ResNet50."""
-    return _variant(50, "bottleneck", False, "resnet50", {**{"use_bias": True}, **kwargs})
-
-
-@register_model(family="resnet", default_input_shape=(224, 224, 3), base=resnet, keras_twin="ResNet101")
-def resnet101(**kwargs):
-    """ResNet-101: bottleneck blocks (3, 4, 23, 3), as keras.applications.ResNet101."""
-    return _variant(101, "bottleneck", False, "resnet101", {**{"use_bias": True}, **kwargs})
-
-
-@register_model(family="resnet", default_input_shape=(224, 224, 3), base=resnet, keras_twin="ResNet152")
-def resnet152(**kwargs):
-    """ResNet-152: bottleneck blocks (3, 8, 36, 3), as keras.applications.ResNet152."""
-    return _variant(152, "bottleneck", False, "resnet152", {**{"use_bias": True}, **kwargs})
-
-
-@register_model(family="resnet", default_input_shape=(224, 224, 3), base=resnet, keras_twin="ResNet50V2")
-def resnet50_v2(**kwargs):
-    """Pre-activation ResNet-50 (v2), as keras.applications.ResNet50V2."""
-    return _variant(50, "bottleneck", True, "resnet50_v2", kwargs)
-
-
-@register_model(family="resnet", default_input_shape=(224, 224, 3), base=resnet, keras_twin="ResNet101V2")
-def resnet101_v2(**kwargs):
-    """Pre-activation ResNet-101 (v2), as keras.applications.ResNet101V2."""
-    return _variant(101, "bottleneck", True, "resnet101_v2", kwargs)
-
-
-@register_model(family="resnet", default_input_shape=(224, 224, 3), base=resnet, keras_twin="ResNet152V2")
-def resnet152_v2(**kwargs):
-    """Pre-activation ResNet-152 (v2), as keras.applications.ResNet152V2."""
-    return _variant(152, "bottleneck", True, "resnet152_v2", kwargs)
+resnet18 = _register("resnet18", 18, "basic", False, "ResNet-18: basic blocks (2, 2, 2, 2); 11.69M parameters.")
+resnet34 = _register("resnet34", 34, "basic", False, "ResNet-34: basic blocks (3, 4, 6, 3); 21.80M parameters.")
+resnet50 = _register("resnet50", 50, "bottleneck", False,
+                     "ResNet-50: bottleneck blocks (3, 4, 6, 3), as keras.applications.ResNet50.", "ResNet50",
+                     use_bias=True)
+resnet101 = _register("resnet101", 101, "bottleneck", False,
+                      "ResNet-101: bottleneck blocks (3, 4, 23, 3), as keras.applications.ResNet101.", "ResNet101",
+                      use_bias=True)
+resnet152 = _register("resnet152", 152, "bottleneck", False,
+                      "ResNet-152: bottleneck blocks (3, 8, 36, 3), as keras.applications.ResNet152.", "ResNet152",
+                      use_bias=True)
+resnet50_v2 = _register("resnet50_v2", 50, "bottleneck", True,
+                        "Pre-activation ResNet-50 (v2), as keras.applications.ResNet50V2.", "ResNet50V2")
+resnet101_v2 = _register("resnet101_v2", 101, "bottleneck", True,
+                         "Pre-activation ResNet-101 (v2), as keras.applications.ResNet101V2.", "ResNet101V2")
+resnet152_v2 = _register("resnet152_v2", 152, "bottleneck", True,
+                         "Pre-activation ResNet-152 (v2), as keras.applications.ResNet152V2.", "ResNet152V2")

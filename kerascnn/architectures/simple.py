@@ -42,7 +42,13 @@ def _conv_layer_settings(conv_layers: Any, filters: Any, shared: dict) -> list[d
     return [{**shared, "filters": w, **layer} for w, layer in zip(widths, per_layer)]
 
 
-@register_model(family="simple", default_input_shape=(32, 32, 3))
+def block_settings(kwargs: dict) -> list[dict]:
+    """Each conv block's settings for ``simple_cnn(**kwargs)`` (:attr:`ModelInfo.blocks`)."""
+    shared = {k: kwargs[k] for k in CONV_LAYER_KEYS if k in kwargs and k != "filters"}
+    return _conv_layer_settings(kwargs["conv_layers"], kwargs["filters"], shared)
+
+
+@register_model(family="simple", default_input_shape=(32, 32, 3), blocks=block_settings)
 def simple_cnn(
     input_shape=(32, 32, 3),
     num_classes: int = 10,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from kerascnn.architectures._common import check_input_shape, sequential_model
-from kerascnn.architectures.registry import register_model
+from kerascnn.architectures.registry import register_model, variant
 from kerascnn.layers.conv import conv_block_specs
 from kerascnn.layers.heads import head_specs
 from kerascnn.layers.pooling import pool_specs
@@ -28,8 +28,7 @@ def vgg(
     num_classes: int = 1000,
     input_tensor=None,
     *,
-    batch_norm: bool = False,
-    bn_placement: str | None = None,
+    bn_placement: str = "none",
     activation="relu",
     kernel_size=3,
     widths: Sequence[int] = VGG_WIDTHS,
@@ -43,14 +42,12 @@ def vgg(
     """Family builder: ``depths[i]`` conv layers in stage ``i``.
 
     Args:
-        batch_norm: the ``_bn`` variant (``BN`` before each activation).
-        bn_placement: overrides ``batch_norm`` with any placement.
+        bn_placement: where each conv layer's batch norm goes (the ``_bn``
+            variants: ``"before_activation"``, as torchvision's).
         widths: filters per stage; ``dense_units``: width of the two FC layers.
         dropout: after each FC layer, as in the paper's training setup.
     """
     input_shape = check_input_shape(input_shape, ranks=(2,))
-    if bn_placement is None:
-        bn_placement = "before_activation" if batch_norm else "none"
     if len(depths) != len(widths):
         raise ValueError(f"Invalid `widths`: one per stage ({len(depths)}). Received: widths={tuple(widths)}")
     specs = []
@@ -65,57 +62,18 @@ def vgg(
     return sequential_model(name, input_shape, specs, input_tensor=input_tensor)
 
 
-def _build(key: str, batch_norm: bool, kwargs: dict):
-    name = key + ("_bn" if batch_norm else "")
-    return vgg(VGG_DEPTHS[key], **{"batch_norm": batch_norm, "name": name, **kwargs})
+def _register(key: str, bn: bool, description: str, keras_twin: str | None = None):
+    name = key + ("_bn" if bn else "")
+    fixed = {"depths": VGG_DEPTHS[key], **({"bn_placement": "before_activation"} if bn else {})}
+    return register_model(variant(vgg, name, description, **fixed), family="vgg", default_input_shape=(224, 224, 3),
+                          base=vgg, keras_twin=keras_twin)
 
 
-_register = register_model(family="vgg", default_input_shape=(224, 224, 3), base=vgg)
-
-
-@_register
-def vgg11(**kwargs):
-    """VGG-11 (configuration A)."""
-    return _build("vgg11", False, kwargs)
-
-
-@_register
-def vgg13(**kwargs):
-    """VGG-13 (configuration B)."""
-    return _build("vgg13", False, kwargs)
-
-
-@register_model(family="vgg", default_input_shape=(224, 224, 3), base=vgg, keras_twin="VGG16")
-def vgg16(**kwargs):
-    """VGG-16 (configuration D)."""
-    return _build("vgg16", False, kwargs)
-
-
-@register_model(family="vgg", default_input_shape=(224, 224, 3), base=vgg, keras_twin="VGG19")
-def vgg19(**kwargs):
-    """VGG-19 (configuration E)."""
-    return _build("vgg19", False, kwargs)
-
-
-@_register
-def vgg11_bn(**kwargs):
-    """VGG-11 with batch normalisation before each activation."""
-    return _build("vgg11", True, kwargs)
-
-
-@_register
-def vgg13_bn(**kwargs):
-    """VGG-13 with batch normalisation before each activation."""
-    return _build("vgg13", True, kwargs)
-
-
-@_register
-def vgg16_bn(**kwargs):
-    """VGG-16 with batch normalisation before each activation."""
-    return _build("vgg16", True, kwargs)
-
-
-@_register
-def vgg19_bn(**kwargs):
-    """VGG-19 with batch normalisation before each activation."""
-    return _build("vgg19", True, kwargs)
+vgg11 = _register("vgg11", False, "VGG-11 (configuration A).")
+vgg13 = _register("vgg13", False, "VGG-13 (configuration B).")
+vgg16 = _register("vgg16", False, "VGG-16 (configuration D).", keras_twin="VGG16")
+vgg19 = _register("vgg19", False, "VGG-19 (configuration E).", keras_twin="VGG19")
+vgg11_bn = _register("vgg11", True, "VGG-11 with batch normalisation before each activation.")
+vgg13_bn = _register("vgg13", True, "VGG-13 with batch normalisation before each activation.")
+vgg16_bn = _register("vgg16", True, "VGG-16 with batch normalisation before each activation.")
+vgg19_bn = _register("vgg19", True, "VGG-19 with batch normalisation before each activation.")

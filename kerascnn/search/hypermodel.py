@@ -26,16 +26,12 @@ import keras_tuner as kt
 
 from kerascnn import device
 from kerascnn.architectures import create_model, model_info, plan_model
+from kerascnn.config import DEFAULTS, MOMENTUM_OPTIMIZERS, OPTIMIZERS
 from kerascnn.memory import released_trial_graphs
 from kerascnn.search.space import KNOBS, LAYER_KNOBS, applies_to, check_space, decode, declare
 
-OPTIMIZERS = {
-    "adam": keras.optimizers.Adam,
-    "sgd": keras.optimizers.SGD,
-    "rmsprop": keras.optimizers.RMSprop,
-    "adagrad": keras.optimizers.Adagrad,
-}
-
+#: Training knobs whose unsearched value comes from ``train`` (default: ``config.DEFAULTS["train"]``).
+TRAIN_KNOBS = ("optimizer", "learning_rate", "momentum", "batch_size", "epochs")
 
 class CNNHyperModel(kt.HyperModel):
     """Build CNNs from the registry with tuned knobs.
@@ -76,7 +72,7 @@ class CNNHyperModel(kt.HyperModel):
         check_space(self.space, self.architectures)
         self.params = dict(params or {})
         self.tune_unlisted = tune_unlisted
-        self.train = {"optimizer": "adam", "learning_rate": 1e-3, "momentum": 0.9, "batch_size": 64, **(train or {})}
+        self.train = {**{k: DEFAULTS["train"][k] for k in TRAIN_KNOBS}, **(train or {})}
         self.augmentation, self.data, self.seed = dict(augmentation or {}), data, seed
         self.replicas = replicas  # mirrored replicas: batch_size is per replica
         self.cv_folds, self.objective = cv_folds, objective
@@ -107,20 +103,30 @@ class CNNHyperModel(kt.HyperModel):
         return arch, kwargs, training
 
     def _arch_kwargs(self, hp, arch):
-        accepted = set(model_info(arch).accepted_arguments())
+        """Builder arguments of one candidate: ``params`` as given, searched knobs from ``hp``.
+
+        A searched knob's default (keras-tuner's first candidate) is the
+        builder's own (:meth:`ModelInfo.defaults`) unless ``params`` sets it.
+        """
+        info = model_info(arch)
+        accepted = set(info.accepted_arguments())
         params = {k: v for k, v in self.params.items() if k in accepted}
-        if arch == "simple_cnn" or "conv_layers" in accepted:
-            return self._per_layer_kwargs(hp, params)
-        defaults = model_info(arch).defaults()  # a knob left alone keeps the published model's value
+        if info.blocks is not None:
+            return self._per_block_kwargs(hp, info, params)
+        defaults = {**info.defaults(), **params}
         for knob in KNOBS:
             if KNOBS[knob].scope in ("layer", "model") and knob in accepted and self._searched(knob):
-                default = params.get(knob, defaults.get(knob, KNOBS[knob].default))
-                params[knob] = self._knob(hp, knob, knob, default)
+                params[knob] = self._knob(hp, knob, knob, defaults.get(knob))
         return params
 
-    def _per_layer_kwargs(self, hp, params):
-        """simple_cnn: the number of blocks, then an independent set of layer knobs per block."""
-        fixed = params.get("conv_layers", KNOBS["conv_layers"].default)
+    def _per_block_kwargs(self, hp, info, params):
+        """A family with per-block settings (simple_cnn): the number of blocks, then each block's knobs.
+
+        Each block's defaults come from the builder's own rule
+        (``ModelInfo.blocks``: simple_cnn doubles ``filters`` at each block).
+        """
+        defaults = {**info.defaults(), **params}
+        fixed = defaults["conv_layers"]
         given = list(fixed) if isinstance(fixed, list) else None  # per-block dicts in model.params
         if given is None and self._searched("conv_layers"):
             count = self._knob(hp, "conv_layers", "conv_layers", fixed)
@@ -128,30 +134,30 @@ class CNNHyperModel(kt.HyperModel):
         else:
             count = len(given) if given else fixed
             depths = [count]
+        block_defaults = info.blocks({**defaults, "conv_layers": given or count})
         layers = []
-        for i in range(1, count + 1):
+        for i, block in enumerate(block_defaults, start=1):
             layer = dict(given[i - 1]) if given else {}
             # block i exists only when conv_layers >= i: its knobs are recorded only then
             scope = hp.conditional_scope("conv_layers", [d for d in depths if d >= i]) if len(depths) > 1 else nullcontext()
             with scope, hp.name_scope(f"block{i}"):
                 for knob in LAYER_KNOBS:
-                    if self._searched(knob):
-                        default = layer.get(knob, _layer_default(knob, i, params))
-                        layer[knob] = self._knob(hp, knob, knob, default)
+                    if self._searched(knob) and knob in block:
+                        layer[knob] = self._knob(hp, knob, knob, block[knob])
             layers.append(layer)
         kwargs = {k: v for k, v in params.items() if k != "conv_layers"}
         kwargs["conv_layers"] = layers
-        for knob in ("dense_layers", "dense_units", "dense_dropout"):
-            if self._searched(knob):
-                kwargs[knob] = self._knob(hp, knob, knob, params.get(knob, KNOBS[knob].default))
+        for knob in KNOBS:
+            if KNOBS[knob].scope == "model" and knob != "conv_layers" and knob in defaults and self._searched(knob):
+                kwargs[knob] = self._knob(hp, knob, knob, defaults[knob])
         return kwargs
 
     def _training(self, hp):
         t = dict(self.train)
         t["optimizer"] = self._knob(hp, "optimizer", "optimizer", t["optimizer"])
         t["learning_rate"] = self._knob(hp, "learning_rate", "learning_rate", t["learning_rate"])
-        if t["optimizer"] in ("sgd", "rmsprop") and self._searched("momentum"):
-            scope = (hp.conditional_scope("optimizer", ["sgd", "rmsprop"])
+        if t["optimizer"] in MOMENTUM_OPTIMIZERS and self._searched("momentum"):
+            scope = (hp.conditional_scope("optimizer", list(MOMENTUM_OPTIMIZERS))
                      if self._searched("optimizer") else nullcontext())
             with scope:
                 t["momentum"] = self._knob(hp, "momentum", "momentum", t["momentum"])
@@ -211,9 +217,9 @@ class CNNHyperModel(kt.HyperModel):
 
     def _compile(self, model, training):
         """Compile with the (possibly tuned) optimizer; override to change loss or metrics."""
-        opt_cls = OPTIMIZERS[training["optimizer"]]
+        opt_cls = getattr(keras.optimizers, OPTIMIZERS[training["optimizer"]])
         kwargs = {"learning_rate": training["learning_rate"]}
-        if training["optimizer"] in ("sgd", "rmsprop"):
+        if training["optimizer"] in MOMENTUM_OPTIMIZERS:
             kwargs["momentum"] = training["momentum"]
         # Every variable is created now, eagerly: the metric as an instance (not the string "accuracy",
         # which Keras turns into a metric inside its traced build step) and the optimizer's slots.
@@ -383,14 +389,6 @@ class FoldMean(keras.callbacks.Callback):
 def _diverged(history) -> bool:
     """Whether a Keras History's training loss became NaN or inf (``TerminateOnNaN`` stopped it)."""
     return any(not np.isfinite(v) for v in history.history.get("loss", []))
-
-
-def _layer_default(knob, i, params):
-    """Block ``i``'s value of ``knob`` when not searched: simple_cnn's own rule (filters double)."""
-    if knob == "filters":
-        base = params.get("filters", 16)
-        return base[i - 1] if isinstance(base, (list, tuple)) else base * 2 ** (i - 1)
-    return params.get(knob, KNOBS[knob].default)
 
 
 def _possible_values(setting, current):

@@ -18,15 +18,21 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from kerascnn import validation as v
+from kerascnn.config import OPTIMIZERS
 from kerascnn.validation import did_you_mean
 
 
 @dataclass(frozen=True)
 class Knob:
-    """A tunable setting: its default space, default value, where it applies and how a value is checked."""
+    """A tunable setting: its default space, where it applies and how a value is checked.
+
+    A knob has no default value of its own: a layer or model knob's default is
+    the builder's (its signature, :meth:`ModelInfo.defaults`), a training
+    knob's is ``config.DEFAULTS["train"]``'s. One home each, so changing a
+    builder's default changes what the search starts from.
+    """
 
     space: Any  # a list of choices or a {min, max, step, sampling} dict
-    default: Any
     scope: str  # "layer": per conv block; "model": per architecture; "train": fit/compile; "data"
     help: str = ""
     check: Callable[[str, Any], Any] | None = None  # (arg, value) -> raises ValueError naming arg
@@ -69,35 +75,35 @@ def _activation(arg, value):
 
 KNOBS: dict[str, Knob] = {
     # per conv block (independent per layer for simple_cnn)
-    "kernel_size": Knob([3, 5], 3, "layer", "kernel size; '1x3' for a 1×3 kernel", _sizes),
-    "filters": Knob([16, 32, 64], 32, "layer", "output channels", v.check_int),
-    "strides": Knob([1, 2], 1, "layer", "step of the kernel", _sizes),
-    "padding": Knob(["same", "valid"], "same", "layer", "valid, same or full", _padding),
-    "dilation": Knob([1, 2], 1, "layer", "dilation rate (not with strides > 1)", _sizes),
-    "conv_type": Knob(["standard", "separable"], "standard", "layer", "standard, pointwise, depthwise, separable",
+    "kernel_size": Knob([3, 5], "layer", "kernel size; '1x3' for a 1×3 kernel", _sizes),
+    "filters": Knob([16, 32, 64], "layer", "output channels", v.check_int),
+    "strides": Knob([1, 2], "layer", "step of the kernel", _sizes),
+    "padding": Knob(["same", "valid"], "layer", "valid, same or full", _padding),
+    "dilation": Knob([1, 2], "layer", "dilation rate (not with strides > 1)", _sizes),
+    "conv_type": Knob(["standard", "separable"], "layer", "standard, pointwise, depthwise, separable",
                       _choice_of("kerascnn.layers.conv", "CONV_TYPES")),
-    "activation": Knob(["relu", "leaky_relu", "elu", "swish"], "relu", "layer", "activation function", _activation),
-    "bn_placement": Knob(["none", "before_activation", "after_activation"], "none", "layer", "batch-norm placement",
+    "activation": Knob(["relu", "leaky_relu", "elu", "swish"], "layer", "activation function", _activation),
+    "bn_placement": Knob(["none", "before_activation", "after_activation"], "layer", "batch-norm placement",
                          _choice_of("kerascnn.layers.conv", "BN_PLACEMENTS")),
-    "pool": Knob(["max", "avg", "none"], "max", "layer", "pooling after the block",
+    "pool": Knob(["max", "avg", "none"], "layer", "pooling after the block",
                  _choice_of("kerascnn.layers.pooling", "POOLS")),
-    "dropout": Knob({"min": 0.0, "max": 0.5, "step": 0.1}, 0.0, "layer", "dropout rate", v.check_rate),
+    "dropout": Knob({"min": 0.0, "max": 0.5, "step": 0.1}, "layer", "dropout rate", v.check_rate),
     # per architecture
-    "conv_layers": Knob([1, 2, 3], 2, "model", "number of conv blocks (simple_cnn)", v.check_int),
-    "dense_layers": Knob([0, 1, 2], 1, "model", "number of hidden dense layers (simple_cnn)",
+    "conv_layers": Knob([1, 2, 3], "model", "number of conv blocks (simple_cnn)", v.check_int),
+    "dense_layers": Knob([0, 1, 2], "model", "number of hidden dense layers (simple_cnn)",
                          lambda arg, value: v.check_int(arg, value, min_value=0)),
-    "dense_units": Knob([32, 64, 128], 128, "model", "units per hidden dense layer", v.check_int),
-    "dense_dropout": Knob({"min": 0.0, "max": 0.5, "step": 0.1}, 0.0, "model", "dropout after dense layers",
+    "dense_units": Knob([32, 64, 128], "model", "units per hidden dense layer", v.check_int),
+    "dense_dropout": Knob({"min": 0.0, "max": 0.5, "step": 0.1}, "model", "dropout after dense layers",
                           v.check_rate),
     # training
-    "optimizer": Knob(["adam", "sgd", "rmsprop", "adagrad"], "adam", "train", "optimizer",
+    "optimizer": Knob(list(OPTIMIZERS), "train", "optimizer",
                       _choice_of("kerascnn.config", "OPTIMIZERS")),
-    "learning_rate": Knob({"min": 1e-4, "max": 1e-2, "sampling": "log"}, 1e-3, "train", "learning rate",
+    "learning_rate": Knob({"min": 1e-4, "max": 1e-2, "sampling": "log"}, "train", "learning rate",
                           v.check_positive),
-    "momentum": Knob({"min": 0.0, "max": 0.95, "step": 0.05}, 0.9, "train", "SGD momentum", v.check_rate),
-    "batch_size": Knob([32, 64, 128], 64, "train", "batch size", v.check_int),
+    "momentum": Knob({"min": 0.0, "max": 0.95, "step": 0.05}, "train", "SGD momentum", v.check_rate),
+    "batch_size": Knob([32, 64, 128], "train", "batch size", v.check_int),
     # data
-    "augment": Knob([False, True], False, "data", "switch the data.augmentation layers on", v.check_bool),
+    "augment": Knob([False, True], "data", "switch the data.augmentation layers on", v.check_bool),
 }
 LAYER_KNOBS = tuple(k for k, v in KNOBS.items() if v.scope == "layer")
 #: Knobs whose values may be tuple strings like "1x3".
@@ -174,12 +180,19 @@ def check_space(space: dict, architectures) -> None:
             raise ValueError(f"Invalid `search.space.{knob}`: it is not a setting of {', '.join(architectures)}")
 
 
-def declare(hp, name: str, knob: str, setting: Any, default: Any = None):
-    """Declare hyperparameter ``name`` for ``knob`` per ``setting`` and return its value."""
-    spec = KNOBS[knob]
+def declare(hp, name: str, knob: str, setting: Any, default: Any):
+    """Declare hyperparameter ``name`` for ``knob`` per ``setting`` and return its value.
+
+    ``default`` is the owner's default (the builder's, the training
+    config's): the value keras-tuner's first candidate takes. A knob tuned
+    over its default space (``setting`` None) has that value added to the
+    space, so the first candidate is the published model (LeNet's ``tanh``,
+    VGG's 4,096 dense units); ``None`` (a builder's per-stage values, e.g.
+    EfficientNet's kernel sizes) cannot be a choice, and the space's first
+    value stands in.
+    """
     if setting is None:
-        setting = spec.space
-    default = spec.default if default is None else default
+        setting = _with_default(KNOBS[knob].space, default)
     if isinstance(setting, list):
         if knob in TUPLE_KNOBS and len({type(v) for v in setting}) > 1:
             setting = [str(v) for v in setting]  # keras-tuner choices hold one type: 3 -> "3", "1x3"
@@ -196,3 +209,11 @@ def declare(hp, name: str, knob: str, setting: Any, default: Any = None):
             return hp.Int(name, lo, hi, step=step or 1, sampling=sampling, default=int(default))
         return hp.Float(name, lo, hi, step=step, sampling=sampling, default=float(default))
     return hp.Fixed(name, setting)
+
+
+def _with_default(space: Any, default: Any) -> Any:
+    """A default space that holds ``default`` (numbers in order), where a choice list can hold it."""
+    if not isinstance(space, list) or default is None or default in space or isinstance(default, (tuple, list)):
+        return space
+    numeric = all(isinstance(x, numbers.Real) and not isinstance(x, bool) for x in [*space, default])
+    return sorted([*space, default]) if numeric else [default, *space]

@@ -33,7 +33,15 @@ def test_unknown_argument_is_refused_with_the_accepted_ones():
 
 def test_variants_do_not_accept_the_arguments_they_fix():
     assert "depths" not in model_info("vgg16").accepted_arguments()
-    assert "batch_norm" in model_info("vgg16").accepted_arguments()
+    assert "bn_placement" in model_info("vgg16").accepted_arguments()
+    assert "batch_norm" not in model_info("vgg16").accepted_arguments()  # one knob for batch norm: bn_placement
+
+
+def test_a_variants_defaults_are_its_own():
+    assert model_info("vgg16_bn").defaults()["bn_placement"] == "before_activation"
+    assert model_info("vgg16").defaults()["bn_placement"] == "none"
+    assert model_info("efficientnet_b3").defaults()["dropout"] == 0.3
+    assert model_info("resnet50").defaults()["use_bias"] is True and model_info("resnet50_v2").defaults()["preact"]
 
 
 def test_none_arguments_fall_back_to_builder_defaults():

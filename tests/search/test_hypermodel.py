@@ -13,6 +13,58 @@ def _build(hm, hp=None):
     return hp, model
 
 
+def _declared(hp, name):
+    """The declared hyperparameter ``name`` (keras-tuner's public ``hp.space``)."""
+    return next(h for h in hp.space if h.name == name)
+
+
+def test_a_searched_knob_starts_from_the_builders_own_default():
+    """For every registry model and knob: keras-tuner's first candidate (each hyperparameter at its default)
+    uses the builder's own default, so the search's first trial is the published model."""
+    from kerascnn.architectures import list_models, model_info
+    from kerascnn.search.space import applies_to
+
+    checked = 0
+    for arch in list_models():
+        info = model_info(arch)
+        defaults = info.defaults()
+        for knob in (k for k, spec in KNOBS.items() if spec.scope in ("layer", "model") and applies_to(k, arch)):
+            hp = kt.HyperParameters()
+            _, kwargs, _ = CNNHyperModel((32, 32, 3), 10, arch, space={knob: None}, tune_unlisted=False).resolve(hp)
+            where = f"{arch}.{knob}"
+            if info.blocks is not None and KNOBS[knob].scope == "layer":  # per block, by the builder's own rule
+                for i, block in enumerate(info.blocks(defaults), start=1):
+                    assert hp.values[f"block{i}/{knob}"] == block[knob], where
+                    assert decode(knob, kwargs["conv_layers"][i - 1][knob]) == block[knob], where
+            elif knob == "conv_layers":  # the number of per-block dicts
+                assert hp.values[knob] == defaults[knob] == len(kwargs[knob]), where
+            elif defaults.get(knob) is None:  # "the model's per-stage values" is no choice: the space's first stands in
+                assert kwargs[knob] == _declared(hp, knob).values[0], where
+            else:
+                assert kwargs[knob] == defaults[knob] == hp.values[knob], where
+            checked += 1
+    assert checked > 100
+
+
+def test_changing_a_builders_default_changes_what_the_search_starts_from(monkeypatch):
+    from kerascnn.architectures.simple import simple_cnn
+
+    monkeypatch.setitem(simple_cnn.__kwdefaults__, "filters", 24)
+    monkeypatch.setitem(simple_cnn.__kwdefaults__, "dense_units", 96)
+    hp = kt.HyperParameters()
+    CNNHyperModel((8, 8, 1), 10, space={"filters": None, "dense_units": None}, tune_unlisted=False).resolve(hp)
+    assert (hp.values["block1/filters"], hp.values["block2/filters"], hp.values["dense_units"]) == (24, 48, 96)
+    assert _declared(hp, "dense_units").values == [32, 64, 96, 128]  # the default joins the default space
+
+
+def test_training_defaults_are_the_configs():
+    from kerascnn.config import DEFAULTS
+
+    hm = CNNHyperModel((8, 8, 1), 10)
+    assert {k: hm.train[k] for k in ("optimizer", "learning_rate", "momentum", "batch_size", "epochs")} == {
+        k: DEFAULTS["train"][k] for k in ("optimizer", "learning_rate", "momentum", "batch_size", "epochs")}
+
+
 def test_every_knob_has_a_pinned_default():
     hp, model = _build(CNNHyperModel((8, 8, 1), 10))
     expected = {
@@ -30,8 +82,8 @@ def test_every_knob_has_a_pinned_default():
 
 def test_default_space_matches_the_knob_table():
     hp, _ = _build(CNNHyperModel((8, 8, 1), 10))
-    assert hp._hps["block1/kernel_size"][0].values == KNOBS["kernel_size"].space
-    assert hp._hps["optimizer"][0].values == ["adam", "sgd", "rmsprop", "adagrad"]
+    assert _declared(hp, "block1/kernel_size").values == KNOBS["kernel_size"].space
+    assert _declared(hp, "optimizer").values == ["adam", "sgd", "rmsprop", "adagrad"]
 
 
 def test_fixed_hyperparameter_overrides_the_default():
@@ -47,8 +99,8 @@ def test_value_fixes_list_replaces_and_tuple_strings_decode():
     hm = CNNHyperModel((8, 8, 1), 10, kernel_size=["1x3", 3], filters=8, space={"padding": ["same"]},
                        tune_unlisted=False, params={"conv_layers": 2})
     hp, model = _build(hm)
-    assert isinstance(hp._hps["block1/filters"][0], kt.engine.hyperparameters.Fixed)
-    assert hp._hps["block1/kernel_size"][0].values == ["1x3", "3"]
+    assert isinstance(_declared(hp, "block1/filters"), kt.engine.hyperparameters.Fixed)
+    assert _declared(hp, "block1/kernel_size").values == ["1x3", "3"]
     assert model.get_layer("block1_conv").filters == 8
     assert decode("kernel_size", "1x3") == (1, 3)
     assert "block1/activation" not in hp.values  # not listed, not tuned

@@ -5,12 +5,16 @@ import pytest
 from kerascnn.search.space import KNOBS, check_space
 
 
-def test_every_knob_accepts_its_own_default_and_default_space():
+def test_every_knob_accepts_its_default_space_and_the_builders_default():
+    from kerascnn.architectures import model_info
+    from kerascnn.config import DEFAULTS
+
+    defaults = {**model_info("simple_cnn").defaults(), **DEFAULTS["train"], "augment": False}
     for name, knob in KNOBS.items():
         assert knob.check is not None, name  # every knob says what a valid value is
         check_space({name: None}, ["simple_cnn"])
         check_space({name: knob.space}, ["simple_cnn"])
-        check_space({name: knob.default}, ["simple_cnn"])
+        check_space({name: defaults[name]}, ["simple_cnn"])
 
 
 @pytest.mark.parametrize("space, message", [
