@@ -39,7 +39,7 @@ def cmd_models(args) -> int:
     """Print name, family, input shape and parameter count of each registered model."""
     import keras
 
-    from kerascnn.architectures import create_model, list_models, model_info, plan_model
+    from kerascnn.architectures import list_models, model_info, plan_model
 
     names = list_models(pattern=args.pattern, family=args.family)
     if not names:
@@ -55,12 +55,12 @@ def cmd_models(args) -> int:
             if args.num_classes:
                 kwargs["num_classes"] = args.num_classes
             try:
-                plan = plan_model(name, **kwargs)  # counted from the layer specs, nothing allocated
-                count = plan.count_params() if plan else create_model(name, **kwargs).count_params()
-                params = f"{count:,}"
+                plan = plan_model(name, **kwargs)  # from the layer specs or the published count: nothing built
+                params = f"{plan.count_params():,}"
+                if not plan.exact and plan.known_params is None:  # built to be counted (a non-default shape)
+                    keras.backend.clear_session()
             except ValueError as err:  # e.g. an --input-shape too small for this model
                 params = f"n/a ({str(err).split('.')[0]})"
-            keras.backend.clear_session()
         rows.append((name, info.family, "×".join(map(str, shape)), params))
     widths = [max(len(r[c]) for r in rows) for c in range(3)]
     for i, row in enumerate(rows):

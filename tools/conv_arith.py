@@ -30,19 +30,16 @@ def main(argv=None) -> int:
     from kerascnn import geometry
 
     if args.model:
-        from kerascnn.architectures import model_info
-        from kerascnn.architectures._common import planning
-        from kerascnn.architectures.registry import create_model
+        from kerascnn.architectures import model_info, plan_model
 
         shape = args.input_shape or model_info(args.model).default_input_shape
         kwargs = {"input_shape": shape, **({"num_classes": args.num_classes} if args.num_classes else {})}
         try:
-            with planning():
-                plan = create_model(args.model, **kwargs)
+            plan = plan_model(args.model, **kwargs)
         except ValueError as err:
             print(f"{args.model} does not fit {shape}: {err}")
             return 1
-        if not hasattr(plan, "specs"):
+        if plan.specs is None:
             print(f"{args.model} is not described as a layer stack; build it and use model.summary().")
             return 1
         specs = plan.specs

@@ -1,16 +1,22 @@
-"""Shared builder plumbing: input checks and the geometry gate before building.
+"""Shared builder plumbing: input checks, the geometry gate, and plans.
 
-Every builder ends in :func:`sequential_model` (or, for branching families,
-checks its downsampling path with :func:`check_fits`), so a too-small input
-fails at once with the minimum size instead of a Keras negative-dimension
-error from deep inside the graph.
+Every family is a pure *plan function* (arguments -> :class:`ModelPlan`)
+turned into its builder by :func:`planned`. A plan ends in
+:func:`sequential_plan` (the whole layer stack) or :func:`branching_plan`
+(the downsampling path), both checked with :mod:`kerascnn.geometry`, so a
+too-small input fails at once with the minimum size instead of a Keras
+negative-dimension error from deep inside the graph, and the search and
+``kerascnn models`` learn shapes and parameter counts without building.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-from dataclasses import dataclass
+import functools
+import inspect
+import json
+from pathlib import Path
+from dataclasses import dataclass, field
+from typing import Callable
 
 from kerascnn import geometry
 from kerascnn.layers.build import build_sequential_model
@@ -50,63 +56,98 @@ def check_fits(model_name: str, input_shape: tuple, specs) -> None:
 
 @dataclass(frozen=True)
 class ModelPlan:
-    """A sequential model described but not built: its input and layer specs."""
+    """A registered model described and checked, not built: what :func:`plan_model` returns for every model.
+
+    ``specs`` is the whole layer stack of a sequential model (shapes and the
+    parameter count follow from it exactly, without a weight); a branching
+    model (ResNet, DenseNet, U-Net...) has ``specs=None`` and only its checked
+    downsampling path in ``spine``. :meth:`build` makes the Keras model.
+    """
 
     name: str
     input_shape: tuple
-    specs: tuple
+    specs: tuple | None
+    spine: tuple
+    assemble: Callable = field(repr=False, compare=False)  # input_tensor -> keras.Model
+    #: Set by the registry for a branching model: its count when published, and its key in the count cache.
+    known_params: int | None = field(default=None, compare=False)
+    count_key: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def exact(self) -> bool:
+        """Whether :meth:`count_params` is known without building."""
+        return self.specs is not None
 
     def trace(self):
-        """Per-layer shapes, parameters and receptive fields (see :func:`geometry.trace`)."""
-        return geometry.trace(self.input_shape, self.specs)
+        """Per-layer shapes, parameters and receptive fields of the stack (the spine, if branching)."""
+        return geometry.trace(self.input_shape, self.specs if self.specs is not None else self.spine)
 
     def count_params(self) -> int:
-        return geometry.total_params(self.trace())
+        """Exact from the specs; a branching model's published count, or it is built once to count it."""
+        if self.specs is not None:
+            return geometry.total_params(self.trace())
+        if self.known_params is not None:
+            return self.known_params
+        if self.count_key not in _BUILT_COUNTS:
+            _BUILT_COUNTS[self.count_key] = int(self.build().count_params())
+        return _BUILT_COUNTS[self.count_key]
+
+    def build(self, input_tensor=None):
+        """The Keras model (on ``input_tensor``, if given)."""
+        return self.assemble(input_tensor)
 
 
-_PLANNING = contextvars.ContextVar("kerascnn_planning", default=False)
+#: Parameters of each branching model in its published configuration (the registry's defaults), which
+#: only building tells; ``tests/architectures/test_registry.py`` builds them to keep this file true, and
+#: ``python tools/param_counts.py`` rewrites it.
+PARAM_COUNTS: dict[str, int] = json.loads((Path(__file__).parent / "param_counts.json").read_text())
+#: Counts of branching models built in this process, by arguments (``ModelPlan.count_key``).
+_BUILT_COUNTS: dict[str, int] = {}
 
 
-@contextlib.contextmanager
-def planning():
-    """Within this context, sequential builders return a :class:`ModelPlan` instead of a model."""
-    token = _PLANNING.set(True)
-    try:
-        yield
-    finally:
-        _PLANNING.reset(token)
-
-
-def check_branching(name: str, input_shape, spine) -> bool:
-    """The geometry gate of a branching model (ResNet, DenseNet, U-Net...).
-
-    ``spine`` is the model's downsampling path: the specs, in order, that the
-    main path applies (branches that keep the size need not be listed). It is
-    checked against ``input_shape`` before any layer exists, so a too-small
-    input fails with the minimum size.
-
-    Returns:
-        ``False`` inside :func:`planning` (the caller returns ``None``: a
-        branching model is measured by building it), else ``True``.
-    """
-    if not isinstance(name, str) or not name:
-        raise invalid("name", name, "a non-empty string")
-    check_fits(name, tuple(input_shape), list(spine))
-    return not _PLANNING.get()
-
-
-def sequential_model(name: str, input_shape, specs, input_tensor=None):
-    """Check ``specs`` against ``input_shape`` with :mod:`kerascnn.geometry`, then build.
-
-    Inside :func:`planning` the checked :class:`ModelPlan` is returned instead,
-    so callers (the search, ``kerascnn models``) learn shapes and parameter
-    counts without allocating a single weight.
-    """
+def sequential_plan(name: str, input_shape, specs) -> ModelPlan:
+    """Check ``specs`` against ``input_shape`` with :mod:`kerascnn.geometry`; the plan of that stack."""
     input_shape = check_input_shape(input_shape)
+    _check_name(name)
+    specs = tuple(specs)
+    check_fits(name, input_shape, specs)
+    return ModelPlan(name, input_shape, specs, specs, lambda input_tensor: build_sequential_model(
+        input_shape, specs, name=name, input_tensor=input_tensor))
+
+
+def branching_plan(name: str, input_shape, spine, assemble: Callable) -> ModelPlan:
+    """The plan of a branching model: ``spine`` (its downsampling path) checked, ``assemble`` builds it.
+
+    ``spine`` is the specs, in order, that the main path applies (branches
+    that keep the size need not be listed); a too-small input fails here
+    with the minimum size, before any layer exists.
+    """
+    _check_name(name)
+    input_shape = tuple(input_shape)
+    spine = tuple(spine)
+    check_fits(name, input_shape, spine)
+    return ModelPlan(name, input_shape, None, spine, assemble)
+
+
+def _check_name(name) -> None:
     if not isinstance(name, str) or not name:
         raise invalid("name", name, "a non-empty string")
-    specs = list(specs)
-    check_fits(name, input_shape, specs)
-    if _PLANNING.get():
-        return ModelPlan(name, input_shape, tuple(specs))
-    return build_sequential_model(input_shape, specs, name=name, input_tensor=input_tensor)
+
+
+def planned(plan_fn: Callable) -> Callable:
+    """The builder of a plan function: same signature and docs, returns the built ``keras.Model``.
+
+    The plan function validates its arguments and returns a
+    :class:`ModelPlan` without building anything (``builder.plan``); its
+    ``input_tensor`` argument is the builder's and is used only by
+    :meth:`ModelPlan.build`.
+    """
+    signature = inspect.signature(plan_fn)
+
+    @functools.wraps(plan_fn)
+    def builder(*args, **kwargs):
+        input_tensor = signature.bind_partial(*args, **kwargs).arguments.get("input_tensor")
+        return plan_fn(*args, **kwargs).build(input_tensor)
+
+    builder.plan = plan_fn
+    return builder

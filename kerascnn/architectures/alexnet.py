@@ -10,7 +10,7 @@ re-implementations do.
 
 from __future__ import annotations
 
-from kerascnn.architectures._common import check_input_shape, sequential_model
+from kerascnn.architectures._common import check_input_shape, planned, sequential_plan
 from kerascnn.architectures.registry import register_model
 from kerascnn.layers.conv import conv_block_specs
 from kerascnn.layers.heads import head_specs
@@ -27,6 +27,7 @@ ALEXNET_DENSE = (4096, 4096)
 
 
 @register_model(family="alexnet", default_input_shape=(227, 227, 3))
+@planned
 def alexnet(
     input_shape=(227, 227, 3),
     num_classes: int = 1000,
@@ -48,4 +49,4 @@ def alexnet(
     dense = [{"units": u, "activation": activation, "dropout": dropout} for u in ALEXNET_DENSE]
     specs += head_specs(include_top=include_top, num_classes=num_classes, pooling=pooling,
                         classifier_activation=classifier_activation, dense_layers=dense)
-    return sequential_model(name, input_shape, specs, input_tensor=input_tensor)
+    return sequential_plan(name, input_shape, specs)

@@ -19,7 +19,7 @@ from typing import Sequence
 import keras
 from keras import layers as L
 
-from kerascnn.architectures._common import check_branching, check_input_shape
+from kerascnn.architectures._common import branching_plan, check_input_shape, planned
 from kerascnn.architectures.registry import register_model, variant
 from kerascnn.geometry import LayerSpec
 from kerascnn.layers.blocks import classifier_top
@@ -33,6 +33,7 @@ DENSENET_BLOCKS = {121: (6, 12, 24, 16), 169: (6, 12, 32, 32), 201: (6, 12, 48, 
 BN = {"epsilon": 1.001e-5}
 
 
+@planned
 def densenet(
     blocks: Sequence[int],
     input_shape=(224, 224, 3),
@@ -85,27 +86,28 @@ def densenet(
         _, pre = norm_act_specs(f"pool{i + 2}", activation, "before_activation", bn_params=BN)
         transitions.append(pre + conv_block_specs(channels, 1, activation="linear", use_bias=False, pool="avg",
                                                   name=f"pool{i + 2}"))
-    if not check_branching(name, input_shape, stem + [s for t in transitions for s in t]):
-        return None
 
-    def dense_layer(x, lname):
-        _, pre = norm_act_specs(f"{lname}_0", activation, "before_activation", bn_params=BN)
-        y = apply_specs(x, pre + conv_block_specs(bottleneck_width * growth_rate, 1, name=f"{lname}_1", **norm)
-                        + conv_block_specs(growth_rate, kernel_size, padding="same", activation="linear",
-                                           use_bias=False, name=f"{lname}_2"))
-        return L.Concatenate(name=f"{lname}_concat")([x, y])
+    def assemble(input_tensor):
+        def dense_layer(x, lname):
+            _, pre = norm_act_specs(f"{lname}_0", activation, "before_activation", bn_params=BN)
+            y = apply_specs(x, pre + conv_block_specs(bottleneck_width * growth_rate, 1, name=f"{lname}_1", **norm)
+                            + conv_block_specs(growth_rate, kernel_size, padding="same", activation="linear",
+                                               use_bias=False, name=f"{lname}_2"))
+            return L.Concatenate(name=f"{lname}_concat")([x, y])
 
-    inputs, image = model_input(input_shape, input_tensor)
-    x = apply_specs(image, stem)
-    for i, count in enumerate(blocks):
-        for j in range(1, count + 1):
-            x = dense_layer(x, f"conv{i + 2}_block{j}")
-        if i < len(transitions):
-            x = apply_specs(x, transitions[i])
-    _, post = norm_act_specs("post", activation, "before_activation", bn_params=BN)
-    x = classifier_top(apply_specs(x, post), include_top=include_top, num_classes=num_classes, pooling=pooling,
-                       classifier_activation=classifier_activation, dropout=dropout)
-    return keras.Model(inputs, x, name=name)
+        inputs, image = model_input(input_shape, input_tensor)
+        x = apply_specs(image, stem)
+        for i, count in enumerate(blocks):
+            for j in range(1, count + 1):
+                x = dense_layer(x, f"conv{i + 2}_block{j}")
+            if i < len(transitions):
+                x = apply_specs(x, transitions[i])
+        _, post = norm_act_specs("post", activation, "before_activation", bn_params=BN)
+        x = classifier_top(apply_specs(x, post), include_top=include_top, num_classes=num_classes, pooling=pooling,
+                           classifier_activation=classifier_activation, dropout=dropout)
+        return keras.Model(inputs, x, name=name)
+
+    return branching_plan(name, input_shape, stem + [s for t in transitions for s in t], assemble)
 
 
 def _register(depth: int, description: str):

@@ -20,7 +20,7 @@ import math
 import keras
 from keras import layers as L
 
-from kerascnn.architectures._common import check_branching, check_input_shape
+from kerascnn.architectures._common import branching_plan, check_input_shape, planned
 from kerascnn.architectures.registry import register_model, variant
 from kerascnn.geometry import LayerSpec
 from kerascnn.layers.blocks import classifier_top, make_divisible, squeeze_excite
@@ -42,6 +42,7 @@ CONV_INIT = {"class_name": "VarianceScaling",
 IMAGENET_STDDEV_RGB = (0.229, 0.224, 0.225)
 
 
+@planned
 def efficientnet(
     width: float = 1.0,
     depth: float = 1.0,
@@ -112,26 +113,27 @@ def efficientnet(
             index += 1
     top_conv = conv_block_specs(filters(1280), 1, name="top", **norm)
     spine = stem + [s for _, main, _, project, _ in blocks for s in main + project] + top_conv
-    if not check_branching(name, input_shape, spine):
-        return None
 
-    inputs, image = model_input(input_shape, input_tensor)
-    x = image
-    if include_preprocessing:
-        x = L.Rescaling(1.0 / 255.0, name="rescaling")(x)
-        x = L.Normalization(axis=-1, name="normalization")(x)
-        if imagenet_normalization:
-            x = L.Rescaling([1.0 / math.sqrt(sd) for sd in IMAGENET_STDDEV_RGB], name="rescaling_imagenet")(x)
-    x = apply_specs(x, stem)
-    for prefix, main, squeeze, project, skip in blocks:
-        y = apply_specs(x, main)
-        if squeeze:
-            y = squeeze_excite(y, squeeze, activation=activation, kernel_initializer=CONV_INIT, name=f"{prefix}_se")
-        y = apply_specs(y, project)
-        x = L.Add(name=f"{prefix}_add")([y, x]) if skip else y
-    x = classifier_top(apply_specs(x, top_conv), include_top=include_top, num_classes=num_classes,
-                       pooling=pooling, classifier_activation=classifier_activation, dropout=dropout)
-    return keras.Model(inputs, x, name=name)
+    def assemble(input_tensor):
+        inputs, image = model_input(input_shape, input_tensor)
+        x = image
+        if include_preprocessing:
+            x = L.Rescaling(1.0 / 255.0, name="rescaling")(x)
+            x = L.Normalization(axis=-1, name="normalization")(x)
+            if imagenet_normalization:
+                x = L.Rescaling([1.0 / math.sqrt(sd) for sd in IMAGENET_STDDEV_RGB], name="rescaling_imagenet")(x)
+        x = apply_specs(x, stem)
+        for prefix, main, squeeze, project, skip in blocks:
+            y = apply_specs(x, main)
+            if squeeze:
+                y = squeeze_excite(y, squeeze, activation=activation, kernel_initializer=CONV_INIT, name=f"{prefix}_se")
+            y = apply_specs(y, project)
+            x = L.Add(name=f"{prefix}_add")([y, x]) if skip else y
+        x = classifier_top(apply_specs(x, top_conv), include_top=include_top, num_classes=num_classes,
+                           pooling=pooling, classifier_activation=classifier_activation, dropout=dropout)
+        return keras.Model(inputs, x, name=name)
+
+    return branching_plan(name, input_shape, spine, assemble)
 
 
 def _register(key: str):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import keras
 from keras import layers as L
 
-from kerascnn.architectures._common import check_branching, check_input_shape
+from kerascnn.architectures._common import branching_plan, check_fits, check_input_shape, planned
 from kerascnn.architectures.registry import register_model
 from kerascnn.layers.build import apply_specs, model_input
 from kerascnn.layers.conv import conv_block_specs
@@ -40,6 +40,7 @@ AUX_AFTER = ("4a", "4d")
 
 
 @register_model(family="inception", default_input_shape=(224, 224, 3))
+@planned
 def googlenet(
     input_shape=(224, 224, 3),
     num_classes: int = 1000,
@@ -112,10 +113,8 @@ def googlenet(
         for key, branches in stages:
             if key == "pool":
                 upto += branches
-            elif key in AUX_AFTER and not check_branching(name, input_shape, upto + aux_pool[key]):
-                return None
-    if not check_branching(name, input_shape, spine):
-        return None
+            elif key in AUX_AFTER:
+                check_fits(name, input_shape, upto + aux_pool[key])
 
     def aux_head(x, key):
         specs = (aux_pool[key] + conv_block_specs(128, 1, name=f"aux_{key}_conv", **conv)
@@ -127,16 +126,19 @@ def googlenet(
                  for s in specs]
         return apply_specs(x, specs)
 
-    inputs, image = model_input(input_shape, input_tensor)
-    x, aux = apply_specs(image, stem), []
-    for key, branches in stages:
-        if key == "pool":
-            x = apply_specs(x, branches)
-            continue
-        x = L.Concatenate(name=f"inception{key}_concat")([apply_specs(x, b) for b in branches])
-        if aux_classifiers and key in AUX_AFTER:
-            aux.append(aux_head(x, key))
-    x = apply_specs(x, head_specs(include_top=include_top, num_classes=num_classes, pooling=pooling,
-                                  classifier_activation=classifier_activation, flatten=False, dropout=dropout))
-    return keras.Model(inputs, [x] + aux if aux else x, name=name)
+    def assemble(input_tensor):
+        inputs, image = model_input(input_shape, input_tensor)
+        x, aux = apply_specs(image, stem), []
+        for key, branches in stages:
+            if key == "pool":
+                x = apply_specs(x, branches)
+                continue
+            x = L.Concatenate(name=f"inception{key}_concat")([apply_specs(x, b) for b in branches])
+            if aux_classifiers and key in AUX_AFTER:
+                aux.append(aux_head(x, key))
+        x = apply_specs(x, head_specs(include_top=include_top, num_classes=num_classes, pooling=pooling,
+                                      classifier_activation=classifier_activation, flatten=False, dropout=dropout))
+        return keras.Model(inputs, [x] + aux if aux else x, name=name)
+
+    return branching_plan(name, input_shape, spine, assemble)
 

@@ -7,7 +7,7 @@ paper's sparse connection table is dropped, as in every modern rendition).
 
 from __future__ import annotations
 
-from kerascnn.architectures._common import check_input_shape, sequential_model
+from kerascnn.architectures._common import check_input_shape, planned, sequential_plan
 from kerascnn.architectures.registry import register_model
 from kerascnn.layers.conv import conv_block_specs
 from kerascnn.layers.heads import head_specs
@@ -18,6 +18,7 @@ LENET5_DENSE = (120, 84)
 
 
 @register_model(family="lenet", default_input_shape=(32, 32, 1))
+@planned
 def lenet5(
     input_shape=(32, 32, 1),
     num_classes: int = 10,
@@ -50,4 +51,4 @@ def lenet5(
              for u in LENET5_DENSE]
     specs += head_specs(include_top=include_top, num_classes=num_classes, pooling=pooling,
                         classifier_activation=classifier_activation, dense_layers=dense)
-    return sequential_model(name, input_shape, specs, input_tensor=input_tensor)
+    return sequential_plan(name, input_shape, specs)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import keras
 from keras import layers as L
 
-from kerascnn.architectures._common import check_branching, check_input_shape, sequential_model
+from kerascnn.architectures._common import branching_plan, check_input_shape, planned, sequential_plan
 from kerascnn.architectures.registry import register_model
 from kerascnn.layers.blocks import classifier_top, make_divisible
 from kerascnn.layers.build import apply_specs, model_input
@@ -43,6 +43,7 @@ def _check_alpha(alpha):
 
 
 @register_model(family="mobilenet", default_input_shape=(224, 224, 3), keras_twin="MobileNet")
+@planned
 def mobilenet(
     input_shape=(224, 224, 3),
     num_classes: int = 1000,
@@ -79,10 +80,11 @@ def mobilenet(
         specs += conv_block_specs(int(filters * alpha), 1, conv_type="pointwise", name=f"conv_pw_{i}", **norm)
     specs += head_specs(include_top=include_top, num_classes=num_classes, pooling=pooling,
                         classifier_activation=classifier_activation, flatten=False, dropout=dropout)
-    return sequential_model(name, input_shape, specs, input_tensor=input_tensor)
+    return sequential_plan(name, input_shape, specs)
 
 
 @register_model(family="mobilenet", default_input_shape=(224, 224, 3), keras_twin="MobileNetV2")
+@planned
 def mobilenet_v2(
     input_shape=(224, 224, 3),
     num_classes: int = 1000,
@@ -129,14 +131,15 @@ def mobilenet_v2(
             channels, index = out, index + 1
     last = make_divisible(1280 * alpha) if alpha > 1.0 else 1280
     tail = conv_block_specs(last, 1, name="Conv_1", **norm)
-    if not check_branching(name, input_shape, stem + [s for _, main, _ in blocks for s in main] + tail):
-        return None
 
-    inputs, image = model_input(input_shape, input_tensor)
-    x = apply_specs(image, stem)
-    for prefix, main, skip in blocks:
-        y = apply_specs(x, main)
-        x = L.Add(name=f"{prefix}_add")([x, y]) if skip else y
-    x = classifier_top(apply_specs(x, tail), include_top=include_top, num_classes=num_classes, pooling=pooling,
-                       classifier_activation=classifier_activation, dropout=dropout)
-    return keras.Model(inputs, x, name=name)
+    def assemble(input_tensor):
+        inputs, image = model_input(input_shape, input_tensor)
+        x = apply_specs(image, stem)
+        for prefix, main, skip in blocks:
+            y = apply_specs(x, main)
+            x = L.Add(name=f"{prefix}_add")([x, y]) if skip else y
+        x = classifier_top(apply_specs(x, tail), include_top=include_top, num_classes=num_classes, pooling=pooling,
+                           classifier_activation=classifier_activation, dropout=dropout)
+        return keras.Model(inputs, x, name=name)
+
+    return branching_plan(name, input_shape, stem + [s for _, main, _ in blocks for s in main] + tail, assemble)

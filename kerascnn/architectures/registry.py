@@ -6,8 +6,10 @@ variants are one-line functions that fix a few arguments of a family builder.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import inspect
+import json
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -104,6 +106,8 @@ def variant(base: Callable, name: str, description: str, **fixed) -> Callable:
     builder.__doc__ = description
     builder.__module__ = base.__module__
     builder.fixed = fixed
+    if hasattr(base, "plan"):
+        builder.plan = lambda **kwargs: base.plan(**{**fixed, **kwargs})
     return builder
 
 
@@ -150,53 +154,79 @@ def create_model(name: str, /, **kwargs):
         FileNotFoundError: a weights file that is not on disk (with where to put it).
     """
     info = model_info(name)
+    kwargs = _arguments(info, kwargs)
+    weights = kwargs.pop("weights", None)
+    if weights is None:
+        return info.builder(**kwargs)
+    from kerascnn.architectures import weights as weights_lib
+
+    source = weights_lib.check_weights(weights, info)  # before building anything
+    if source == "imagenet":
+        kwargs = {**weights_lib.imagenet_kwargs(info), **kwargs}
+    model = info.builder(**kwargs)
+    weights_lib.load_into(model, source, info, kwargs)
+    return model
+
+
+def _arguments(info: ModelInfo, kwargs: dict) -> dict:
+    """``create_model``'s arguments checked and completed: ``None`` dropped, ``input_shape`` filled in."""
     kwargs = {k: v for k, v in kwargs.items() if v is not None or k == "classifier_activation"}
     accepted = info.accepted_arguments()
     unknown = [k for k in kwargs if k not in accepted]
     if unknown:
         hint = did_you_mean(unknown[0], accepted)
         raise ValueError(
-            f"Unknown argument `{unknown[0]}`{hint} for model {name!r}. Accepted arguments: "
+            f"Unknown argument `{unknown[0]}`{hint} for model {info.name!r}. Accepted arguments: "
             f"{', '.join(accepted)}. Received: {', '.join(f'{k}={kwargs[k]!r}' for k in unknown)}"
         )
     tensor = kwargs.get("input_tensor")
     if tensor is not None:  # keras.applications: the shape comes from the tensor; a different one is an error
         shape = tuple(getattr(tensor, "shape", (None,))[1:])
         if kwargs.get("input_shape") is not None and tuple(kwargs["input_shape"]) != shape:
-            raise ValueError(f"Invalid `input_shape` for model {name!r}: input_tensor has shape {shape}. "
+            raise ValueError(f"Invalid `input_shape` for model {info.name!r}: input_tensor has shape {shape}. "
                              f"Received: input_shape={tuple(kwargs['input_shape'])}")
         kwargs["input_shape"] = shape
     kwargs.setdefault("input_shape", info.default_input_shape)
-    weights = kwargs.pop("weights", None)
-    if weights is None:
-        return info.builder(**kwargs)
-    from kerascnn.architectures import weights as weights_lib
-    from kerascnn.architectures._common import ModelPlan
-
-    source = weights_lib.check_weights(weights, info)  # before building anything
-    if source == "imagenet":
-        kwargs = {**weights_lib.imagenet_kwargs(info), **kwargs}
-    model = info.builder(**kwargs)
-    if model is not None and not isinstance(model, ModelPlan):
-        weights_lib.load_into(model, source, info, kwargs)
-    return model
+    return kwargs
 
 
 def plan_model(name: str, /, **kwargs):
-    """Validate ``create_model(name, **kwargs)`` and describe it without building.
+    """Validate ``create_model(name, **kwargs)`` and describe the model without building it.
 
     Returns:
-        A :class:`~kerascnn.architectures._common.ModelPlan` (input shape and
-        layer specs, with ``trace()`` and ``count_params()``) for models built
-        from a layer stack, or ``None`` for models whose builder does not
-        describe itself that way (they must be built to be measured).
+        A :class:`~kerascnn.architectures._common.ModelPlan`, for every
+        registered model: input shape, the checked layer specs (the whole
+        stack of a sequential model, the downsampling path of a branching
+        one), ``trace()``, ``count_params()`` and ``build()``. A sequential
+        model's parameters are counted from its specs; a branching model's are
+        known for its published configuration (``param_counts.json``) and
+        otherwise counted by building it once per set of arguments in this
+        process. ``weights`` is not looked at.
 
     Raises:
         ValueError: the same errors ``create_model`` raises, including an
             input too small for the model.
     """
-    from kerascnn.architectures._common import ModelPlan, planning
+    from kerascnn.architectures import _common
 
-    with planning():
-        result = create_model(name, **kwargs)
-    return result if isinstance(result, ModelPlan) else None
+    info = model_info(name)
+    kwargs = _arguments(info, kwargs)
+    kwargs.pop("weights", None)
+    plan_fn = getattr(info.builder, "plan", None)
+    if plan_fn is None:  # a builder registered by a user, returning a keras.Model: planned by building it
+        model = info.builder(**kwargs)
+        return _common.ModelPlan(name, tuple(model.input_shape[1:]), None, (), lambda input_tensor: model)
+    key = _count_key(info, kwargs)
+    plan = plan_fn(**kwargs)
+    if plan.specs is None:
+        published = _common.PARAM_COUNTS if key == _count_key(info, {}) else {}
+        plan = dataclasses.replace(plan, count_key=key, known_params=published.get(name))
+    return plan
+
+
+def _count_key(info: ModelInfo, kwargs: dict) -> str:
+    """One string per distinct model: the builder's defaults completed by ``kwargs``."""
+    arguments = {**info.defaults(), "input_shape": info.default_input_shape, **kwargs}
+    arguments.pop("input_tensor", None)
+    arguments["input_shape"] = tuple(arguments["input_shape"])
+    return json.dumps([info.name, sorted(arguments.items())], default=repr)

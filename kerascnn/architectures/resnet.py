@@ -24,7 +24,7 @@ from typing import Sequence
 import keras
 from keras import layers as L
 
-from kerascnn.architectures._common import check_branching, check_input_shape
+from kerascnn.architectures._common import branching_plan, check_input_shape, planned
 from kerascnn.architectures.registry import register_model, variant
 from kerascnn.geometry import LayerSpec
 from kerascnn.layers.blocks import classifier_top, residual_add
@@ -91,6 +91,7 @@ def _block_specs(kind, preact, filters, stride, in_channels, *, kernel_size, act
     return main, shortcut
 
 
+@planned
 def resnet(
     depths: Sequence[int],
     input_shape=(224, 224, 3),
@@ -164,29 +165,30 @@ def resnet(
         blocks.append((bname, stride, main, shortcut))
         channels = width * (4 if block == "bottleneck" else 1)
     spine = stem + [s for _, _, main, _ in blocks for s in main]
-    if not check_branching(name, input_shape, spine):
-        return None
 
-    inputs, image = model_input(input_shape, input_tensor)
-    x = apply_specs(image, stem)
-    for bname, stride, main, shortcut in blocks:
-        if preact:
-            _, pre = norm_act_specs(f"{bname}_preact", activation, "before_activation", bn_params=BN)
-            preact_x = apply_specs(x, pre)
-            if shortcut is not None:
-                short = apply_specs(preact_x, shortcut)
+    def assemble(input_tensor):
+        inputs, image = model_input(input_shape, input_tensor)
+        x = apply_specs(image, stem)
+        for bname, stride, main, shortcut in blocks:
+            if preact:
+                _, pre = norm_act_specs(f"{bname}_preact", activation, "before_activation", bn_params=BN)
+                preact_x = apply_specs(x, pre)
+                if shortcut is not None:
+                    short = apply_specs(preact_x, shortcut)
+                else:
+                    short = L.MaxPooling2D(1, strides=stride, name=f"{bname}_skip")(x) if stride > 1 else x
+                x = residual_add(short, apply_specs(preact_x, main), name=bname)
             else:
-                short = L.MaxPooling2D(1, strides=stride, name=f"{bname}_skip")(x) if stride > 1 else x
-            x = residual_add(short, apply_specs(preact_x, main), name=bname)
-        else:
-            short = apply_specs(x, shortcut) if shortcut is not None else x
-            x = residual_add(short, apply_specs(x, main), activation=activation, name=bname)
-    if preact:
-        _, post = norm_act_specs("post", activation, "before_activation", bn_params=BN)
-        x = apply_specs(x, post)
-    x = classifier_top(x, include_top=include_top, num_classes=num_classes, pooling=pooling,
-            classifier_activation=classifier_activation, dropout=dropout)
-    return keras.Model(inputs, x, name=name)
+                short = apply_specs(x, shortcut) if shortcut is not None else x
+                x = residual_add(short, apply_specs(x, main), activation=activation, name=bname)
+        if preact:
+            _, post = norm_act_specs("post", activation, "before_activation", bn_params=BN)
+            x = apply_specs(x, post)
+        x = classifier_top(x, include_top=include_top, num_classes=num_classes, pooling=pooling,
+                classifier_activation=classifier_activation, dropout=dropout)
+        return keras.Model(inputs, x, name=name)
+
+    return branching_plan(name, input_shape, spine, assemble)
 
 
 def _register(key: str, depth: int, kind: str, preact: bool, description: str, keras_twin: str | None = None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from kerascnn.architectures._common import check_input_shape, sequential_model
+from kerascnn.architectures._common import check_input_shape, planned, sequential_plan
 from kerascnn.architectures.registry import register_model
 from kerascnn.layers.conv import conv_block_specs
 from kerascnn.layers.heads import head_specs, normalize_dense_layers
@@ -49,6 +49,7 @@ def block_settings(kwargs: dict) -> list[dict]:
 
 
 @register_model(family="simple", default_input_shape=(32, 32, 3), blocks=block_settings)
+@planned
 def simple_cnn(
     input_shape=(32, 32, 3),
     num_classes: int = 10,
@@ -122,4 +123,4 @@ def simple_cnn(
         include_top=include_top, num_classes=num_classes, pooling=pooling,
         classifier_activation=classifier_activation, dense_layers=dense,
     )
-    return sequential_model(name, input_shape, specs, input_tensor=input_tensor)
+    return sequential_plan(name, input_shape, specs)

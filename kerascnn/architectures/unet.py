@@ -19,7 +19,7 @@ from __future__ import annotations
 import keras
 from keras import layers as L
 
-from kerascnn.architectures._common import check_branching, check_input_shape
+from kerascnn.architectures._common import branching_plan, check_input_shape, planned
 from kerascnn.architectures.registry import register_model
 from kerascnn.geometry import LayerSpec
 from kerascnn.layers.build import apply_specs, model_input
@@ -30,6 +30,7 @@ from kerascnn.validation import check_choice, check_int, check_rate
 
 
 @register_model(family="unet", default_input_shape=(572, 572, 1))
+@planned
 def unet(
     input_shape=(572, 572, 1),
     num_classes: int = 2,
@@ -95,26 +96,27 @@ def unet(
         decoder.append((i, up, double_conv(filters * 2 ** i, f"dec{i + 1}")))
     spine = [s for e, p in zip(encoder, pools) for s in e + p] + bottom
     spine += [s for _, up, convs in decoder for s in up + convs]
-    if not check_branching(name, input_shape, spine):
-        return None
 
-    inputs, image = model_input(input_shape, input_tensor)
-    x, skips = image, []
-    for enc, pool in zip(encoder, pools):
-        skips.append(apply_specs(x, enc))
-        x = apply_specs(skips[-1], pool)
-    x = apply_specs(x, bottom)
-    for i, up, convs in decoder:
-        x = apply_specs(x, up)
-        skip = skips[i]
-        crop = [skip.shape[a] - x.shape[a] for a in (1, 2)]
-        if any(crop):  # centre crop, the larger half at the bottom/right
-            skip = L.Cropping2D(tuple((c // 2, c - c // 2) for c in crop), name=f"dec{i + 1}_crop")(skip)
-        x = apply_specs(L.Concatenate(name=f"dec{i + 1}_concat")([skip, x]), convs)
-    if include_top:
-        x = apply_specs(x, conv_block_specs(num_classes, 1, activation="linear", name="classifier"))
-        # float32 keeps the per-pixel softmax stable under mixed precision
-        x = L.Activation(classifier_activation or "linear", dtype="float32", name="predictions")(x)
-    elif pooling is not None:
-        x = (L.GlobalAveragePooling2D if pooling == "avg" else L.GlobalMaxPooling2D)(name=f"{pooling}_pool")(x)
-    return keras.Model(inputs, x, name=name)
+    def assemble(input_tensor):
+        inputs, image = model_input(input_shape, input_tensor)
+        x, skips = image, []
+        for enc, pool in zip(encoder, pools):
+            skips.append(apply_specs(x, enc))
+            x = apply_specs(skips[-1], pool)
+        x = apply_specs(x, bottom)
+        for i, up, convs in decoder:
+            x = apply_specs(x, up)
+            skip = skips[i]
+            crop = [skip.shape[a] - x.shape[a] for a in (1, 2)]
+            if any(crop):  # centre crop, the larger half at the bottom/right
+                skip = L.Cropping2D(tuple((c // 2, c - c // 2) for c in crop), name=f"dec{i + 1}_crop")(skip)
+            x = apply_specs(L.Concatenate(name=f"dec{i + 1}_concat")([skip, x]), convs)
+        if include_top:
+            x = apply_specs(x, conv_block_specs(num_classes, 1, activation="linear", name="classifier"))
+            # float32 keeps the per-pixel softmax stable under mixed precision
+            x = L.Activation(classifier_activation or "linear", dtype="float32", name="predictions")(x)
+        elif pooling is not None:
+            x = (L.GlobalAveragePooling2D if pooling == "avg" else L.GlobalMaxPooling2D)(name=f"{pooling}_pool")(x)
+        return keras.Model(inputs, x, name=name)
+
+    return branching_plan(name, input_shape, spine, assemble)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from kerascnn.architectures._common import check_input_shape, sequential_model
+from kerascnn.architectures._common import check_input_shape, planned, sequential_plan
 from kerascnn.architectures.registry import register_model, variant
 from kerascnn.layers.conv import conv_block_specs
 from kerascnn.layers.heads import head_specs
@@ -22,6 +22,7 @@ VGG_WIDTHS = (64, 128, 256, 512, 512)
 VGG_DEPTHS = {"vgg11": (1, 1, 2, 2, 2), "vgg13": (2, 2, 2, 2, 2), "vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
 
 
+@planned
 def vgg(
     depths: Sequence[int],
     input_shape=(224, 224, 3),
@@ -59,7 +60,7 @@ def vgg(
     dense = [{"units": dense_units, "activation": activation, "dropout": dropout}] * 2
     specs += head_specs(include_top=include_top, num_classes=num_classes, pooling=pooling,
                         classifier_activation=classifier_activation, dense_layers=dense)
-    return sequential_model(name, input_shape, specs, input_tensor=input_tensor)
+    return sequential_plan(name, input_shape, specs)
 
 
 def _register(key: str, bn: bool, description: str, keras_twin: str | None = None):

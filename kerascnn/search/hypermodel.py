@@ -193,10 +193,11 @@ class CNNHyperModel(kt.HyperModel):
         """Plan the candidate ``hp`` describes (raising ``ValueError`` if it cannot be built); its parameters."""
         arch, kwargs, _ = self.resolve(hp)
         plan = plan_model(arch, input_shape=self.input_shape, num_classes=self.num_classes, **kwargs)
-        params = plan.count_params() if plan is not None else None
-        if params is None and count:
-            model = create_model(arch, input_shape=self.input_shape, num_classes=self.num_classes, **kwargs)
-            params = model.count_params()
+        if not count:
+            return None
+        built = not plan.exact and plan.known_params is None
+        params = plan.count_params()
+        if built:  # a branching model was built to be counted: drop its graph
             keras.backend.clear_session()
         return params
 

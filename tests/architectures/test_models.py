@@ -6,6 +6,7 @@ import pytest
 import keras
 
 import kerascnn
+from kerascnn.architectures import ModelPlan
 from kerascnn import geometry
 from tests.conftest import assert_trainable
 
@@ -102,13 +103,49 @@ def test_vgg_matches_keras_applications(name, reference):
 SEQUENTIAL = ["alexnet", "lenet5", "mobilenet", "simple_cnn"] + kerascnn.list_models("vgg*")
 
 
-def test_branching_models_are_validated_but_not_planned():
-    assert kerascnn.plan_model("resnet18", input_shape=(32, 32, 3)) is None
+def test_every_model_has_a_plan_and_only_sequential_ones_list_every_layer():
     with pytest.raises(ValueError, match="smallest input it accepts"):
         kerascnn.plan_model("densenet121", input_shape=(8, 8, 3))
-    planned = [n for n in kerascnn.list_models()
-               if kerascnn.plan_model(n, input_shape=SMALL_INPUT.get(n, (32, 32, 3)), **SMALL_KWARGS.get(n, {}))]
-    assert planned == sorted(SEQUENTIAL)
+    plans = {n: kerascnn.plan_model(n, input_shape=SMALL_INPUT.get(n, (32, 32, 3)), **SMALL_KWARGS.get(n, {}))
+             for n in kerascnn.list_models()}
+    assert all(isinstance(p, ModelPlan) and p.spine for p in plans.values())
+    assert sorted(n for n, p in plans.items() if p.exact) == sorted(SEQUENTIAL)
+
+
+def test_a_branching_plan_counts_from_the_published_table_or_builds_once(monkeypatch):
+    from kerascnn.architectures import _common
+
+    plan = kerascnn.plan_model("resnet50")  # the published configuration: nothing to build
+    assert plan.specs is None and plan.count_params() == 25_636_712 == _common.PARAM_COUNTS["resnet50"]
+    built = []
+    small = kerascnn.plan_model("resnet18", input_shape=(32, 32, 3), num_classes=7)
+    assert small.known_params is None
+    real = small.assemble
+    monkeypatch.setattr(_common, "_BUILT_COUNTS", {})
+    counted = [kerascnn.plan_model("resnet18", input_shape=(32, 32, 3), num_classes=7) for _ in range(2)]
+    for plan in counted:
+        object.__setattr__(plan, "assemble", lambda t: built.append(1) or real(t))
+    assert counted[0].count_params() == counted[1].count_params() == real(None).count_params()
+    assert len(built) == 1  # once per set of arguments in this process
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "googlenet"])
+def test_the_published_counts_are_the_built_models(name):
+    from kerascnn.architectures import _common
+
+    assert _common.PARAM_COUNTS[name] == kerascnn.create_model(name).count_params()
+
+
+@pytest.mark.slow
+def test_every_published_count_is_the_built_model():
+    """``param_counts.json`` is true for every branching model (``python tools/param_counts.py`` rewrites it)."""
+    from kerascnn.architectures import _common
+
+    branching = [n for n in kerascnn.list_models() if not kerascnn.plan_model(n).exact]
+    assert sorted(_common.PARAM_COUNTS) == sorted(branching)
+    for name in branching:
+        assert _common.PARAM_COUNTS[name] == kerascnn.create_model(name).count_params(), name
+        keras.backend.clear_session()
 
 
 @pytest.mark.parametrize("name", SEQUENTIAL)
@@ -116,7 +153,7 @@ def test_plan_agrees_with_the_built_model_layer_by_layer(name):
     """Shapes and parameters of the unbuilt plan equal Keras' own, layer by layer."""
     kwargs = {"input_shape": SMALL_INPUT.get(name, (32, 32, 3)), "num_classes": 7}
     plan = kerascnn.plan_model(name, **kwargs)
-    assert plan is not None, f"{name} cannot be described without building"
+    assert plan.exact, f"{name} cannot be described without building"
     model = kerascnn.create_model(name, **kwargs)
     table = plan.trace()
     assert plan.count_params() == model.count_params()

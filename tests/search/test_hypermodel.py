@@ -49,8 +49,8 @@ def test_a_searched_knob_starts_from_the_builders_own_default():
 def test_changing_a_builders_default_changes_what_the_search_starts_from(monkeypatch):
     from kerascnn.architectures.simple import simple_cnn
 
-    monkeypatch.setitem(simple_cnn.__kwdefaults__, "filters", 24)
-    monkeypatch.setitem(simple_cnn.__kwdefaults__, "dense_units", 96)
+    monkeypatch.setitem(simple_cnn.plan.__kwdefaults__, "filters", 24)
+    monkeypatch.setitem(simple_cnn.plan.__kwdefaults__, "dense_units", 96)
     hp = kt.HyperParameters()
     CNNHyperModel((8, 8, 1), 10, space={"filters": None, "dense_units": None}, tune_unlisted=False).resolve(hp)
     assert (hp.values["block1/filters"], hp.values["block2/filters"], hp.values["dense_units"]) == (24, 48, 96)
