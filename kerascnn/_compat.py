@@ -2,9 +2,7 @@
 
 Each entry says what it touches and the versions it was checked on;
 ``tests/test_compat.py`` exercises each one, so an upgrade that moves what it
-relies on fails there, by name, rather than somewhere in a search. (Still
-outside: keras-tuner oracle internals used by the rejecting oracle in
-``search/tuner.py``; see issue #13.)
+relies on fails there, by name, rather than somewhere in a search.
 """
 
 from __future__ import annotations
@@ -16,8 +14,8 @@ import os
 #: Releases the entries below were checked on.
 KERAS_TUNER_CHECKED = ("1.4.7", "1.4.8")
 KERAS_CHECKED = ("3.15.1",)
-TENSORFLOW_CHECKED = ("2.20.0",)
-TENSORBOARD_CHECKED = ("2.20.0",)
+TENSORFLOW_CHECKED = ("2.20.0", "2.21.0")
+TENSORBOARD_CHECKED = ("2.20.0", "2.21.0")
 
 
 def _write_json(path: str, state) -> None:
@@ -112,11 +110,13 @@ class TrialLogDirs:
     """
 
     def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
+        from kerascnn.search.space import searched_values
+
         for callback in callbacks:
             if type(callback).__name__ == "TensorBoard":
                 callback.log_dir = os.path.join(str(callback.log_dir), str(trial.trial_id), f"execution{execution}")
                 values = trial.hyperparameters.values
-                callback.trial_session = ({k: v for k, v in values.items() if not k.startswith("tuner/")},
+                callback.trial_session = (searched_values(values),
                                           trial.trial_id)
 
 
@@ -155,3 +155,51 @@ def tf_gradient_registry() -> dict | None:
 
     registry = getattr(getattr(ops, "_gradient_registry", None), "_registry", None)
     return registry if isinstance(registry, dict) else None
+
+
+# ----- keras-tuner oracle internals: redrawing a rejected candidate (search/tuner.py RejectingOracle) -----
+# keras-tuner has no public way to say "this candidate is taken, draw another": each oracle keeps its own
+# bookkeeping. Checked: KERAS_TUNER_CHECKED.
+
+def mark_tried(oracle, values: dict) -> None:
+    """Never hand ``values`` out again (``Oracle._tried_so_far``, ``Oracle._compute_values_hash``)."""
+    oracle._tried_so_far.add(oracle._compute_values_hash(values))
+
+
+def already_tried(oracle, values: dict) -> bool:
+    """Whether ``values`` were handed out or rejected before (``Oracle._duplicate``)."""
+    return oracle._duplicate(values)
+
+
+def forget_hyperband_slot(oracle, trial_id: str) -> None:
+    """Free the first-round bracket slot a rejected candidate took (``HyperbandOracle._brackets``)."""
+    for bracket in oracle._brackets:
+        bracket["rounds"][0] = [t for t in bracket["rounds"][0] if t["id"] != trial_id]
+
+
+def next_grid_values(oracle, values: dict) -> dict | None:
+    """The grid's next combination after ``values`` (``GridSearchOracle._get_next_combination``)."""
+    return oracle._get_next_combination(values)
+
+
+def random_values(oracle) -> dict:
+    """A ``populate_space`` answer with a random draw from a Bayesian oracle's space
+    (``BayesianOptimizationOracle._random_populate_space``): the GP would propose the rejected point again."""
+    return oracle._random_populate_space()
+
+
+class HyperbandOnOracle:
+    """Mixin before ``keras_tuner.Hyperband``: the tuner runs on the oracle it is given.
+
+    ``Hyperband.__init__`` always makes its own ``HyperbandOracle`` from its
+    arguments; the kit's oracle adds candidate checks, pruning and atomic
+    state, so the tuner is initialised as the ``Tuner`` it derives from
+    (checked: :data:`KERAS_TUNER_CHECKED`: ``Hyperband`` sets nothing else in
+    ``__init__``; its ``run_trial`` and ``_build_hypermodel`` read only the
+    trial's hyperparameters).
+    """
+
+    def __init__(self, oracle, hypermodel, **kwargs):
+        import keras_tuner as kt
+
+        kt.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)

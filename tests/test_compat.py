@@ -127,3 +127,46 @@ def test_the_tensorflow_gradient_registry_is_reachable():
         assert isinstance(registry, dict) and registry  # TensorFlow registers its own gradients at import
     else:
         assert registry is None
+
+
+def _space_oracle(cls, **kwargs):
+    oracle = cls(objective=kt.Objective("score", "max"), seed=0, **kwargs)
+    hp = kt.HyperParameters()
+    hp.Choice("a", [1, 2, 3])
+    oracle.update_space(hp)
+    return oracle
+
+
+def test_a_rejected_candidate_is_never_drawn_again_and_the_grid_goes_on(tmp_path):
+    oracle = _space_oracle(kt.oracles.GridSearchOracle, max_trials=3)
+    oracle._set_project_dir(str(tmp_path), "grid")
+    assert not _compat.already_tried(oracle, {"a": 1})
+    _compat.mark_tried(oracle, {"a": 1})
+    assert _compat.already_tried(oracle, {"a": 1})
+    assert _compat.next_grid_values(oracle, {"a": 1}) == {"a": 2}
+    assert _compat.next_grid_values(oracle, {"a": 3}) is None
+
+
+def test_random_values_draw_from_a_bayesian_oracles_space():
+    oracle = _space_oracle(kt.oracles.BayesianOptimizationOracle, max_trials=3)
+    response = _compat.random_values(oracle)
+    assert response["status"] == kt.engine.trial.TrialStatus.RUNNING and response["values"]["a"] in (1, 2, 3)
+
+
+def test_a_hyperband_slot_is_freed(tmp_path):
+    oracle = _space_oracle(kt.oracles.HyperbandOracle, max_epochs=9, factor=3)
+    oracle._set_project_dir(str(tmp_path), "hb")
+    trial = oracle.create_trial("tuner0")
+    assert any(t["id"] == trial.trial_id for b in oracle._brackets for t in b["rounds"][0])
+    _compat.forget_hyperband_slot(oracle, trial.trial_id)
+    assert not any(t["id"] == trial.trial_id for b in oracle._brackets for t in b["rounds"][0])
+
+
+def test_a_hyperband_tuner_runs_on_the_kits_oracle(tmp_path):
+    class Tuner(_compat.HyperbandOnOracle, kt.Hyperband):
+        pass
+
+    oracle = _space_oracle(kt.oracles.HyperbandOracle, max_epochs=9, factor=3)
+    tuner = Tuner(oracle, lambda hp: None, directory=str(tmp_path), project_name="hb")
+    assert tuner.oracle is oracle and isinstance(tuner, kt.Hyperband)
+    assert hasattr(kt.Hyperband, "run_trial")  # the epochs-per-round logic the kit keeps from Hyperband

@@ -110,6 +110,11 @@ def objective_names() -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def objective_direction(name: str) -> str:
+    """``"min"`` for a loss, ``"max"`` for every other objective (accuracy, precision, recall, F1)."""
+    return "min" if name.endswith("loss") else "max"
+
+
 class SklearnMetrics(keras.callbacks.Callback):
     """After each epoch, one forward pass over the validation data gives every validation number.
 

@@ -235,7 +235,7 @@ def write_trial_summaries(log_dir, *, y_true, y_pred, class_names, hyperparamete
     report = classification_report(y_true, y_pred, labels=labels, target_names=[str(c) for c in class_names],
                                    zero_division=0)
     table = "| hyperparameter | value |\n|---|---|\n" + "\n".join(
-        f"| {k} | {v} |" for k, v in hyperparameters.items() if not k.startswith("tuner/"))
+        f"| {k} | {v} |" for k, v in _searched_values(hyperparameters).items())
     text = f"**Parameters:** {params:,}\n\n{table}\n\n**Classification report (validation)**\n\n    " + \
         report.replace("\n", "\n    ")
     write_summaries(Path(log_dir) / VALIDATION, [png_pb("confusion_matrix", png), text_pb("trial_summary", text)],
@@ -272,7 +272,7 @@ def mark_trial_failed(log_dir, hyperparameters: dict, trial_id: str, reason: str
     """Record a failed trial in the HParams dashboard (status failure) with its reason."""
     started = Path(log_dir).exists() and any(Path(log_dir).glob("events.out.tfevents.*"))
     if not started:  # failed before training began: the session needs its start too
-        start_session(log_dir, {k: v for k, v in hyperparameters.items() if not k.startswith("tuner/")}, trial_id)
+        start_session(log_dir, _searched_values(hyperparameters), trial_id)
     end_session(log_dir, success=False)
     write_summaries(log_dir, [text_pb("failure", f"Trial {trial_id} failed: {reason}")])
 
@@ -301,7 +301,7 @@ def write_hparams_experiment(tb_dir, space, objective: str) -> None:
     """The run's HParams experiment: every searched hyperparameter and every metric."""
     from tensorboard.plugins.hparams import summary_v2 as api
 
-    hparams = [api.HParam(hp.name, _domain(hp, api)) for hp in space if not hp.name.startswith("tuner/")]
+    hparams = [api.HParam(hp.name, _domain(hp, api)) for hp in space if not _is_tuner_entry(hp.name)]
     metrics = []
     for name in METRIC_NAMES:
         display = f"val_{name}" + (" (objective)" if f"val_{name}" == objective else "")
@@ -334,3 +334,15 @@ def write_run_text(tb_dir, config: dict, device: dict) -> None:
     write_summaries(Path(tb_dir) / "run_info", [
         text_pb("config", "    " + yaml.safe_dump(config, sort_keys=False).replace("\n", "\n    ")),
         text_pb("device", "    " + json.dumps(device, indent=2).replace("\n", "\n    "))])
+
+
+def _searched_values(values: dict) -> dict:
+    from kerascnn.search.space import searched_values
+
+    return searched_values(values)
+
+
+def _is_tuner_entry(name: str) -> bool:
+    from kerascnn.search.space import is_tuner_entry
+
+    return is_tuner_entry(name)

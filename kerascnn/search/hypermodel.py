@@ -76,7 +76,6 @@ class CNNHyperModel(kt.HyperModel):
         self.augmentation, self.data, self.seed = dict(augmentation or {}), data, seed
         self.replicas = replicas  # mirrored replicas: batch_size is per replica
         self.cv_folds, self.objective = cv_folds, objective
-        self.last_fit: dict = {}
 
     # ----- knob resolution (shared by build and the candidate check) -----
     def _knob(self, hp, name, knob, fallback):
@@ -278,14 +277,14 @@ class CNNHyperModel(kt.HyperModel):
         losses = history.history.get("loss", [])
         if _diverged(history):
             raise kt.errors.FailedTrialError(f"loss became NaN/inf at epoch {len(losses)}: diverged")
-        self.last_fit = {"seconds": time.perf_counter() - start, "params": int(model.count_params()),
-                         "batch_size": int(batch_size),
-                         "metrics_seconds": metrics.seconds,
-                         "history": epoch_aligned(history.history, metrics.train_epochs)}
+        # the trial's facts travel back with the History keras-tuner returns from run_trial (tuner.RunRecorder)
+        history.trial_facts = {"seconds": time.perf_counter() - start, "params": int(model.count_params()),
+                               "batch_size": int(batch_size), "metrics_seconds": metrics.seconds,
+                               "history": epoch_aligned(history.history, metrics.train_epochs)}
         if board is not None and metrics.last_pred is not None:
             names = self.data.class_names if self.data is not None else [str(i) for i in range(self.num_classes)]
             tb.write_trial_summaries(board.log_dir, y_true=y_val, y_pred=metrics.last_pred, class_names=names,
-                                     hyperparameters=hp.values, params=self.last_fit["params"],
+                                     hyperparameters=hp.values, params=history.trial_facts["params"],
                                      step=len(losses) - 1)
         if session is not None:
             tb.end_session(board.log_dir, success=True)

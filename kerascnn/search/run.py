@@ -150,6 +150,7 @@ def _search(tuner, config: dict, dataset, run_dir: Path, printer) -> None:
     import keras
 
     from kerascnn.evaluation import tensorboard as tb
+    from kerascnn.evaluation.metrics import objective_direction
     from kerascnn.search import distributed
 
     search, train = config["search"], config["train"]
@@ -163,7 +164,7 @@ def _search(tuner, config: dict, dataset, run_dir: Path, printer) -> None:
     callbacks = [tb.tensorboard_callback(run_dir / "tb", profile_batch=train["profile_batch"])]
     if train["early_stopping"]:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=search["objective"], patience=train["early_stopping"],
-                                                       mode="min" if search["objective"].endswith("loss") else "max"))
+                                                       mode=objective_direction(search["objective"])))
     tuner.search(epochs=train["epochs"], callbacks=callbacks, verbose=train["verbose"])
 
 
@@ -216,10 +217,12 @@ def _search_summary(config: dict, dataset, rows: list[dict], run_dir: Path, prin
 
 
 def _best_record(best, rows: list[dict], objective: str) -> dict:
+    from kerascnn.search.space import searched_values
+
     row = next(r for r in rows if r["trial_id"] == best.trial_id)
     return {
         "trial_id": best.trial_id,
-        "hyperparameters": {k: v for k, v in best.hyperparameters.values.items() if not k.startswith("tuner/")},
+        "hyperparameters": searched_values(best.hyperparameters.values),
         "metrics": {k: v for k, v in row.items() if k.startswith("val_") or k in ("best_epoch", objective)},
         "params": row.get("params"),
     }

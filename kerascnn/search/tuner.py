@@ -26,20 +26,26 @@ import keras_tuner as kt
 from keras_tuner import Hyperband
 from keras_tuner.oracles import BayesianOptimizationOracle, GridSearchOracle, HyperbandOracle, RandomSearchOracle
 
-from kerascnn import rundir
+from kerascnn import _compat, rundir
 from kerascnn._compat import AtomicOracleState, AtomicTunerState, TrialLogDirs
-from kerascnn.evaluation.metrics import METRIC_NAMES
+from kerascnn.evaluation.metrics import METRIC_NAMES, objective_direction
+from kerascnn.search.space import searched_values
 
 
 class RejectingOracle:
     """Mixin for a keras-tuner oracle: redraw candidates that fail ``candidate_check``.
 
-    ``candidate_check(hp) -> reason or None`` is attached by :func:`make_tuner`.
+    Args:
+        candidate_check: ``hp -> reason or None`` (:meth:`CNNHyperModel.check_candidate`).
+        rejections_path: where each rejection is appended (``rejections.jsonl``).
+        max_rejections: rejections in a row that stop the search.
     """
 
-    candidate_check = None
-    rejections_path: Path | None = None
-    max_rejections: int = 1000
+    def __init__(self, *args, candidate_check=None, rejections_path: Path | None = None, max_rejections: int = 1000,
+                 **kwargs):
+        self.candidate_check, self.rejections_path, self.max_rejections = (
+            candidate_check, rejections_path, max_rejections)
+        super().__init__(*args, **kwargs)
 
     def populate_space(self, trial_id):
         response = super().populate_space(trial_id)
@@ -59,23 +65,22 @@ class RejectingOracle:
         return {"status": kt.engine.trial.TrialStatus.STOPPED}
 
     def _record_rejection(self, values, reason):
-        self._tried_so_far.add(self._compute_values_hash(values))
+        _compat.mark_tried(self, values)
         if self.rejections_path is not None:  # one write per line: a kill cannot leave half of one
             rundir.append_line(self.rejections_path, json.dumps({"values": values, "reason": reason}))
 
     def _redraw(self, trial_id, values):
         if isinstance(self, HyperbandOracle):  # forget the slot the rejected candidate took
-            for bracket in self._brackets:
-                bracket["rounds"][0] = [t for t in bracket["rounds"][0] if t["id"] != trial_id]
+            _compat.forget_hyperband_slot(self, trial_id)
         if isinstance(self, GridSearchOracle):  # the grid goes on from the rejected combination
             while True:
-                values = self._get_next_combination(values)
+                values = _compat.next_grid_values(self, values)
                 if values is None:
                     return {"status": kt.engine.trial.TrialStatus.STOPPED}
-                if not self._duplicate(values):
+                if not _compat.already_tried(self, values):
                     return {"status": kt.engine.trial.TrialStatus.RUNNING, "values": values}
         if isinstance(self, BayesianOptimizationOracle):  # the GP would propose the same point
-            return self._random_populate_space()
+            return _compat.random_values(self)
         return super().populate_space(trial_id)
 
 
@@ -95,9 +100,9 @@ class PruningOracle:
     oracle's saved state, so it survives a resume.
     """
 
-    pruning: str = "none"
-    warmup_epochs: int = 5
-    min_trials: int = 3
+    def __init__(self, *args, pruning: str = "none", warmup_epochs: int = 5, min_trials: int = 3, **kwargs):
+        self.pruning, self.warmup_epochs, self.min_trials = pruning, warmup_epochs, min_trials
+        super().__init__(*args, **kwargs)
 
     @property
     def pruned(self) -> dict:
@@ -183,16 +188,28 @@ FINISHED = ("COMPLETED", "PRUNED", "FAILED")
 
 
 class RunRecorder:
-    """Mixin for a tuner: per-trial facts, ``trials.csv`` and the progress line."""
+    """Mixin for a tuner: per-trial facts, ``trials.csv`` and the progress line.
 
-    run_dir: Path
-    objective_name: str
-    printer = print
+    Args:
+        run_dir: the run directory (``trials.csv``, ``tb/``, the tuner's folder).
+        printer: where progress lines go.
+        worker_timeout: a distributed chief's patience with a silent worker.
+    """
+
+    def __init__(self, *args, run_dir, printer=print, worker_timeout: float = 600.0, **kwargs):
+        self.run_dir, self.printer, self.worker_timeout = Path(run_dir), printer, worker_timeout
+        self.serve_report, self.trials_begun = None, 0
+        super().__init__(*args, **kwargs)
+
+    @property
+    def objective_name(self) -> str:
+        return self.oracle.objective.name
 
     def run_trial(self, trial, *args, **kwargs):
-        start = time.perf_counter()
+        start, histories = time.perf_counter(), None
         try:
-            return super().run_trial(trial, *args, **kwargs)
+            histories = super().run_trial(trial, *args, **kwargs)
+            return histories
         except Exception as err:
             from kerascnn.evaluation.tensorboard import mark_trial_failed
 
@@ -200,7 +217,8 @@ class RunRecorder:
             mark_trial_failed(log_dir, trial.hyperparameters.values, trial.trial_id, f"{type(err).__name__}: {err}")
             raise
         finally:
-            info = dict(getattr(self.hypermodel, "last_fit", {}) or {})
+            # the facts CNNHyperModel.fit returned with its History (the last execution's)
+            info = dict(getattr(histories[-1], "trial_facts", {})) if histories else {}
             info["seconds"] = round(time.perf_counter() - start, 3)
             info["worker"] = self.tuner_id
             pruned = self._pruned_here.pop(trial.trial_id, None)
@@ -209,7 +227,6 @@ class RunRecorder:
                 from kerascnn.evaluation.tensorboard import mark_trial_pruned
 
                 mark_trial_pruned(self.run_dir / "tb" / str(trial.trial_id) / "execution0", pruned)
-            self.hypermodel.last_fit = {}
             Path(self.get_trial_dir(trial.trial_id)).mkdir(parents=True, exist_ok=True)
             rundir.atomic_write(Path(self.get_trial_dir(trial.trial_id)) / "kerascnn.json", json.dumps(info))
 
@@ -235,9 +252,6 @@ class RunRecorder:
             model.stop_training = True
             self._pruned_here[trial.trial_id] = epoch + 1
 
-    worker_timeout: float = 600.0
-    serve_report: dict | None = None
-
     def search(self, *args, **kwargs):
         from kerascnn.search import distributed
 
@@ -252,8 +266,6 @@ class RunRecorder:
         with warnings.catch_warnings():  # the oracle has each epoch (on_epoch_end): keras-tuner calls that deprecated
             warnings.filterwarnings("ignore", message="The use case of calling", category=DeprecationWarning)
             return super().search(*args, **kwargs)
-
-    trials_begun = 0
 
     def on_trial_begin(self, trial):
         from kerascnn.search import distributed
@@ -279,7 +291,7 @@ class RunRecorder:
         if distributed.role() == "worker":  # the chief holds every trial; say what this worker did
             info = self._trial_info(trial.trial_id)
             values = (info.get("history") or {}).get(self.objective_name) or []
-            better = min if self.objective_name.endswith("loss") else max
+            better = min if objective_direction(self.objective_name) == "min" else max
             status = f"{self.objective_name}={better(values):.4f}" if values and trial.status != "FAILED" else trial.status
             if info.get("pruned_epoch"):
                 status = f"PRUNED at epoch {info['pruned_epoch']} ({status})"
@@ -303,7 +315,7 @@ class RunRecorder:
             pruned = getattr(self.oracle, "pruned", {}).get(trial_id) or extra.get("pruned_epoch")
             status = "PRUNED" if pruned and trial.status == kt.engine.trial.TrialStatus.COMPLETED else trial.status
             row = {"trial_id": trial_id, "status": status}
-            row.update({k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")})
+            row.update(searched_values(trial.hyperparameters.values))
             row.update(best_epoch_metrics(trial, self.objective_name))
             row["params"] = extra.get("params")
             row["seconds"] = extra.get("seconds")
@@ -321,7 +333,7 @@ class RunRecorder:
         direction = self.oracle.objective.direction
         best = (max if direction == "max" else min)(scores, key=lambda s: s[0]) if scores else None  # first on ties
         row = next(r for r in rows if r["trial_id"] == trial.trial_id)
-        knobs = " ".join(f"{k}={_short(v)}" for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/"))
+        knobs = " ".join(f"{k}={_short(v)}" for k, v in searched_values(trial.hyperparameters.values).items())
         seconds = [r["seconds"] for r in done if r.get("seconds")]
         left = (total - n) * (sum(seconds) / len(seconds)) if seconds else 0
         score = row.get(self.objective_name)
@@ -377,11 +389,8 @@ class KitTuner(RunRecorder, TrialLogDirs, AtomicTunerState, kt.Tuner):
     """A keras-tuner ``Tuner`` with the kit's oracle and run records."""
 
 
-class KitHyperband(RunRecorder, TrialLogDirs, AtomicTunerState, Hyperband):
+class KitHyperband(RunRecorder, TrialLogDirs, AtomicTunerState, _compat.HyperbandOnOracle, Hyperband):
     """keras-tuner's Hyperband (epoch budgets per round) with the kit's oracle."""
-
-    def __init__(self, oracle, hypermodel, **kwargs):
-        kt.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
 
 
 def make_tuner(kind: str, hypermodel, *, objective: str, max_trials: int, seed: int, run_dir: Path,
@@ -390,24 +399,18 @@ def make_tuner(kind: str, hypermodel, *, objective: str, max_trials: int, seed: 
                distribution_strategy=None, worker_timeout: float = 600.0, pruning: str = "none",
                pruning_warmup_epochs: int = 5, pruning_min_trials: int = 3):
     """A keras-tuner tuner of ``kind`` over ``hypermodel``, writing into ``run_dir``."""
-    direction = "min" if objective.endswith("loss") else "max"
-    common = dict(objective=kt.Objective(objective, direction), seed=seed,
-                  max_consecutive_failed_trials=max(3, max_trials))
+    common = dict(objective=kt.Objective(objective, objective_direction(objective)), seed=seed,
+                  max_consecutive_failed_trials=max(3, max_trials),
+                  candidate_check=lambda hp: hypermodel.check_candidate(hp, max_params=max_params),
+                  rejections_path=Path(run_dir) / "rejections.jsonl", max_rejections=max_rejections,
+                  pruning=pruning, warmup_epochs=pruning_warmup_epochs, min_trials=pruning_min_trials)
     if kind == "hyperband":
         oracle = ORACLES[kind](max_epochs=epochs, factor=hyperband_factor, **common)
-        oracle.max_trials = max_trials
-    elif kind == "bayesian":
-        oracle = ORACLES[kind](max_trials=max_trials, **common)
+        oracle.max_trials = max_trials  # keras-tuner's Hyperband sets no trial cap: the kit's progress line needs one
     else:
         oracle = ORACLES[kind](max_trials=max_trials, **common)
-    oracle.candidate_check = lambda hp: hypermodel.check_candidate(hp, max_params=max_params)
-    oracle.rejections_path = Path(run_dir) / "rejections.jsonl"
-    oracle.max_rejections = max_rejections
-    oracle.pruning, oracle.warmup_epochs, oracle.min_trials = pruning, pruning_warmup_epochs, pruning_min_trials
     cls = KitHyperband if kind == "hyperband" else KitTuner
-    tuner = cls(oracle=oracle, hypermodel=hypermodel, directory=str(run_dir), project_name="tuner",
-                overwrite=overwrite, executions_per_trial=executions_per_trial,
-                distribution_strategy=distribution_strategy)
-    tuner.run_dir, tuner.objective_name, tuner.printer = Path(run_dir), objective, printer
-    tuner.worker_timeout = worker_timeout
-    return tuner
+    return cls(oracle=oracle, hypermodel=hypermodel, directory=str(run_dir), project_name="tuner",
+               overwrite=overwrite, executions_per_trial=executions_per_trial,
+               distribution_strategy=distribution_strategy, run_dir=run_dir, printer=printer,
+               worker_timeout=worker_timeout)
