@@ -39,8 +39,12 @@ def check_input_shape(input_shape, *, ranks=(1, 2, 3)) -> tuple:
     return tuple(input_shape)
 
 
+class InputTooSmall(ValueError):
+    """An input on which some feature map collapses; the message names the layer and the smallest input."""
+
+
 def check_fits(model_name: str, input_shape: tuple, specs) -> None:
-    """Raise a ``ValueError`` naming the minimum input if ``specs`` collapse on ``input_shape``."""
+    """Raise :class:`InputTooSmall` naming the minimum input if ``specs`` collapse on ``input_shape``."""
     report = geometry.check_fits(input_shape, specs)
     if report.ok:
         return
@@ -48,7 +52,7 @@ def check_fits(model_name: str, input_shape: tuple, specs) -> None:
     smallest = geometry.min_input_size(specs, channels, rank)
     need = (f"the smallest input it accepts is {'×'.join([str(smallest)] * rank)}×{channels}"
             if smallest else "it accepts no input size up to 4096")
-    raise ValueError(
+    raise InputTooSmall(
         f"Invalid `input_shape` for {model_name}: too small, {need}. {report.reason} "
         f"Received: input_shape={tuple(input_shape)}"
     )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -32,6 +33,19 @@ from kerascnn.search.space import KNOBS, LAYER_KNOBS, applies_to, check_space, d
 
 #: Training knobs whose unsearched value comes from ``train`` (default: ``config.DEFAULTS["train"]``).
 TRAIN_KNOBS = ("optimizer", "learning_rate", "momentum", "batch_size", "epochs")
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why a candidate is not trained: its kind (what ``summary.json`` counts) and the full reason."""
+
+    COLLAPSE, BUDGET, INVALID = "feature map collapses", "over parameter budget", "invalid arguments"
+
+    kind: str
+    reason: str
+
+    def __str__(self) -> str:
+        return self.reason
+
 
 class CNNHyperModel(kt.HyperModel):
     """Build CNNs from the registry with tuned knobs.
@@ -166,18 +180,23 @@ class CNNHyperModel(kt.HyperModel):
         return t
 
     # ----- the candidate check used by the search's oracle -----
-    def check_candidate(self, hp, max_params=None):
-        """``None`` if the candidate can be built within budget, else the reason.
+    def check_candidate(self, hp, max_params=None) -> "Rejection | None":
+        """``None`` if the candidate can be built within budget, else the :class:`Rejection`.
 
         Works on the unbuilt plan (:func:`kerascnn.plan_model`): no weights are
         allocated for a rejected candidate.
         """
+        from kerascnn.architectures._common import InputTooSmall
+
         try:
             params = self._candidate_params(copy.deepcopy(hp), count=bool(max_params))
+        except InputTooSmall as err:
+            return Rejection(Rejection.COLLAPSE, f"invalid: {err}")
         except ValueError as err:
-            return f"invalid: {err}"
+            return Rejection(Rejection.INVALID, f"invalid: {err}")
         if max_params and params > max_params:
-            return f"over budget: {params:,} parameters > constraints.max_params={max_params:,}"
+            return Rejection(Rejection.BUDGET,
+                             f"over budget: {params:,} parameters > constraints.max_params={max_params:,}")
         return None
 
     def check_defaults(self) -> None:

@@ -413,16 +413,11 @@ def _load_trial_model(tuner, trial):
 
 
 def _rejection_reasons(rejections: list) -> dict:
-    """Rejections grouped by their kind of reason ("feature map collapses", "over budget"...)."""
+    """Rejections counted by kind ("feature map collapses", "over parameter budget", "invalid arguments")."""
     counts: dict = {}
     for record in rejections:
-        reason = str(record.get("reason", "")) if isinstance(record, dict) else ""
-        if "collapses" in reason:
-            key = "feature map collapses"
-        elif "over budget" in reason:
-            key = "over parameter budget"
-        else:
-            key = reason.split(":", 2)[1].strip()[:80] if ":" in reason else reason[:80]
+        kind = record.get("kind") if isinstance(record, dict) else None
+        key = kind or "unclassified"  # a record written before kinds were recorded
         counts[key] = counts.get(key, 0) + 1
     return counts
 

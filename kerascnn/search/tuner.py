@@ -36,7 +36,7 @@ class RejectingOracle:
     """Mixin for a keras-tuner oracle: redraw candidates that fail ``candidate_check``.
 
     Args:
-        candidate_check: ``hp -> reason or None`` (:meth:`CNNHyperModel.check_candidate`).
+        candidate_check: ``hp -> Rejection or None`` (:meth:`CNNHyperModel.check_candidate`).
         rejections_path: where each rejection is appended (``rejections.jsonl``).
         max_rejections: rejections in a row that stop the search.
     """
@@ -67,7 +67,8 @@ class RejectingOracle:
     def _record_rejection(self, values, reason):
         _compat.mark_tried(self, values)
         if self.rejections_path is not None:  # one write per line: a kill cannot leave half of one
-            rundir.append_line(self.rejections_path, json.dumps({"values": values, "reason": reason}))
+            record = {"values": values, "reason": str(reason), "kind": getattr(reason, "kind", None)}
+            rundir.append_line(self.rejections_path, json.dumps(record))
 
     def _redraw(self, trial_id, values):
         if isinstance(self, HyperbandOracle):  # forget the slot the rejected candidate took

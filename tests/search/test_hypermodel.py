@@ -148,11 +148,12 @@ def test_candidate_check_rejects_collapse_and_budget_without_building(monkeypatc
     hm.build(hp)
     monkeypatch.setattr(_common, "build_sequential_model", lambda *a, **k: pytest.fail("built a model"))
     hp.values["block1/kernel_size"] = 7
-    reason = hm.check_candidate(hp)
-    assert reason.startswith("invalid:") and "collapses" in reason
+    rejection = hm.check_candidate(hp)
+    assert rejection.kind == "feature map collapses" and "collapses" in str(rejection)
     hp.values["block1/kernel_size"] = 3
     assert hm.check_candidate(hp) is None
-    assert "over budget" in hm.check_candidate(hp, max_params=1000)
+    rejection = hm.check_candidate(hp, max_params=1000)
+    assert rejection.kind == "over parameter budget" and "over budget" in str(rejection)
 
 
 def test_dilation_with_strides_is_a_rejection_not_a_crash():
@@ -160,7 +161,8 @@ def test_dilation_with_strides_is_a_rejection_not_a_crash():
     hp = kt.HyperParameters()
     with pytest.raises(ValueError):
         hm.build(hp)
-    assert "dilation" in hm.check_candidate(hp)
+    rejection = hm.check_candidate(hp)
+    assert rejection.kind == "invalid arguments" and "dilation" in str(rejection)
 
 
 def test_unknown_architecture_and_knob():
