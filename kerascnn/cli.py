@@ -22,10 +22,7 @@ and exit with a status that says what kind of failure it was:
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of tables
 
 
 def _shape(text: str) -> tuple:

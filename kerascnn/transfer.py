@@ -19,11 +19,12 @@ import keras
 from kerascnn.architectures import create_model, list_models
 from kerascnn.architectures.weights import all_layers, keras_application
 from kerascnn.layers.build import apply_specs
-from kerascnn.layers.heads import head_specs
+from kerascnn.layers.heads import POOLINGS as HEAD_POOLINGS, head_specs
 from kerascnn.memory import released_trial_graphs
 from kerascnn.validation import check_choice, check_int, did_you_mean, invalid, is_int
 
-POOLINGS = ("avg", "max", "flatten")
+#: The classifier's pooling: the heads' global poolings, or flatten.
+POOLINGS = (*(p for p in HEAD_POOLINGS if p), "flatten")
 
 
 def load_backbone(source, *, input_shape=None, weights=None, cut: str | None = None, **kwargs) -> keras.Model:

@@ -53,10 +53,17 @@ def check_int(arg: str, value: Any, min_value: int = 1) -> int:
     return int(value)
 
 
-def check_positive(arg: str, value: Any) -> float:
-    """A number > 0 (not a bool), e.g. a learning rate."""
+def check_positive(arg: str, value: Any, expected: str = "a positive number") -> float:
+    """A number > 0 (not a bool), e.g. a learning rate or a width multiplier; ``expected`` says what it is."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-        raise invalid(arg, value, "a positive number")
+        raise invalid(arg, value, expected)
+    return float(value)
+
+
+def check_fraction(arg: str, value: Any) -> float:
+    """A number in ``[0, 1]`` (not a bool), e.g. a squeeze-and-excitation ratio."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
+        raise invalid(arg, value, "a fraction in [0, 1]")
     return float(value)
 
 

@@ -75,6 +75,7 @@ print("RESULT", json.dumps({"batch_size": info["batch_size"], "completed": summa
 
 
 @pytest.mark.backend
+@pytest.mark.slow  # ~20 s (a subprocess with two host devices); `make test-slow` runs it
 def test_mirrored_strategy_over_two_host_devices(tmp_path):
     """tf.distribute on TensorFlow, keras.distribution.DataParallel on JAX, over two CPU devices.
 

@@ -43,7 +43,7 @@ class InputTooSmall(ValueError):
     """An input on which some feature map collapses; the message names the layer and the smallest input."""
 
 
-def check_fits(model_name: str, input_shape: tuple, specs) -> None:
+def require_fit(model_name: str, input_shape: tuple, specs) -> None:
     """Raise :class:`InputTooSmall` naming the minimum input if ``specs`` collapse on ``input_shape``."""
     report = geometry.check_fits(input_shape, specs)
     if report.ok:
@@ -114,7 +114,7 @@ def sequential_plan(name: str, input_shape, specs) -> ModelPlan:
     input_shape = check_input_shape(input_shape)
     _check_name(name)
     specs = tuple(specs)
-    check_fits(name, input_shape, specs)
+    require_fit(name, input_shape, specs)
     return ModelPlan(name, input_shape, specs, specs, lambda input_tensor: build_sequential_model(
         input_shape, specs, name=name, input_tensor=input_tensor))
 
@@ -129,7 +129,7 @@ def branching_plan(name: str, input_shape, spine, assemble: Callable) -> ModelPl
     _check_name(name)
     input_shape = tuple(input_shape)
     spine = tuple(spine)
-    check_fits(name, input_shape, spine)
+    require_fit(name, input_shape, spine)
     return ModelPlan(name, input_shape, None, spine, assemble)
 
 

@@ -27,7 +27,7 @@ from kerascnn.layers.blocks import classifier_top, make_divisible, squeeze_excit
 from kerascnn.layers.build import apply_specs, model_input
 from kerascnn.layers.conv import conv_block_specs
 from kerascnn.layers.heads import check_head_args
-from kerascnn.validation import check_bool, check_rate, invalid
+from kerascnn.validation import check_bool, check_fraction, check_positive, check_rate
 
 #: B0 stages: (kernel, repeats, input channels, output channels, expansion, stride).
 EFFICIENTNET_B0 = ((3, 1, 32, 16, 1, 1), (3, 2, 16, 24, 6, 2), (5, 2, 24, 40, 6, 2), (3, 3, 40, 80, 6, 2),
@@ -78,12 +78,10 @@ def efficientnet(
             sets it).
     """
     input_shape = check_input_shape(input_shape, ranks=(2,))
-    for arg, value in (("width", width), ("depth", depth)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-            raise invalid(arg, value, "a positive scaling coefficient")
+    width = check_positive("width", width, "a positive scaling coefficient")
+    depth = check_positive("depth", depth, "a positive scaling coefficient")
     drop_connect_rate = check_rate("drop_connect_rate", drop_connect_rate)
-    if not isinstance(se_ratio, (int, float)) or not 0 <= se_ratio <= 1:
-        raise invalid("se_ratio", se_ratio, "a fraction in [0, 1]")
+    se_ratio = check_fraction("se_ratio", se_ratio)
     check_bool("include_preprocessing", include_preprocessing)
     check_bool("imagenet_normalization", imagenet_normalization)
     check_head_args(num_classes, include_top, pooling, classifier_activation)

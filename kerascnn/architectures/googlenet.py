@@ -19,7 +19,7 @@ from __future__ import annotations
 import keras
 from keras import layers as L
 
-from kerascnn.architectures._common import branching_plan, check_fits, check_input_shape, planned
+from kerascnn.architectures._common import branching_plan, check_input_shape, planned, require_fit
 from kerascnn.architectures.registry import register_model
 from kerascnn.layers.build import apply_specs, model_input
 from kerascnn.layers.conv import conv_block_specs
@@ -114,7 +114,7 @@ def googlenet(
             if key == "pool":
                 upto += branches
             elif key in AUX_AFTER:
-                check_fits(name, input_shape, upto + aux_pool[key])
+                require_fit(name, input_shape, upto + aux_pool[key])
 
     def aux_head(x, key):
         specs = (aux_pool[key] + conv_block_specs(128, 1, name=f"aux_{key}_conv", **conv)

@@ -25,7 +25,7 @@ from kerascnn.layers.blocks import classifier_top, make_divisible
 from kerascnn.layers.build import apply_specs, model_input
 from kerascnn.layers.conv import conv_block_specs
 from kerascnn.layers.heads import check_head_args, head_specs
-from kerascnn.validation import check_int, invalid
+from kerascnn.validation import check_int, check_positive
 
 #: v1 blocks: (pointwise filters, depthwise stride).
 MOBILENET_V1 = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
@@ -37,9 +37,7 @@ V2_BN = {"epsilon": 1e-3, "momentum": 0.999}
 
 
 def _check_alpha(alpha):
-    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or alpha <= 0:
-        raise invalid("alpha", alpha, "a positive width multiplier (0.35, 0.5, 0.75, 1.0, 1.3, 1.4 are published)")
-    return float(alpha)
+    return check_positive("alpha", alpha, "a positive width multiplier (0.35, 0.5, 0.75, 1.0, 1.3, 1.4 are published)")
 
 
 @register_model(family="mobilenet", default_input_shape=(224, 224, 3), keras_twin="MobileNet")

@@ -32,7 +32,7 @@ from kerascnn.layers.build import apply_specs, model_input
 from kerascnn.layers.conv import conv_block_specs, norm_act_specs
 from kerascnn.layers.heads import check_head_args
 from kerascnn.layers.pooling import pool_specs
-from kerascnn.validation import check_bool, check_choice, check_int, invalid
+from kerascnn.validation import check_bool, check_choice, check_int, check_positive, invalid
 
 RESNET_DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 RESNET_WIDTHS = (64, 128, 256, 512)
@@ -141,8 +141,7 @@ def resnet(
         raise invalid("kernel_size", kernel_size, "an odd size, so a block keeps its input's size")
     if len(widths) != len(depths):
         raise ValueError(f"Invalid `widths`: one per stage ({len(depths)}). Received: widths={tuple(widths)}")
-    if not isinstance(width_multiplier, (int, float)) or width_multiplier <= 0:
-        raise invalid("width_multiplier", width_multiplier, "a positive number")
+    width_multiplier = check_positive("width_multiplier", width_multiplier)
     widths = [max(1, int(round(check_int(f"widths[{i}]", w) * width_multiplier))) for i, w in enumerate(widths)]
     depths = [check_int(f"depths[{i}]", d) for i, d in enumerate(depths)]
     check_head_args(num_classes, include_top, pooling, classifier_activation)

@@ -29,7 +29,7 @@ from kerascnn import device
 from kerascnn.architectures import create_model, model_info, plan_model
 from kerascnn.config import DEFAULTS, MOMENTUM_OPTIMIZERS, OPTIMIZERS
 from kerascnn.memory import released_trial_graphs
-from kerascnn.search.space import KNOBS, LAYER_KNOBS, applies_to, check_space, decode, declare
+from kerascnn.search.space import KNOBS, LAYER_KNOBS, check_space, decode, declare
 
 #: Training knobs whose unsearched value comes from ``train`` (default: ``config.DEFAULTS["train"]``).
 TRAIN_KNOBS = ("optimizer", "learning_rate", "momentum", "batch_size", "epochs")
