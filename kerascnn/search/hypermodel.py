@@ -340,13 +340,17 @@ class CNNHyperModel(kt.HyperModel):
         train_idx, held_idx = splits[0]
         return x_all[train_idx], y_all[train_idx], x_all[held_idx], y_all[held_idx], fold_logs
 
-    def refit(self, hp, epochs: int, strategy=None):
+    def refit(self, hp, epochs: int, strategy=None, seed: int | None = None):
         """A fresh model of candidate ``hp`` trained on train+validation for ``epochs`` (no validation split).
 
         What scikit-learn's ``GridSearchCV(refit=True)`` and AutoKeras do once
         the search has chosen: the final model learns from every labelled
-        sample outside the test split. Returns ``(model, samples)``.
+        sample outside the test split. ``seed`` (Keras' global seed, set
+        first) makes the refit reproducible whatever ran before it in the
+        process. Returns ``(model, samples)``.
         """
+        if seed is not None:
+            keras.utils.set_random_seed(seed)
         x, y = self._train_and_validation()
         with strategy.scope() if strategy is not None else nullcontext():
             model = self.build(hp)

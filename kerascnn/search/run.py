@@ -23,6 +23,7 @@ import os
 import shutil
 import time
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -339,7 +340,9 @@ def _save_model(model, path: Path, strategy) -> None:
 def _refit(hypermodel, trial, epochs: int, strategy, printer, target="final_model.keras"):
     """A trial's hyperparameters trained on train+validation for its best epoch count."""
     start = time.perf_counter()
-    model, samples = hypermodel.refit(trial.hyperparameters, epochs, strategy=strategy)
+    # one seed per trial: the same refit whichever members ran before it, and on a resume
+    seed = hypermodel.seed + (int(trial.trial_id) if str(trial.trial_id).isdigit() else zlib.crc32(trial.trial_id.encode()))
+    model, samples = hypermodel.refit(trial.hyperparameters, epochs, strategy=strategy, seed=seed)
     printer(f"refit: trial {trial.trial_id}'s hyperparameters on train+validation ({samples} samples), "
             f"{epochs} epochs, {time.perf_counter() - start:.1f}s -> {target}")
     return model

@@ -1,5 +1,6 @@
 """CNNHyperModel: pinned defaults, Fixed overrides, custom spaces, conditional scopes."""
 
+import keras
 import keras_tuner as kt
 import pytest
 
@@ -233,6 +234,20 @@ def test_refit_trains_a_fresh_model_on_train_plus_validation_for_the_given_epoch
     assert samples == n == 240  # 300 digits less the 20% test split
     steps_per_epoch = -(-n // 32)
     assert int(model.optimizer.iterations) == 3 * steps_per_epoch  # every sample, each epoch, nothing else
+
+
+def test_a_seeded_refit_is_the_same_model_whatever_ran_before():
+    import numpy as np
+
+    _, hm = _digits_hypermodel()
+    first, _ = hm.refit(kt.HyperParameters(), epochs=1, seed=7)
+    np.random.default_rng().random(3)
+    keras.random.uniform((2,))  # Keras' global generator moves on
+    again, _ = hm.refit(kt.HyperParameters(), epochs=1, seed=7)
+    other, _ = hm.refit(kt.HyperParameters(), epochs=1, seed=8)
+    same = [np.array_equal(a, b) for a, b in zip(first.get_weights(), again.get_weights())]
+    assert all(same)
+    assert not all(np.array_equal(a, b) for a, b in zip(first.get_weights(), other.get_weights()))
 
 
 def test_folds_are_disjoint_stratified_and_cover_train_plus_validation():
