@@ -218,17 +218,19 @@ class GeometryError(ValueError):
         self.table = table or []
 
 
-def _check_input_shape(input_shape) -> tuple:
+def check_input_shape(input_shape, *, ranks=(1, 2, 3)) -> tuple:
+    """A ``channels_last`` input shape with the allowed number of spatial axes (spatial sizes may be None)."""
     if (
         not isinstance(input_shape, (tuple, list))
-        or not 2 <= len(input_shape) <= 4
-        or not all(d is None or (is_int(d) and d >= 1) for d in input_shape)
+        or len(input_shape) - 1 not in ranks
+        or not all(d is None or (is_int(d) and d >= 1) for d in input_shape[:-1])
+        or not (is_int(input_shape[-1]) and input_shape[-1] >= 1)
     ):
+        forms = {1: "(length, channels)", 2: "(height, width, channels)", 3: "(depth, height, width, channels)"}
         raise invalid(
-            "input_shape",
-            input_shape,
-            "(length, channels), (height, width, channels) or (depth, height, width, channels) "
-            "with positive sizes (channels_last; spatial sizes may be None)",
+            "input_shape", input_shape,
+            " or ".join(forms[r] for r in ranks)
+            + " with positive sizes (channels_last, no batch axis; spatial sizes may be None)",
         )
     return tuple(input_shape)
 
@@ -283,7 +285,7 @@ def trace(input_shape: Sequence, specs: Iterable[LayerSpec], *, strict: bool = T
     Returns:
         One :class:`LayerGeometry` per spec, in order.
     """
-    shape = _check_input_shape(input_shape)
+    shape = check_input_shape(input_shape)
     spatial, channels = list(shape[:-1]), shape[-1]
     rank = len(spatial)
     rf_size, rf_jump, rf_start = [1.0] * rank, [1.0] * rank, [0.5] * rank

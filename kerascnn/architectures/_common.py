@@ -19,24 +19,9 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from kerascnn import geometry
+from kerascnn.geometry import check_input_shape  # noqa: F401  (the builders import it from here)
 from kerascnn.layers.build import build_sequential_model
-from kerascnn.validation import invalid, is_int
-
-
-def check_input_shape(input_shape, *, ranks=(1, 2, 3)) -> tuple:
-    """A ``channels_last`` input shape with the allowed number of spatial axes."""
-    if (
-        not isinstance(input_shape, (tuple, list))
-        or len(input_shape) - 1 not in ranks
-        or not all(d is None or (is_int(d) and d >= 1) for d in input_shape[:-1])
-        or not (is_int(input_shape[-1]) and input_shape[-1] >= 1)
-    ):
-        forms = {1: "(length, channels)", 2: "(height, width, channels)", 3: "(depth, height, width, channels)"}
-        raise invalid(
-            "input_shape", input_shape,
-            " or ".join(forms[r] for r in ranks) + " with positive sizes (channels_last, no batch axis)",
-        )
-    return tuple(input_shape)
+from kerascnn.validation import invalid
 
 
 class InputTooSmall(ValueError):
