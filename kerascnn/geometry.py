@@ -272,6 +272,136 @@ def _fmt(shape) -> str:
     return "×".join("?" if s is None else str(s) for s in shape)
 
 
+class _Collapse(Exception):
+    """Raised by a handler: the layer's output collapses (``trace`` turns it into its message)."""
+
+
+@dataclass
+class _TraceState:
+    """What :func:`trace` carries from layer to layer."""
+
+    shape: tuple  # the input's
+    spatial: list
+    channels: int | None
+    rf_size: list
+    rf_jump: list
+    rf_start: list
+    flat: bool = False  # spatial axes gone (flatten / global pool)
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape) - 1
+
+
+def _trace_window(st: _TraceState, spec: LayerSpec, i: int, table: list):
+    """A conv (any kind) or a pooling window: output lengths, receptive field, conv parameters."""
+    kind, rank = spec.kind, st.rank
+    is_pool = kind == "pool"
+    ks = spec.get("pool_size") if is_pool else spec.get("kernel_size")
+    strides = spec.get("strides")
+    dl = (1,) * rank if is_pool else spec.get("dilation", (1,) * rank)
+    pad = spec.get("padding")
+    if len(ks) != rank:
+        raise GeometryError(
+            f"Layer {i} ({spec.name}) has a {len(ks)}D kernel {ks} but the input has "
+            f"{rank} spatial axes (shape {_fmt(st.shape)}).", index=i, layer=spec.name, table=table)
+    new = []
+    for a in range(rank):
+        n = st.spatial[a]
+        if kind == "transposed":
+            out_pad = spec.get("output_padding") or (None,) * rank
+            out = conv_transpose_output_length(n, ks[a], strides[a], pad, dl[a], out_pad[a])
+            if out and n is not None and conv_output_length(out, ks[a], strides[a], pad, dl[a]) != n:
+                # TensorFlow computes a transposed conv as the gradient of the forward
+                # conv, so it refuses an output the forward conv would not map back to n.
+                raise _Collapse(f"axis {a}: output_padding={out_pad[a]} gives length {out}, which a forward conv "
+                                f"maps to {conv_output_length(out, ks[a], strides[a], pad, dl[a])}, "
+                                f"not the input's {n}")
+        else:
+            out = conv_output_length(n, ks[a], strides[a], pad, dl[a])
+        span = dilated_kernel_size(ks[a], dl[a])
+        if out == 0:
+            what = "pool window" if is_pool else "kernel"
+            dil = f" (dilated span {span})" if span != ks[a] else ""
+            raise _Collapse(f"axis {a} has size {n}, smaller than the {what} {ks[a]}{dil} "
+                            f"with padding '{pad}', so the output would be 0")
+        new.append(out)
+        if kind == "transposed":  # receptive field
+            st.rf_jump[a] /= strides[a]
+            st.rf_size[a] += (math.ceil(span / strides[a]) - 1) * st.rf_jump[a] * strides[a]
+        else:
+            before = same_padding_amounts(n, ks[a], strides[a], dl[a])[0] if pad == "same" else 0
+            st.rf_size[a] += (span - 1) * st.rf_jump[a]
+            st.rf_start[a] += ((span - 1) / 2 - before) * st.rf_jump[a]
+            st.rf_jump[a] *= strides[a]
+    st.spatial = new
+    if is_pool:
+        return 0
+    params, st.channels = _conv_params(spec, st.channels, math.prod(ks))
+    return params
+
+
+def _trace_pad_or_crop(st: _TraceState, spec: LayerSpec, i: int, table: list):
+    sign = 1 if spec.kind == "zero_padding" else -1
+    pads = spec.get("pads")
+    new = []
+    for a in range(st.rank):
+        n = st.spatial[a]
+        out = None if n is None else n + sign * (pads[a][0] + pads[a][1])
+        if out is not None and out <= 0:
+            raise _Collapse(f"axis {a} has size {n}, but {pads[a][0] + pads[a][1]} would be cropped")
+        new.append(out)
+        st.rf_start[a] -= sign * pads[a][0] * st.rf_jump[a]
+    st.spatial = new
+    return 0
+
+
+def _trace_batch_norm(st: _TraceState, spec: LayerSpec, i: int, table: list):
+    return None if st.channels is None else 4 * st.channels
+
+
+def _trace_activation(st: _TraceState, spec: LayerSpec, i: int, table: list):
+    return st.channels if spec.get("activation") == "prelu" else 0  # PReLU: one learned slope per channel
+
+
+def _trace_global_pool(st: _TraceState, spec: LayerSpec, i: int, table: list):
+    st.flat, st.spatial = True, []
+    return 0
+
+
+def _trace_flatten(st: _TraceState, spec: LayerSpec, i: int, table: list):
+    st.flat = True
+    st.channels = None if st.channels is None or None in st.spatial else st.channels * math.prod(st.spatial)
+    st.spatial = []
+    return 0
+
+
+def _trace_dense(st: _TraceState, spec: LayerSpec, i: int, table: list):
+    units = spec.get("units")
+    params = None if st.channels is None else st.channels * units + (units if spec.get("use_bias", True) else 0)
+    st.channels = units
+    return params
+
+
+def _trace_nothing(st: _TraceState, spec: LayerSpec, i: int, table: list):
+    return 0  # dropout: the shape passes through
+
+
+#: How each spec kind changes what :func:`trace` carries (one handler per kind, as ``layers/build.py`` has).
+_TRACERS = {
+    **{kind: _trace_window for kind in CONV_KINDS + ("pool",)},
+    "zero_padding": _trace_pad_or_crop,
+    "cropping": _trace_pad_or_crop,
+    "batch_norm": _trace_batch_norm,
+    "activation": _trace_activation,
+    "global_pool": _trace_global_pool,
+    "flatten": _trace_flatten,
+    "dense": _trace_dense,
+}
+#: Kinds that work on a flattened (or globally pooled) stack.
+_FLAT_KINDS = ("dense", "dropout", "activation", "batch_norm", "flatten")
+
+
 def trace(input_shape: Sequence, specs: Iterable[LayerSpec], *, strict: bool = True) -> list[LayerGeometry]:
     """Shapes, parameter counts and receptive fields of a layer stack, unbuilt.
 
@@ -286,112 +416,32 @@ def trace(input_shape: Sequence, specs: Iterable[LayerSpec], *, strict: bool = T
         One :class:`LayerGeometry` per spec, in order.
     """
     shape = check_input_shape(input_shape)
-    spatial, channels = list(shape[:-1]), shape[-1]
-    rank = len(spatial)
-    rf_size, rf_jump, rf_start = [1.0] * rank, [1.0] * rank, [0.5] * rank
-    flat = False  # spatial axes gone (flatten / global pool)
+    rank = len(shape) - 1
+    st = _TraceState(shape, list(shape[:-1]), shape[-1], [1.0] * rank, [1.0] * rank, [0.5] * rank)
     table: list[LayerGeometry] = []
-
-    def fail(i, spec, reason):
-        msg = f"The feature map collapses at {spec.name} ({_describe(spec)}): {reason}."
-        if table:
-            msg += f" Shapes before it: {_fmt(shape)} -> ... -> " + " -> ".join(_fmt(g.output_shape) for g in table[-3:]) + "."
-        if strict:
-            raise GeometryError(msg, index=i, layer=spec.name, table=table)
-        return None
-
     for i, spec in enumerate(specs):
-        kind, params = spec.kind, 0
-        if flat and kind not in ("dense", "dropout", "activation", "batch_norm", "flatten"):
+        if st.flat and spec.kind not in _FLAT_KINDS:
             raise GeometryError(
                 f"Layer {i} ({spec.name}, {_describe(spec)}) needs spatial axes, but the "
                 "stack was already flattened or globally pooled before it.",
                 index=i, layer=spec.name, table=table,
             )
-        if kind in CONV_KINDS or kind == "pool":
-            is_pool = kind == "pool"
-            ks = spec.get("pool_size") if is_pool else spec.get("kernel_size")
-            st = spec.get("strides")
-            dl = (1,) * rank if is_pool else spec.get("dilation", (1,) * rank)
-            pad = spec.get("padding")
-            if len(ks) != rank:
-                raise GeometryError(
-                    f"Layer {i} ({spec.name}) has a {len(ks)}D kernel {ks} but the input has "
-                    f"{rank} spatial axes (shape {_fmt(shape)}).", index=i, layer=spec.name, table=table)
-            new = []
-            for a in range(rank):
-                n = spatial[a]
-                if kind == "transposed":
-                    out_pad = spec.get("output_padding") or (None,) * rank
-                    out = conv_transpose_output_length(n, ks[a], st[a], pad, dl[a], out_pad[a])
-                    if out and n is not None and conv_output_length(out, ks[a], st[a], pad, dl[a]) != n:
-                        # TensorFlow computes a transposed conv as the gradient of the forward
-                        # conv, so it refuses an output the forward conv would not map back to n.
-                        fail(i, spec, f"axis {a}: output_padding={out_pad[a]} gives length {out}, which a "
-                                      f"forward conv maps to {conv_output_length(out, ks[a], st[a], pad, dl[a])}, "
-                                      f"not the input's {n}")
-                        return table
-                else:
-                    out = conv_output_length(n, ks[a], st[a], pad, dl[a])
-                if out == 0:
-                    span = dilated_kernel_size(ks[a], dl[a])
-                    what = "pool window" if is_pool else "kernel"
-                    dil = f" (dilated span {span})" if span != ks[a] else ""
-                    fail(i, spec, f"axis {a} has size {n}, smaller than the {what} {ks[a]}{dil} "
-                                  f"with padding '{pad}', so the output would be 0")
-                    return table
-                new.append(out)
-                # receptive field
-                span = dilated_kernel_size(ks[a], dl[a])
-                if kind == "transposed":
-                    rf_jump[a] /= st[a]
-                    rf_size[a] += (math.ceil(span / st[a]) - 1) * rf_jump[a] * st[a]
-                else:
-                    before = same_padding_amounts(n, ks[a], st[a], dl[a])[0] if pad == "same" else 0
-                    rf_size[a] += (span - 1) * rf_jump[a]
-                    rf_start[a] += ((span - 1) / 2 - before) * rf_jump[a]
-                    rf_jump[a] *= st[a]
-            spatial = new
-            if not is_pool:
-                kernel_elems = math.prod(ks)
-                params, channels = _conv_params(spec, channels, kernel_elems)
-        elif kind in ("zero_padding", "cropping"):
-            sign = 1 if kind == "zero_padding" else -1
-            pads = spec.get("pads")
-            new = []
-            for a in range(rank):
-                n = spatial[a]
-                out = None if n is None else n + sign * (pads[a][0] + pads[a][1])
-                if out is not None and out <= 0:
-                    fail(i, spec, f"axis {a} has size {n}, but {pads[a][0] + pads[a][1]} would be cropped")
-                    return table
-                new.append(out)
-                rf_start[a] -= sign * pads[a][0] * rf_jump[a]
-            spatial = new
-        elif kind == "batch_norm":
-            params = None if channels is None else 4 * channels
-        elif kind == "activation":
-            if spec.get("activation") == "prelu":  # one learned slope per channel
-                params = channels
-        elif kind == "global_pool":
-            flat, spatial = True, []
-        elif kind == "flatten":
-            flat = True
-            channels = None if channels is None or None in spatial else channels * math.prod(spatial)
-            spatial = []
-        elif kind == "dense":
-            units = spec.get("units")
-            params = None if channels is None else channels * units + (units if spec.get("use_bias", True) else 0)
-            channels = units
-        # dropout changes nothing
-        out_shape = tuple(spatial) + (channels,)
-        if flat:
-            table.append(LayerGeometry(spec.name, kind, out_shape, params))
+        try:
+            params = _TRACERS.get(spec.kind, _trace_nothing)(st, spec, i, table)
+        except _Collapse as reason:
+            msg = f"The feature map collapses at {spec.name} ({_describe(spec)}): {reason}."
+            if table:
+                msg += (f" Shapes before it: {_fmt(shape)} -> ... -> "
+                        + " -> ".join(_fmt(g.output_shape) for g in table[-3:]) + ".")
+            if strict:
+                raise GeometryError(msg, index=i, layer=spec.name, table=table) from None
+            return table
+        out_shape = tuple(st.spatial) + (st.channels,)
+        if st.flat:
+            table.append(LayerGeometry(spec.name, spec.kind, out_shape, params))
         else:
-            table.append(LayerGeometry(
-                spec.name, kind, out_shape, params,
-                tuple(rf_size), tuple(rf_jump), tuple(rf_start),
-            ))
+            table.append(LayerGeometry(spec.name, spec.kind, out_shape, params,
+                                       tuple(st.rf_size), tuple(st.rf_jump), tuple(st.rf_start)))
     return table
 
 
