@@ -258,7 +258,10 @@ class CNNHyperModel(kt.HyperModel):
         """Train one candidate: tuned batch size, data pipelines, scikit-learn metrics, TensorBoard.
 
         With no arrays given, trains on ``self.data``'s train split and
-        validates on its validation split.
+        validates on its validation split (with ``cv_folds``: on fold 1, the
+        other folds trained first). The History returned carries
+        ``trial_facts`` (seconds, parameters, batch size, per-epoch history),
+        which keras-tuner hands back to the tuner from ``run_trial``.
         """
         from kerascnn.data import make_pipeline
         from kerascnn.evaluation import tensorboard as tb
@@ -267,16 +270,7 @@ class CNNHyperModel(kt.HyperModel):
         training = self._training(copy.deepcopy(hp))
         batch_size = (kwargs.pop("batch_size", None) or training["batch_size"]) * self.replicas
         epochs = kwargs.pop("epochs", self.train.get("epochs", 1))
-        fold_logs = []
-        if args or "x" in kwargs:
-            x = args[0] if args else kwargs.pop("x")
-            y = args[1] if len(args) > 1 else kwargs.pop("y")
-            x_val, y_val = kwargs.pop("validation_data")
-        elif self.cv_folds:
-            x, y, x_val, y_val, fold_logs = self._other_folds(hp, batch_size, epochs)
-        else:
-            d = self.data
-            x, y, x_val, y_val = d.x_train, d.y_train, d.x_val, d.y_val
+        x, y, x_val, y_val, fold_logs = self._fit_data(hp, args, kwargs, batch_size, epochs)
         metrics = SklearnMetrics(x_val, y_val, self.num_classes, x_train=x, y_train=y, seed=self.seed)
         callbacks = [metrics] + ([FoldMean(fold_logs, self.objective)] if fold_logs else [])
         callbacks += list(kwargs.pop("callbacks", []))
@@ -284,30 +278,46 @@ class CNNHyperModel(kt.HyperModel):
         session = getattr(board, "trial_session", None)  # set by the tuner (_compat.TrialLogDirs)
         if session is not None:
             tb.start_session(board.log_dir, *session)
-        callbacks += _guards()
-        train_ds = make_pipeline(x, y, batch_size, shuffle=True, seed=self.seed)
-        # no validation_data: the metrics callback's one pass over the validation split gives val_loss too
-        fit_kwargs = {"epochs": epochs, "verbose": kwargs.pop("verbose", 0)}
-        fit_kwargs.update(kwargs)
-        fit_kwargs["shuffle"] = False  # the pipeline shuffles
+        # no validation_data: the metrics callback's one pass over the validation split gives val_loss too;
+        # shuffle=False: the pipeline shuffles
+        fit_kwargs = {"epochs": epochs, "verbose": kwargs.pop("verbose", 0), **kwargs, "shuffle": False}
         start = time.perf_counter()
         with released_trial_graphs():  # memory stays flat over a long search, whichever tuner runs it
-            history = model.fit(train_ds, callbacks=callbacks, **fit_kwargs)
-        losses = history.history.get("loss", [])
+            history = model.fit(make_pipeline(x, y, batch_size, shuffle=True, seed=self.seed),
+                                callbacks=callbacks + _guards(), **fit_kwargs)
         if _diverged(history):
-            raise kt.errors.FailedTrialError(f"loss became NaN/inf at epoch {len(losses)}: diverged")
-        # the trial's facts travel back with the History keras-tuner returns from run_trial (tuner.RunRecorder)
+            raise kt.errors.FailedTrialError(f"loss became NaN/inf at epoch {len(history.epoch)}: diverged")
         history.trial_facts = {"seconds": time.perf_counter() - start, "params": int(model.count_params()),
                                "batch_size": int(batch_size), "metrics_seconds": metrics.seconds,
                                "history": epoch_aligned(history.history, metrics.train_epochs)}
-        if board is not None and metrics.last_pred is not None:
-            names = self.data.class_names if self.data is not None else [str(i) for i in range(self.num_classes)]
-            tb.write_trial_summaries(board.log_dir, y_true=y_val, y_pred=metrics.last_pred, class_names=names,
-                                     hyperparameters=hp.values, params=history.trial_facts["params"],
-                                     step=len(losses) - 1)
+        if board is not None:
+            self._trial_summaries(board.log_dir, hp, y_val, metrics.last_pred, history)
         if session is not None:
             tb.end_session(board.log_dir, success=True)
         return history
+
+    def _fit_data(self, hp, args, kwargs, batch_size, epochs):
+        """``(x, y, x_val, y_val, other folds' logs)``: arrays passed to ``fit``, fold 1, or ``self.data``'s splits."""
+        if args or "x" in kwargs:
+            x = args[0] if args else kwargs.pop("x")
+            y = args[1] if len(args) > 1 else kwargs.pop("y")
+            x_val, y_val = kwargs.pop("validation_data")
+            return x, y, x_val, y_val, []
+        if self.cv_folds:
+            return self._other_folds(hp, batch_size, epochs)
+        d = self.data
+        return d.x_train, d.y_train, d.x_val, d.y_val, []
+
+    def _trial_summaries(self, log_dir, hp, y_val, y_pred, history) -> None:
+        """The trial's last-epoch TensorBoard summaries: confusion matrix, hyperparameters, parameters."""
+        from kerascnn.evaluation import tensorboard as tb
+
+        if y_pred is None:
+            return
+        names = self.data.class_names if self.data is not None else [str(i) for i in range(self.num_classes)]
+        tb.write_trial_summaries(log_dir, y_true=y_val, y_pred=y_pred, class_names=names,
+                                 hyperparameters=hp.values, params=history.trial_facts["params"],
+                                 step=len(history.epoch) - 1)
 
     # ----- k-fold scoring and the final refit -----
     def folds(self):
