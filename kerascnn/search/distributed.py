@@ -117,77 +117,97 @@ def serve(oracle, worker_timeout: float = 600.0, printer=print, poll: float = 0.
     seconds (each is reported; a trial one was running is marked FAILED).
     """
     import grpc
-    from keras_tuner.engine import trial as trial_module
 
     from kerascnn import _compat
 
-    OracleServicer, add_servicer_to_server = _compat.oracle_servicer()
-
-    last_seen: dict[str, float] = {}
-    lock = threading.Lock()
-
-    class WatchedServicer(OracleServicer):
-        """keras-tuner's servicer, noting when each worker was last heard from."""
-
-        def _seen(self, tuner_id=None, trial_id=None):
-            with lock:
-                if tuner_id is None:
-                    tuner_id = next((t for t, tr in list(self.oracle.ongoing_trials.items())
-                                     if tr.trial_id == trial_id), None)
-                if tuner_id is not None:
-                    last_seen[tuner_id] = time.monotonic()
-
-        def CreateTrial(self, request, context):
-            self._seen(tuner_id=request.tuner_id)
-            return super().CreateTrial(request, context)
-
-        def UpdateTrial(self, request, context):
-            self._seen(trial_id=request.trial_id)
-            return super().UpdateTrial(request, context)
-
-        def EndTrial(self, request, context):
-            self._seen(trial_id=request.trial.trial_id)
-            response = super().EndTrial(request, context)
-            if on_trial_end is not None:
-                on_trial_end(self.oracle.trials[request.trial.trial_id])
-            return response
-
+    servicer_class, add_servicer_to_server = _compat.oracle_servicer()
+    watchdog = _Watchdog(oracle, worker_timeout, printer, on_trial_end)
     host, port = os.environ[ENV_IP], os.environ[ENV_PORT]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    servicer = WatchedServicer(oracle)
+    servicer = _watched(servicer_class, watchdog)(oracle)
     add_servicer_to_server(servicer, server)
     server.add_insecure_port(f"{host}:{port}")
     server.start()
     printer(f"chief: oracle serving on {host}:{port}; start workers with "
             f"kerascnn search CONFIG --worker {host}:{port} --worker-id N")
-    started, lost = time.monotonic(), []
     try:
-        while True:
+        while not watchdog.finished(servicer.stop_triggered):
             time.sleep(poll)
-            now = time.monotonic()
-            with lock:
-                done = servicer.stop_triggered and not oracle.ongoing_trials and not oracle.tuner_ids
-                if done:
-                    break
-                for tuner_id in sorted(set(oracle.tuner_ids) | set(oracle.ongoing_trials)):
-                    if now - last_seen.get(tuner_id, started) < worker_timeout:
-                        continue
-                    trial = oracle.ongoing_trials.get(tuner_id)
-                    what = f"; its trial {trial.trial_id} is marked FAILED" if trial else ""
-                    printer(f"chief: worker {tuner_id} has not reported for {worker_timeout:.0f}s{what}")
-                    if trial is not None:
-                        trial.status = trial_module.TrialStatus.FAILED
-                        trial.message = f"worker {tuner_id} stopped reporting (timeout {worker_timeout:.0f}s)"
-                        oracle.end_trial(trial)
-                        if on_trial_end is not None:
-                            on_trial_end(trial)
-                    oracle.ongoing_trials.pop(tuner_id, None)
-                    oracle.tuner_ids.discard(tuner_id)
-                    lost.append(tuner_id)
-                if not oracle.tuner_ids and not servicer.stop_triggered and now - max(last_seen.values(), default=started) >= worker_timeout:
-                    printer(f"chief: no worker for {worker_timeout:.0f}s and trials remain; stopping. "
-                            "Run the same chief and workers again to resume.")
-                    break
     finally:
         server.stop(grace=2)
-    return {"workers": sorted(last_seen), "lost": lost}
+    return {"workers": sorted(watchdog.last_seen), "lost": watchdog.lost}
+
+
+class _Watchdog:
+    """When each worker was last heard from; drops the silent ones and says when serving is over."""
+
+    def __init__(self, oracle, worker_timeout: float, printer, on_trial_end):
+        self.oracle, self.worker_timeout, self.printer, self.on_trial_end = oracle, worker_timeout, printer, on_trial_end
+        self.last_seen: dict[str, float] = {}
+        self.lost: list[str] = []
+        self.lock = threading.Lock()
+        self.started = time.monotonic()
+
+    def seen(self, tuner_id=None, trial_id=None) -> None:
+        with self.lock:
+            if tuner_id is None:
+                tuner_id = next((t for t, tr in list(self.oracle.ongoing_trials.items())
+                                 if tr.trial_id == trial_id), None)
+            if tuner_id is not None:
+                self.last_seen[tuner_id] = time.monotonic()
+
+    def finished(self, stop_triggered: bool) -> bool:
+        """Whether serving is over: every trial done and every worker told, or no worker left for too long."""
+        oracle, now = self.oracle, time.monotonic()
+        with self.lock:
+            if stop_triggered and not oracle.ongoing_trials and not oracle.tuner_ids:
+                return True
+            for tuner_id in sorted(set(oracle.tuner_ids) | set(oracle.ongoing_trials)):
+                if now - self.last_seen.get(tuner_id, self.started) >= self.worker_timeout:
+                    self._drop(tuner_id)
+            silent = now - max(self.last_seen.values(), default=self.started) >= self.worker_timeout
+            if not oracle.tuner_ids and not stop_triggered and silent:
+                self.printer(f"chief: no worker for {self.worker_timeout:.0f}s and trials remain; stopping. "
+                             "Run the same chief and workers again to resume.")
+                return True
+        return False
+
+    def _drop(self, tuner_id: str) -> None:
+        """A silent worker: its running trial FAILED (so it is not waited for), the worker forgotten."""
+        import keras_tuner as kt
+
+        oracle, timeout = self.oracle, self.worker_timeout
+        trial = oracle.ongoing_trials.get(tuner_id)
+        what = f"; its trial {trial.trial_id} is marked FAILED" if trial else ""
+        self.printer(f"chief: worker {tuner_id} has not reported for {timeout:.0f}s{what}")
+        if trial is not None:
+            trial.status = kt.engine.trial.TrialStatus.FAILED
+            trial.message = f"worker {tuner_id} stopped reporting (timeout {timeout:.0f}s)"
+            oracle.end_trial(trial)
+            if self.on_trial_end is not None:
+                self.on_trial_end(trial)
+        oracle.ongoing_trials.pop(tuner_id, None)
+        oracle.tuner_ids.discard(tuner_id)
+        self.lost.append(tuner_id)
+
+
+def _watched(servicer_class, watchdog: _Watchdog):
+    """keras-tuner's oracle servicer, telling ``watchdog`` each time a worker is heard from."""
+
+    class WatchedServicer(servicer_class):
+        def CreateTrial(self, request, context):
+            watchdog.seen(tuner_id=request.tuner_id)
+            return super().CreateTrial(request, context)
+
+        def UpdateTrial(self, request, context):
+            watchdog.seen(trial_id=request.trial_id)
+            return super().UpdateTrial(request, context)
+
+        def EndTrial(self, request, context):
+            watchdog.seen(trial_id=request.trial.trial_id)
+            response = super().EndTrial(request, context)
+            if watchdog.on_trial_end is not None:
+                watchdog.on_trial_end(self.oracle.trials[request.trial.trial_id])
+            return response
+
+    return WatchedServicer
