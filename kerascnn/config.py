@@ -10,7 +10,6 @@ what gets saved into the run directory.
 from __future__ import annotations
 
 import copy
-import numbers
 import re
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import yaml
 
 from kerascnn import rundir
-from kerascnn.validation import did_you_mean
+from kerascnn.validation import did_you_mean, is_int, is_number
 
 TUNERS = ("random", "bayesian", "hyperband", "grid")
 PRUNING = ("none", "median")
@@ -114,21 +113,13 @@ def yaml_load(text: str):
 
 
 # --- tiny type checkers: (predicate, description) -------------------------------
-def _is_int(v):
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _is_num(v):
-    return isinstance(v, numbers.Real) and not isinstance(v, bool)
-
-
 def _int(min_value=None):
-    return (lambda v: _is_int(v) and (min_value is None or v >= min_value),
+    return (lambda v: is_int(v) and (min_value is None or v >= min_value),
             "an integer" + ("" if min_value is None else f" >= {min_value}"))
 
 
 def _frac(low_open=True):
-    return (lambda v: _is_num(v) and (0 < v < 1 if low_open else 0 <= v < 1),
+    return (lambda v: is_number(v) and (0 < v < 1 if low_open else 0 <= v < 1),
             "a number in (0, 1)" if low_open else "a number in [0, 1)")
 
 
@@ -153,7 +144,7 @@ def _is_name(v):
 _NAME = (_is_name, rundir.NAME_RULE)
 _BOOL = (lambda v: isinstance(v, bool), "true or false")
 _DICT = (lambda v: isinstance(v, dict), "a mapping")
-_POS_NUM = (lambda v: _is_num(v) and v > 0, "a positive number")
+_POS_NUM = (lambda v: is_number(v) and v > 0, "a positive number")
 
 SCHEMA = {
     "name": _NAME,
@@ -163,11 +154,11 @@ SCHEMA = {
         "path": _optional(_STR),
         "validation_split": _frac(),
         "test_split": _frac(low_open=False),
-        "image_size": (lambda v: isinstance(v, list) and len(v) == 2 and all(_is_int(s) and s > 0 for s in v),
+        "image_size": (lambda v: isinstance(v, list) and len(v) == 2 and all(is_int(s) and s > 0 for s in v),
                        "[height, width]"),
         "color_mode": _choice(("rgb", "grayscale")),
         "subset": _optional(_int(2)),
-        "scale": (lambda v: v in ("auto", "none") or (_is_num(v) and v > 0), "'auto', 'none' or a positive divisor"),
+        "scale": (lambda v: v in ("auto", "none") or (is_number(v) and v > 0), "'auto', 'none' or a positive divisor"),
         "allow_download": _BOOL,
         "augmentation": {
             "flip": _optional(_choice(("horizontal", "vertical", "horizontal_and_vertical"))),
@@ -199,7 +190,7 @@ SCHEMA = {
         "pruning_warmup_epochs": _int(0),
         "pruning_min_trials": _int(1),
         "refit": _BOOL,
-        "ensemble": (lambda v: _is_int(v) and (v == 0 or v >= 2),
+        "ensemble": (lambda v: is_int(v) and (v == 0 or v >= 2),
                      "0 (off) or the number of top trials to average, >= 2"),
         "cv_folds": _optional(_int(2)),
     },
@@ -211,13 +202,13 @@ SCHEMA = {
         "momentum": _frac(low_open=False),
         "early_stopping": _optional(_int(1)),
         "verbose": _choice((0, 1, 2)),
-        "mixed_precision": (lambda v: v in (True, False, "float16", "bfloat16") and not _is_int(v),
+        "mixed_precision": (lambda v: v in (True, False, "float16", "bfloat16") and not is_int(v),
                             "false, true (bfloat16 where the GPU has it, else float16), 'float16' or 'bfloat16'"),
-        "jit_compile": (lambda v: v in ("auto", True, False) and not _is_int(v), "'auto', true or false"),
-        "steps_per_execution": (lambda v: v == "auto" or (_is_int(v) and v >= 1),
+        "jit_compile": (lambda v: v in ("auto", True, False) and not is_int(v), "'auto', true or false"),
+        "steps_per_execution": (lambda v: v == "auto" or (is_int(v) and v >= 1),
                                 "'auto' (1 on a CPU, a whole epoch per call on a GPU) or an integer >= 1"),
-        "profile_batch": (lambda v: (_is_int(v) and v >= 0) or (isinstance(v, list) and len(v) == 2
-                                     and all(_is_int(b) and b >= 1 for b in v) and v[0] <= v[1]),
+        "profile_batch": (lambda v: (is_int(v) and v >= 0) or (isinstance(v, list) and len(v) == 2
+                                     and all(is_int(b) and b >= 1 for b in v) and v[0] <= v[1]),
                           "0 (off), a batch number, or [first, last] batches"),
         "strategy": _optional(_choice(("mirrored",))),
     },

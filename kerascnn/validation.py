@@ -46,6 +46,11 @@ def is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def is_number(value: Any) -> bool:
+    """True for Python/NumPy real numbers, False for bools (``True`` is not a rate)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def check_int(arg: str, value: Any, min_value: int = 1) -> int:
     """An integer ``>= min_value``."""
     if not is_int(value) or value < min_value:
@@ -55,21 +60,21 @@ def check_int(arg: str, value: Any, min_value: int = 1) -> int:
 
 def check_positive(arg: str, value: Any, expected: str = "a positive number") -> float:
     """A number > 0 (not a bool), e.g. a learning rate or a width multiplier; ``expected`` says what it is."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+    if not is_number(value) or not value > 0:
         raise invalid(arg, value, expected)
     return float(value)
 
 
 def check_fraction(arg: str, value: Any) -> float:
     """A number in ``[0, 1]`` (not a bool), e.g. a squeeze-and-excitation ratio."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
+    if not is_number(value) or not 0 <= value <= 1:
         raise invalid(arg, value, "a fraction in [0, 1]")
     return float(value)
 
 
 def check_rate(arg: str, value: Any) -> float:
     """A probability-like rate in ``[0, 1)``, e.g. a dropout rate."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
+    if not is_number(value) or not 0 <= value < 1:
         raise invalid(arg, value, "a number in [0, 1)")
     return float(value)
 

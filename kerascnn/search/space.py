@@ -161,7 +161,7 @@ def check_setting(knob: str, setting: Any) -> None:
         if unknown or not {"min", "max"} <= set(setting):
             raise ValueError(f"Invalid `{where}`: a range is {{min, max[, step][, sampling]}}. Received: {where}={setting!r}")
         lo, hi = setting["min"], setting["max"]
-        if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in (lo, hi)) or lo >= hi:
+        if not all(v.is_number(x) for x in (lo, hi)) or lo >= hi:
             raise ValueError(f"Invalid `{where}`: min and max must be numbers with min < max. Received: {where}={setting!r}")
         if setting.get("sampling", "linear") not in ("linear", "log", "reverse_log"):
             raise ValueError(f"Invalid `{where}.sampling`: allowed values are 'linear', 'log', 'reverse_log'. "
@@ -169,7 +169,7 @@ def check_setting(knob: str, setting: Any) -> None:
         if setting.get("sampling") == "log" and lo <= 0:
             raise ValueError(f"Invalid `{where}`: log sampling needs min > 0. Received: {where}={setting!r}")
         step = setting.get("step")
-        if step is not None and (isinstance(step, bool) or not isinstance(step, numbers.Real) or step <= 0):
+        if step is not None and (not v.is_number(step) or step <= 0):
             raise ValueError(f"Invalid `{where}.step`: expected a positive number. Received: {where}={setting!r}")
         if check is not None:  # both ends must be values the knob accepts
             check(f"{where}.min", lo)
@@ -225,5 +225,5 @@ def _with_default(space: Any, default: Any) -> Any:
     """A default space that holds ``default`` (numbers in order), where a choice list can hold it."""
     if not isinstance(space, list) or default is None or default in space or isinstance(default, (tuple, list)):
         return space
-    numeric = all(isinstance(x, numbers.Real) and not isinstance(x, bool) for x in [*space, default])
+    numeric = all(v.is_number(x) for x in [*space, default])
     return sorted([*space, default]) if numeric else [default, *space]
