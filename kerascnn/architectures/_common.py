@@ -28,11 +28,11 @@ class InputTooSmall(ValueError):
     """An input on which some feature map collapses; the message names the layer and the smallest input."""
 
 
-def require_fit(model_name: str, input_shape: tuple, specs) -> None:
-    """Raise :class:`InputTooSmall` naming the minimum input if ``specs`` collapse on ``input_shape``."""
+def require_fit(model_name: str, input_shape: tuple, specs) -> list:
+    """The trace of ``specs`` on ``input_shape``; :class:`InputTooSmall` naming the minimum input if they collapse."""
     report = geometry.check_fits(input_shape, specs)
     if report.ok:
-        return
+        return report.table
     rank, channels = len(input_shape) - 1, input_shape[-1]
     smallest = geometry.min_input_size(specs, channels, rank)
     need = (f"the smallest input it accepts is {'×'.join([str(smallest)] * rank)}×{channels}"
@@ -67,9 +67,12 @@ class ModelPlan:
         """Whether :meth:`count_params` is known without building."""
         return self.specs is not None
 
+    #: The trace the check made (:func:`geometry.trace` of the specs, or of the spine): traced once per plan.
+    table: tuple = field(default=(), repr=False, compare=False)
+
     def trace(self):
         """Per-layer shapes, parameters and receptive fields of the stack (the spine, if branching)."""
-        return geometry.trace(self.input_shape, self.specs if self.specs is not None else self.spine)
+        return list(self.table)
 
     def count_params(self) -> int:
         """Exact from the specs; a branching model's published count, or it is built once to count it."""
@@ -99,9 +102,9 @@ def sequential_plan(name: str, input_shape, specs) -> ModelPlan:
     input_shape = check_input_shape(input_shape)
     _check_name(name)
     specs = tuple(specs)
-    require_fit(name, input_shape, specs)
+    table = tuple(require_fit(name, input_shape, specs))
     return ModelPlan(name, input_shape, specs, specs, lambda input_tensor: build_sequential_model(
-        input_shape, specs, name=name, input_tensor=input_tensor))
+        input_shape, specs, name=name, input_tensor=input_tensor), table=table)
 
 
 def branching_plan(name: str, input_shape, spine, assemble: Callable) -> ModelPlan:
@@ -114,8 +117,8 @@ def branching_plan(name: str, input_shape, spine, assemble: Callable) -> ModelPl
     _check_name(name)
     input_shape = tuple(input_shape)
     spine = tuple(spine)
-    require_fit(name, input_shape, spine)
-    return ModelPlan(name, input_shape, None, spine, assemble)
+    table = tuple(require_fit(name, input_shape, spine))
+    return ModelPlan(name, input_shape, None, spine, assemble, table=table)
 
 
 def _check_name(name) -> None:
