@@ -14,8 +14,12 @@ __version__ = "0.1.0"
 
 import os as _os
 
-# Keep TensorFlow's C++ start-up INFO lines out of tables and logs (set the variable to override).
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+# TensorFlow's C++ log level (read once per process; set the variable yourself to override). Level 1 keeps
+# its start-up INFO lines out of tables and logs. On a machine with no NVIDIA driver, TensorFlow's CUDA
+# build still calls cuInit when it first lists devices and logs "failed call to cuInit: ... CUDA error" at
+# ERROR level before anything of ours; only level 3 hides that, so it is used there.
+if "TF_CPP_MIN_LOG_LEVEL" not in _os.environ:
+    _os.environ["TF_CPP_MIN_LOG_LEVEL"] = "1" if _os.path.exists("/proc/driver/nvidia") else "3"
 
 from kerascnn.architectures import create_model, list_models, model_info, plan_model, register_model  # noqa: E402
 

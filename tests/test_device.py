@@ -95,3 +95,18 @@ def test_mirrored_strategy_over_two_host_devices(tmp_path):
     line = next(l for l in result.stdout.splitlines() if l.startswith("RESULT"))
     # 16 per replica × 2; every test sample predicted once although 360 / 2 devices is checked batch by batch
     assert json.loads(line[len("RESULT "):]) == {"batch_size": 32, "completed": 1, "test": True}
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's own start-up log")
+def test_no_cuda_start_up_noise_on_a_machine_without_an_nvidia_driver():
+    """TensorFlow's CUDA build logs "failed call to cuInit" at ERROR level when it first lists devices on a
+    CPU-only machine; importing kerascnn first keeps that line out of every run's output."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    script = ("import os, kerascnn, tensorflow as tf; tf.config.list_physical_devices(); "
+              "print('level', os.environ['TF_CPP_MIN_LOG_LEVEL'])")
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    expected = "1" if os.path.exists("/proc/driver/nvidia") else "3"
+    assert f"level {expected}" in done.stdout
+    if expected == "3":
+        assert "cuInit" not in done.stderr and "CUDA error" not in done.stderr, done.stderr
