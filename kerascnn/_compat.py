@@ -94,6 +94,20 @@ def oracle_servicer():
     return OracleServicer, protos.get_service_grpc().add_OracleServicer_to_server
 
 
+def is_tuner_entry(name: str) -> bool:
+    """Whether a hyperparameter is keras-tuner's own bookkeeping, not a knob.
+
+    keras-tuner names those ``tuner/...`` (Hyperband's ``tuner/epochs``,
+    ``tuner/trial_id``...; checked: :data:`KERAS_TUNER_CHECKED`).
+    """
+    return name.startswith("tuner/")
+
+
+def searched_values(values: dict) -> dict:
+    """A trial's hyperparameter values without keras-tuner's bookkeeping entries."""
+    return {k: v for k, v in values.items() if not is_tuner_entry(k)}
+
+
 class TrialLogDirs:
     """Mixin for a keras-tuner Tuner: per-trial TensorBoard folders and HParams sessions on every Keras backend.
 
@@ -110,14 +124,11 @@ class TrialLogDirs:
     """
 
     def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
-        from kerascnn.search.space import searched_values
-
         for callback in callbacks:
             if type(callback).__name__ == "TensorBoard":
                 callback.log_dir = os.path.join(str(callback.log_dir), str(trial.trial_id), f"execution{execution}")
                 values = trial.hyperparameters.values
-                callback.trial_session = (searched_values(values),
-                                          trial.trial_id)
+                callback.trial_session = (searched_values(values), trial.trial_id)
 
 
 @contextlib.contextmanager

@@ -14,8 +14,8 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from kerascnn import geometry
@@ -61,14 +61,13 @@ class ModelPlan:
     #: Set by the registry for a branching model: its count when published, and its key in the count cache.
     known_params: int | None = field(default=None, compare=False)
     count_key: str | None = field(default=None, repr=False, compare=False)
+    #: The trace the check made (:func:`geometry.trace` of the specs, or of the spine): traced once per plan.
+    table: tuple = field(default=(), repr=False, compare=False)
 
     @property
     def exact(self) -> bool:
         """Whether :meth:`count_params` is known without building."""
         return self.specs is not None
-
-    #: The trace the check made (:func:`geometry.trace` of the specs, or of the spine): traced once per plan.
-    table: tuple = field(default=(), repr=False, compare=False)
 
     def trace(self):
         """Per-layer shapes, parameters and receptive fields of the stack (the spine, if branching)."""

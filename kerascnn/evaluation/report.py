@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from kerascnn import rundir
+from kerascnn.evaluation.metrics import objective_direction
 
 PLOTS = {
     "objective": "objective_per_trial.png",
@@ -63,7 +64,7 @@ def knob_columns(rows: list[dict]) -> list[str]:
 
 def ranked(rows: list[dict], objective: str) -> list[dict]:
     """Completed trials, best first, then the others in trial order."""
-    reverse = _direction(objective) == "max"
+    reverse = objective_direction(objective) == "max"
     done = [r for r in rows if r["status"] == "COMPLETED" and _float(r.get(objective)) is not None]
     done.sort(key=lambda r: _float(r[objective]), reverse=reverse)
     return done + [r for r in rows if r not in done]
@@ -175,7 +176,7 @@ def plot_objective(rows, objective, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     xs = [i for i, r in enumerate(rows) if _float(r.get(objective)) is not None and r["status"] == "COMPLETED"]
     ys = [_float(rows[i][objective]) for i in xs]
-    better = max if _direction(objective) == "max" else min
+    better = max if objective_direction(objective) == "max" else min
     best_so_far = [better(ys[: k + 1]) for k in range(len(ys))]
     ax.plot(xs, ys, "o", label=objective)
     ax.step(xs, best_so_far, where="post", color="tab:red", label="best so far")
@@ -349,9 +350,3 @@ def write_report(run_dir: str | Path) -> Path:
     path = run_dir / "report.md"
     rundir.atomic_write(path, "\n".join(md))
     return path
-
-
-def _direction(objective: str) -> str:
-    from kerascnn.evaluation.metrics import objective_direction
-
-    return objective_direction(objective)

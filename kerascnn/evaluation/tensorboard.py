@@ -33,6 +33,7 @@ import numpy as np
 
 import keras
 
+from kerascnn._compat import is_tuner_entry, searched_values
 from kerascnn.evaluation.metrics import METRIC_NAMES
 
 #: Run folders inside a trial's log dir, as Keras' TensorBoard callback names them.
@@ -235,7 +236,7 @@ def write_trial_summaries(log_dir, *, y_true, y_pred, class_names, hyperparamete
     report = classification_report(y_true, y_pred, labels=labels, target_names=[str(c) for c in class_names],
                                    zero_division=0)
     table = "| hyperparameter | value |\n|---|---|\n" + "\n".join(
-        f"| {k} | {v} |" for k, v in _searched_values(hyperparameters).items())
+        f"| {k} | {v} |" for k, v in searched_values(hyperparameters).items())
     text = f"**Parameters:** {params:,}\n\n{table}\n\n**Classification report (validation)**\n\n    " + \
         report.replace("\n", "\n    ")
     write_summaries(Path(log_dir) / VALIDATION, [png_pb("confusion_matrix", png), text_pb("trial_summary", text)],
@@ -272,7 +273,7 @@ def mark_trial_failed(log_dir, hyperparameters: dict, trial_id: str, reason: str
     """Record a failed trial in the HParams dashboard (status failure) with its reason."""
     started = Path(log_dir).exists() and any(Path(log_dir).glob("events.out.tfevents.*"))
     if not started:  # failed before training began: the session needs its start too
-        start_session(log_dir, _searched_values(hyperparameters), trial_id)
+        start_session(log_dir, searched_values(hyperparameters), trial_id)
     end_session(log_dir, success=False)
     write_summaries(log_dir, [text_pb("failure", f"Trial {trial_id} failed: {reason}")])
 
@@ -301,7 +302,7 @@ def write_hparams_experiment(tb_dir, space, objective: str) -> None:
     """The run's HParams experiment: every searched hyperparameter and every metric."""
     from tensorboard.plugins.hparams import summary_v2 as api
 
-    hparams = [api.HParam(hp.name, _domain(hp, api)) for hp in space if not _is_tuner_entry(hp.name)]
+    hparams = [api.HParam(hp.name, _domain(hp, api)) for hp in space if not is_tuner_entry(hp.name)]
     metrics = []
     for name in METRIC_NAMES:
         display = f"val_{name}" + (" (objective)" if f"val_{name}" == objective else "")
@@ -334,15 +335,3 @@ def write_run_text(tb_dir, config: dict, device: dict) -> None:
     write_summaries(Path(tb_dir) / "run_info", [
         text_pb("config", "    " + yaml.safe_dump(config, sort_keys=False).replace("\n", "\n    ")),
         text_pb("device", "    " + json.dumps(device, indent=2).replace("\n", "\n    "))])
-
-
-def _searched_values(values: dict) -> dict:
-    from kerascnn.search.space import searched_values
-
-    return searched_values(values)
-
-
-def _is_tuner_entry(name: str) -> bool:
-    from kerascnn.search.space import is_tuner_entry
-
-    return is_tuner_entry(name)

@@ -218,12 +218,10 @@ def _search_summary(config: dict, dataset, rows: list[dict], run_dir: Path, prin
 
 
 def _best_record(best, rows: list[dict], objective: str) -> dict:
-    from kerascnn.search.space import searched_values
-
     row = next(r for r in rows if r["trial_id"] == best.trial_id)
     return {
         "trial_id": best.trial_id,
-        "hyperparameters": searched_values(best.hyperparameters.values),
+        "hyperparameters": _compat.searched_values(best.hyperparameters.values),
         "metrics": {k: v for k, v in row.items() if k.startswith("val_") or k in ("best_epoch", objective)},
         "params": row.get("params"),
     }

@@ -110,16 +110,6 @@ LAYER_KNOBS = tuple(k for k, v in KNOBS.items() if v.scope == "layer")
 TUPLE_KNOBS = ("kernel_size", "strides", "dilation")
 
 
-def is_tuner_entry(name: str) -> bool:
-    """Whether a hyperparameter is keras-tuner's own bookkeeping (Hyperband's ``tuner/epochs``...), not a knob."""
-    return name.startswith("tuner/")
-
-
-def searched_values(values: dict) -> dict:
-    """A trial's hyperparameter values without keras-tuner's bookkeeping entries."""
-    return {k: v for k, v in values.items() if not is_tuner_entry(k)}
-
-
 def decode(knob: str, value: Any) -> Any:
     """A hyperparameter value as the builder wants it (``"1x3"`` -> ``(1, 3)``)."""
     if knob in TUPLE_KNOBS and isinstance(value, str):

@@ -27,9 +27,8 @@ from keras_tuner import Hyperband
 from keras_tuner.oracles import BayesianOptimizationOracle, GridSearchOracle, HyperbandOracle, RandomSearchOracle
 
 from kerascnn import _compat, rundir
-from kerascnn._compat import AtomicOracleState, AtomicTunerState, TrialLogDirs
+from kerascnn._compat import AtomicOracleState, AtomicTunerState, TrialLogDirs, searched_values
 from kerascnn.evaluation.metrics import METRIC_NAMES, objective_direction
-from kerascnn.search.space import searched_values
 
 
 class RejectingOracle:
