@@ -21,6 +21,8 @@ from kerascnn.validation import did_you_mean, is_int, is_number
 
 TUNERS = ("random", "bayesian", "hyperband", "grid")
 PRUNING = ("none", "median")
+#: Learning-rate schedules over a fit's epochs (``train.lr_schedule``).
+LR_SCHEDULES = ("constant", "cosine")
 #: Optimizer names an experiment may use -> their ``keras.optimizers`` class.
 OPTIMIZERS = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop", "adagrad": "Adagrad"}
 #: Optimizers that take ``train.momentum``.
@@ -62,6 +64,7 @@ DEFAULTS = {
         "pruning_warmup_epochs": 5,
         "pruning_min_trials": 3,
         "refit": True,
+        "refit_seeds": 1,
         "ensemble": 0,
         "cv_folds": None,
     },
@@ -70,6 +73,7 @@ DEFAULTS = {
         "batch_size": 64,
         "optimizer": "adam",
         "learning_rate": 0.001,
+        "lr_schedule": "constant",
         "momentum": 0.9,
         "early_stopping": None,
         "verbose": 0,
@@ -190,6 +194,7 @@ SCHEMA = {
         "pruning_warmup_epochs": _int(0),
         "pruning_min_trials": _int(1),
         "refit": _BOOL,
+        "refit_seeds": _int(1),
         "ensemble": (lambda v: is_int(v) and (v == 0 or v >= 2),
                      "0 (off) or the number of top trials to average, >= 2"),
         "cv_folds": _optional(_int(2)),
@@ -199,6 +204,7 @@ SCHEMA = {
         "batch_size": _int(1),
         "optimizer": _choice(OPTIMIZERS),
         "learning_rate": _POS_NUM,
+        "lr_schedule": _choice(LR_SCHEDULES),
         "momentum": _frac(low_open=False),
         "early_stopping": _optional(_int(1)),
         "verbose": _choice((0, 1, 2)),
@@ -291,6 +297,9 @@ def _check_semantics(config: dict) -> None:
         raise ConfigError(f"`search.cv_folds` ({search['cv_folds']}) and `train.strategy` "
                           f"({config['train']['strategy']!r}) cannot be combined: each fold trains its own model "
                           "outside keras-tuner's distribution scope. Set one of them to null.")
+    if search["refit_seeds"] > 1 and not search["refit"]:
+        raise ConfigError(f"`search.refit_seeds` ({search['refit_seeds']}) averages refits of the best trial, so it "
+                          "needs `search.refit: true`. Set search.refit: true, or search.refit_seeds: 1.")
     data = config["data"]
     if data["source"] in ("image_folder", "npz") and not data["path"]:
         raise ConfigError(f"`data.path` is required for data.source={data['source']!r}")

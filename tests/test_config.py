@@ -66,6 +66,13 @@ train: {epochs: 10, batch_size: 64, optimizer: adam, learning_rate: 0.001}
         ({"search": {"refit": "yes please"}}, "Invalid `search.refit`: expected true or false"),
         ({"search": {"ensemble": 1}}, "Invalid `search.ensemble`: expected 0 (off) or the number of top trials"),
         ({"search": {"cv_fold": 3}}, "(did you mean 'cv_folds'?)"),
+        ({"search": {"refit_seed": 3}}, "(did you mean 'refit_seeds'?)"),
+        ({"search": {"refit_seeds": 0}}, "Invalid `search.refit_seeds`: expected an integer >= 1"),
+        ({"search": {"refit_seeds": 3, "refit": False}}, "`search.refit_seeds` (3) averages refits of the best trial, "
+                                                         "so it needs `search.refit: true`"),
+        ({"train": {"lr_schedule": "cosin"}}, "Invalid `train.lr_schedule`: expected one of 'constant', 'cosine'. "
+                                              "Received: train.lr_schedule='cosin'"),
+        ({"train": {"lr_shedule": "cosine"}}, "(did you mean 'lr_schedule'?)"),
         ({"search": {"cv_folds": 1}}, "Invalid `search.cv_folds`: expected an integer >= 2 or null"),
         ({"search": {"cv_folds": True}}, "Received: search.cv_folds=True"),
         ({"search": {"cv_folds": 3}, "train": {"strategy": "mirrored"}}, "`search.cv_folds` (3) and `train.strategy`"),

@@ -16,6 +16,7 @@ trial records only the knobs that applied to it.
 from __future__ import annotations
 
 import copy
+import math
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -27,9 +28,10 @@ import keras_tuner as kt
 
 from kerascnn import device
 from kerascnn.architectures import create_model, model_info, plan_model
-from kerascnn.config import DEFAULTS, MOMENTUM_OPTIMIZERS, OPTIMIZERS
+from kerascnn.config import DEFAULTS, LR_SCHEDULES, MOMENTUM_OPTIMIZERS, OPTIMIZERS
 from kerascnn.memory import released_trial_graphs
 from kerascnn.search.space import KNOBS, LAYER_KNOBS, check_space, decode, declare
+from kerascnn.validation import check_choice
 
 #: Training knobs whose unsearched value comes from ``train`` (default: ``config.DEFAULTS["train"]``).
 TRAIN_KNOBS = ("optimizer", "learning_rate", "momentum", "batch_size", "epochs")
@@ -60,7 +62,9 @@ class CNNHyperModel(kt.HyperModel):
             its default space (the AutoKeras default, ``True``); ``False``
             leaves them to ``params`` and the builder's defaults (experiment files).
         train: fixed training settings (``optimizer``, ``learning_rate``,
-            ``momentum``, ``batch_size``, ``epochs``) used when not searched.
+            ``momentum``, ``batch_size``, ``epochs``) used when not searched,
+            and ``lr_schedule`` (``"constant"`` or ``"cosine"``, see
+            :class:`CosineAnnealing`) for every fit.
         augmentation: ``data.augmentation`` settings; applied when the
             ``augment`` knob is on (always, if it is not searched).
         data: a :class:`kerascnn.data.Dataset`, used by :meth:`fit` when no
@@ -86,7 +90,8 @@ class CNNHyperModel(kt.HyperModel):
         check_space(self.space, self.architectures)
         self.params = dict(params or {})
         self.tune_unlisted = tune_unlisted
-        self.train = {**{k: DEFAULTS["train"][k] for k in TRAIN_KNOBS}, **(train or {})}
+        self.train = {**{k: DEFAULTS["train"][k] for k in (*TRAIN_KNOBS, "lr_schedule")}, **(train or {})}
+        check_choice("train.lr_schedule", self.train["lr_schedule"], LR_SCHEDULES)
         self.augmentation, self.data, self.seed = dict(augmentation or {}), data, seed
         self.replicas = replicas  # mirrored replicas: batch_size is per replica
         self.cv_folds, self.objective = cv_folds, objective
@@ -284,7 +289,7 @@ class CNNHyperModel(kt.HyperModel):
         start = time.perf_counter()
         with released_trial_graphs():  # memory stays flat over a long search, whichever tuner runs it
             history = model.fit(make_pipeline(x, y, batch_size, shuffle=True, seed=self.seed),
-                                callbacks=callbacks + _guards(), **fit_kwargs)
+                                callbacks=callbacks + self._every_fit(), **fit_kwargs)
         if _diverged(history):
             raise kt.errors.FailedTrialError(f"loss became NaN/inf at epoch {len(history.epoch)}: diverged")
         history.trial_facts = {"seconds": time.perf_counter() - start, "params": int(model.count_params()),
@@ -380,14 +385,41 @@ class CNNHyperModel(kt.HyperModel):
 
         with released_trial_graphs():
             return model.fit(make_pipeline(x, y, batch_size, shuffle=True, seed=self.seed), epochs=epochs, verbose=0,
-                             shuffle=False, callbacks=[*callbacks, *_guards()])
+                             shuffle=False, callbacks=[*callbacks, *self._every_fit()])
+
+    def _every_fit(self) -> list:
+        """Callbacks every fit of the search has (trials, folds, refits): stop on a NaN loss; a Ctrl-C lands
+        between steps; the learning-rate schedule."""
+        from kerascnn.search.interrupt import StepInterrupt
+
+        schedule = [CosineAnnealing()] if self.train["lr_schedule"] == "cosine" else []
+        return [keras.callbacks.TerminateOnNaN(), StepInterrupt(), *schedule]
 
 
-def _guards() -> list:
-    """Callbacks every fit of the search has: stop on a NaN loss; a Ctrl-C lands between steps."""
-    from kerascnn.search.interrupt import StepInterrupt
+class CosineAnnealing(keras.callbacks.LearningRateScheduler):
+    """Cosine annealing over the fit's own epochs, set once per epoch (timm's default granularity).
 
-    return [keras.callbacks.TerminateOnNaN(), StepInterrupt()]
+    Epoch ``e`` of ``E`` trains at ``lr * (1 + cos(pi * e / E)) / 2``, where
+    ``lr`` is the compiled optimizer's rate when the fit starts (a tuned
+    ``learning_rate`` included) and ``E`` the ``epochs`` that ``fit`` was
+    given, so a trial, a k-fold fold and a shorter refit each anneal to
+    nearly zero at their own last epoch. Ending at a small rate gives a
+    final model that does not hinge on where the last steps of a constant
+    rate happened to land, which matters when the refit (no validation
+    split left) keeps its last weights. Hyperband's continued brackets
+    (``initial_epoch``) pick up the curve where it was.
+    """
+
+    def __init__(self):
+        super().__init__(self._rate)
+        self.base = None
+
+    def on_train_begin(self, logs=None):
+        if self.base is None:
+            self.base = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+    def _rate(self, epoch, _current):
+        return self.base * 0.5 * (1.0 + math.cos(math.pi * epoch / max(1, self.params["epochs"])))
 
 
 class FoldLogs(keras.callbacks.Callback):

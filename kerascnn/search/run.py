@@ -233,10 +233,13 @@ def _score_models(tuner, config: dict, dataset, hypermodel, rows, best, scored: 
     scored("test_best_trial", "best_model.keras", {"trial_id": best.trial_id}, lambda: _load_trial_model(tuner, best))
     summary["test"] = summary["test_best_trial"]
     if search["refit"]:
-        epochs = _refit_epochs(tuner, best.trial_id, config)
+        epochs, seeds = _refit_epochs(tuner, best.trial_id, config), search["refit_seeds"]
         source = {"trial_id": best.trial_id, "epochs": epochs, "samples": len(dataset.y_train) + len(dataset.y_val)}
+        if seeds > 1:
+            source["seeds"] = seeds
         try:
-            scored("test", "final_model.keras", source, lambda: _refit(hypermodel, best, epochs, strategy, printer))
+            scored("test", "final_model.keras", source,
+                   lambda: _final_model(hypermodel, best, epochs, seeds, strategy, printer))
         except ValueError as err:  # a diverged refit: the searched model stays the result, and says why
             printer(f"note: {err}; the searched trial's model is the result (best_model.keras)")
             summary["refit_error"] = str(err)
@@ -257,8 +260,9 @@ def _score_models(tuner, config: dict, dataset, hypermodel, rows, best, scored: 
 
 def _print_result(summary: dict, report: Path, printer) -> None:
     c, base = summary["counts"], summary["baseline"]
-    which = ("final model (refit on train+validation)" if "final_model.keras" in summary["models"]
-             else f"best trial {summary['best']['trial_id']}")
+    final = summary["models"].get("final_model.keras")
+    seeds = f", {final['seeds']} seeds averaged" if final and final.get("seeds") else ""
+    which = f"final model (refit on train+validation{seeds})" if final else f"best trial {summary['best']['trial_id']}"
     extra = "".join(f"; {label} {summary[key]['accuracy']:.4f}" for key, label in
                     (("test_best_trial", "searched trial"), ("test_ensemble", "ensemble"))
                     if key in summary and summary[key] is not summary["test"])
@@ -335,11 +339,31 @@ def _save_model(model, path: Path, strategy) -> None:
         model.save(tmp)
 
 
-def _refit(hypermodel, trial, epochs: int, strategy, printer, target="final_model.keras"):
+def _final_model(hypermodel, trial, epochs: int, seeds: int, strategy, printer):
+    """The best trial refit on train+validation; with ``search.refit_seeds`` > 1, that many refits averaged.
+
+    The refits differ only in their seed (initial weights, batch order), so
+    their average keeps the chosen hyperparameters and removes most of the
+    run-to-run spread one model has on a small dataset.
+    """
+    from kerascnn.evaluation.ensemble import average_model
+
+    models = [_refit(hypermodel, trial, epochs, strategy, printer, replica=r,
+                     target="final_model.keras" + (f" (seed {r + 1} of {seeds})" if seeds > 1 else ""))
+              for r in range(seeds)]
+    if seeds == 1:
+        return models[0]
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        return average_model(models, names=[f"trial_{trial.trial_id}_seed_{r}" for r in range(seeds)],
+                             name="final_model")
+
+
+def _refit(hypermodel, trial, epochs: int, strategy, printer, target="final_model.keras", replica: int = 0):
     """A trial's hyperparameters trained on train+validation for its best epoch count."""
     start = time.perf_counter()
-    # one seed per trial: the same refit whichever members ran before it, and on a resume
-    seed = hypermodel.seed + (int(trial.trial_id) if str(trial.trial_id).isdigit() else zlib.crc32(trial.trial_id.encode()))
+    # one seed per trial (and replica): the same refit whichever ran before it, and on a resume
+    number = int(trial.trial_id) if str(trial.trial_id).isdigit() else zlib.crc32(trial.trial_id.encode())
+    seed = hypermodel.seed + number + 100_003 * replica
     model, samples = hypermodel.refit(trial.hyperparameters, epochs, strategy=strategy, seed=seed)
     printer(f"refit: trial {trial.trial_id}'s hyperparameters on train+validation ({samples} samples), "
             f"{epochs} epochs, {time.perf_counter() - start:.1f}s -> {target}")

@@ -222,8 +222,9 @@ def _digits_hypermodel(**kwargs):
     from kerascnn.data import load_dataset
 
     data = load_dataset({"source": "digits", "subset": 300}, seed=0)
+    train = {"batch_size": 32, **kwargs.pop("train", {})}
     hm = CNNHyperModel(data.input_shape, data.num_classes, tune_unlisted=False, data=data,
-                       params={"conv_layers": 1, "filters": 4, "dense_units": 8}, train={"batch_size": 32}, **kwargs)
+                       params={"conv_layers": 1, "filters": 4, "dense_units": 8}, train=train, **kwargs)
     return data, hm
 
 
@@ -248,6 +249,23 @@ def test_a_seeded_refit_is_the_same_model_whatever_ran_before():
     same = [np.array_equal(a, b) for a, b in zip(first.get_weights(), again.get_weights())]
     assert all(same)
     assert not all(np.array_equal(a, b) for a, b in zip(first.get_weights(), other.get_weights()))
+
+
+def test_cosine_schedule_anneals_each_fit_over_its_own_epochs():
+    import math
+
+    data, hm = _digits_hypermodel(train={"batch_size": 32, "learning_rate": 0.004, "lr_schedule": "cosine"})
+    hp = kt.HyperParameters()
+    trial = hm.fit(hp, hm.build(hp), epochs=4).history["learning_rate"]
+    assert trial == pytest.approx([0.004 * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(4)], rel=1e-6)
+    refit, _ = hm.refit(hp, epochs=2)  # a refit anneals over its own (here shorter) epoch count
+    assert float(keras.ops.convert_to_numpy(refit.optimizer.learning_rate)) == pytest.approx(0.002, rel=1e-6)
+    _, constant = _digits_hypermodel(train={"batch_size": 32, "learning_rate": 0.004})
+    model = constant.build(hp)
+    constant.fit(hp, model, epochs=2)
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.004)
+    with pytest.raises(ValueError, match="train.lr_schedule.*'constant', 'cosine'"):
+        _digits_hypermodel(train={"lr_schedule": "linear"})
 
 
 def test_folds_are_disjoint_stratified_and_cover_train_plus_validation():

@@ -500,6 +500,32 @@ def test_refit_and_ensemble_are_scored_beside_the_searched_trial(pruned_run):
     assert any(line.startswith("refit: trial") for line in lines)
 
 
+def test_refit_seeds_average_refits_that_differ_only_in_their_seed():
+    from types import SimpleNamespace
+
+    import keras_tuner as kt
+    import numpy as np
+
+    from kerascnn.data import load_dataset
+    from kerascnn.search import run as run_module
+    from kerascnn.search.hypermodel import CNNHyperModel
+
+    data = load_dataset({"source": "digits", "subset": 300}, seed=0)
+    hm = CNNHyperModel(data.input_shape, data.num_classes, tune_unlisted=False, data=data, seed=0,
+                       params={"conv_layers": 1, "filters": 4, "dense_units": 8}, train={"batch_size": 32})
+    trial, lines = SimpleNamespace(trial_id="3", hyperparameters=kt.HyperParameters()), []
+    final = run_module._final_model(hm, trial, 2, 2, None, lines.append)
+    members = [run_module._refit(hm, trial, 2, None, lambda line: None, replica=r) for r in range(2)]
+    x = data.x_test[:20]
+    p = [np.asarray(m.predict(x, verbose=0)) for m in members]
+    assert not np.allclose(p[0], p[1])  # two seeds: two different models
+    np.testing.assert_allclose(np.asarray(final.predict(x, verbose=0)), (p[0] + p[1]) / 2, atol=1e-6)
+    assert [line.split("-> ")[1] for line in lines] == ["final_model.keras (seed 1 of 2)",
+                                                       "final_model.keras (seed 2 of 2)"]
+    one = run_module._final_model(hm, trial, 2, 1, None, lambda line: None)  # one seed: the first refit itself
+    np.testing.assert_allclose(np.asarray(one.predict(x, verbose=0)), p[0], atol=1e-6)
+
+
 def test_a_finished_run_resumed_scores_nothing_again(pruned_run, tmp_path, monkeypatch):
     import shutil
 
