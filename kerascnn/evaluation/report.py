@@ -133,8 +133,9 @@ def test_results(summary: dict) -> list[tuple[str, dict]]:
     out = []
     if summary.get("test"):
         final = "final_model.keras" in models and summary.get("predictions_from") == "final_model.keras"
-        out.append((f"final model (trial {best}, refit on train+validation)" if final else f"best trial {best}",
-                    summary["test"]))
+        seeds = (models.get("final_model.keras") or {}).get("seeds")
+        how = f"{seeds} seeds refit on train+validation, averaged" if seeds else "refit on train+validation"
+        out.append((f"final model (trial {best}, {how})" if final else f"best trial {best}", summary["test"]))
         if final and summary.get("test_best_trial"):
             out.append((f"best trial {best} as searched", summary["test_best_trial"]))
     if summary.get("test_ensemble"):

@@ -197,3 +197,5 @@ def test_final_searched_ensemble_and_baseline_side_by_side(tmp_path):
     assert "2 trials completed, 1 pruned" in text
     footer = report.leaderboard(run)
     assert "2 completed, 1 pruned, 1 failed" in footer and "ensemble of trials 1, 0 accuracy 0.9500" in footer
+    summary["models"]["final_model.keras"]["seeds"] = 3  # search.refit_seeds: 3
+    assert report.test_results(summary)[0][0] == "final model (trial 1, 3 seeds refit on train+validation, averaged)"
