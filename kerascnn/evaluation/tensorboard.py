@@ -299,8 +299,15 @@ def _domain(hp, api):
 
 
 def write_hparams_experiment(tb_dir, space, objective: str) -> None:
-    """The run's HParams experiment: every searched hyperparameter and every metric."""
+    """The run's HParams experiment: every searched hyperparameter and every metric.
+
+    Written once per log directory: a resumed search has the same space
+    (:mod:`kerascnn.rundir` checks), so a second copy would only add a file.
+    """
     from tensorboard.plugins.hparams import summary_v2 as api
+
+    if any(Path(tb_dir).glob("events.out.tfevents.*")):
+        return
 
     hparams = [api.HParam(hp.name, _domain(hp, api)) for hp in space if not is_tuner_entry(hp.name)]
     metrics = []

@@ -535,11 +535,14 @@ def test_a_finished_run_resumed_scores_nothing_again(pruned_run, tmp_path, monke
     copy = tmp_path / run_dir.name
     shutil.copytree(run_dir, copy)
     stamps = {p.name: p.stat().st_mtime_ns for p in copy.glob("*.keras")}
+    experiment = sorted(p.name for p in (copy / "tb").glob("events.out.tfevents.*"))
     before = json.loads((copy / "summary.json").read_text())
     for name in ("svc_baseline", "_refit", "_ensemble", "_load_trial_model"):
         monkeypatch.setattr(run_module, name, lambda *a, **k: pytest.fail("recomputed on resume"))
     run_search(cfg, out=tmp_path, printer=lambda line: None)
     assert {p.name: p.stat().st_mtime_ns for p in copy.glob("*.keras")} == stamps
+    assert sorted(p.name for p in (copy / "tb").glob("events.out.tfevents.*")) == experiment  # HParams once
+    assert len(experiment) == 1
     after = json.loads((copy / "summary.json").read_text())
     for key in ("test", "test_best_trial", "test_ensemble", "baseline", "models"):
         assert after[key] == before[key], key
