@@ -168,13 +168,18 @@ def create_model(name: str, /, **kwargs):
     return model
 
 
+#: Arguments an earlier release took -> (the argument that replaced it, how to write the old value).
+RENAMED = {"batch_norm": ("bn_placement", "batch_norm=True is bn_placement='before_activation'")}
+
+
 def _arguments(info: ModelInfo, kwargs: dict) -> dict:
     """``create_model``'s arguments checked and completed: ``None`` dropped, ``input_shape`` filled in."""
     kwargs = {k: v for k, v in kwargs.items() if v is not None or k == "classifier_activation"}
     accepted = info.accepted_arguments()
     unknown = [k for k in kwargs if k not in accepted]
     if unknown:
-        hint = did_you_mean(unknown[0], accepted)
+        new_name, how = RENAMED.get(unknown[0], (None, None))
+        hint = f" (renamed to `{new_name}`: {how})" if new_name in accepted else did_you_mean(unknown[0], accepted)
         raise ValueError(
             f"Unknown argument `{unknown[0]}`{hint} for model {info.name!r}. Accepted arguments: "
             f"{', '.join(accepted)}. Received: {', '.join(f'{k}={kwargs[k]!r}' for k in unknown)}"

@@ -31,6 +31,12 @@ def test_unknown_argument_is_refused_with_the_accepted_ones():
     assert "`activaton` (did you mean 'activation'?)" in msg and "num_classes" in msg
 
 
+def test_a_renamed_argument_names_its_replacement():
+    with pytest.raises(ValueError, match=r"`batch_norm` \(renamed to `bn_placement`: batch_norm=True is "
+                                         r"bn_placement='before_activation'\) for model 'vgg16'"):
+        kerascnn.create_model("vgg16", batch_norm=True)
+
+
 def test_variants_do_not_accept_the_arguments_they_fix():
     assert "depths" not in model_info("vgg16").accepted_arguments()
     assert "bn_placement" in model_info("vgg16").accepted_arguments()
