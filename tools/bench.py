@@ -4,7 +4,7 @@
     python tools/bench.py memory [--trials 30]
     python tools/bench.py distributed [--trials 12] [--epochs 3]
     python tools/bench.py models [--size 64] [--batch 16] [--steps 5] [--rounds 5]
-    python tools/bench.py quality [--trials 16]
+    python tools/bench.py quality [--trials 16] [--seeds 0 1 2]
     python tools/bench.py gpu [--size 224] [--batch 64] [--steps 20] [--rounds 2] [--skip-search]
 
 ``search``: the kit's search (``run_search``) against a plain keras-tuner script
@@ -23,7 +23,8 @@ median pruning) against plain keras-tuner's ``RandomSearch`` over the same
 model-building function, data, epochs and seed: the wall time each needs
 until a trial reaches plain keras-tuner's final best validation F1, both
 final test accuracies, and last ``time-to-quality ratio: X`` (kit / plain;
-goal <= 0.5 with the kit's test accuracy not lower).
+goal <= 0.5 with the kit's test accuracy not lower). With ``--seeds``, one
+such pair per seed (split and candidate order) and the median ratio last.
 
 ``memory``: ``--trials`` small trials in one process; resident memory after
 trial 5 and after the last (goal: growth under 10%).
@@ -330,7 +331,7 @@ def bench_models(size: int, batch: int, steps: int, rounds: int) -> dict:
     return report
 
 
-def bench_quality(trials: int) -> dict:
+def bench_quality(trials: int, seed: int = 0) -> dict:
     """Time to quality: the kit (default experiment, median pruning) against plain keras-tuner's RandomSearch.
 
     Plain keras-tuner gets the kit's model-building function (``CNNHyperModel.build``
@@ -348,12 +349,12 @@ def bench_quality(trials: int) -> dict:
     from kerascnn.search import CNNHyperModel, run_search
 
     experiment = config.load(Path(__file__).resolve().parents[1] / "experiments" / "digits.yaml",
-                             [f"search.max_trials={trials}", "name=quality"])
+                             [f"search.max_trials={trials}", "name=quality", f"seed={seed}"])
     if experiment["search"]["pruning"] == "none":
         experiment["search"]["pruning"] = "median"
     search, train = experiment["search"], experiment["train"]
     data = load_dataset(experiment["data"], seed=experiment["seed"])
-    report = {"benchmark": "quality", "trials": trials, "epochs": train["epochs"]}
+    report = {"benchmark": "quality", "seed": seed, "trials": trials, "epochs": train["epochs"]}
     with tempfile.TemporaryDirectory() as tmp:
         ended = {}  # trial id -> seconds since the start
 
@@ -510,6 +511,9 @@ def main(argv=None) -> int:
     b.add_argument("--rounds", type=int, default=5)
     q = sub.add_parser("quality", help="time to plain keras-tuner's best validation F1, kit with pruning vs plain")
     q.add_argument("--trials", type=int, default=16)
+    q.add_argument("--seeds", type=int, nargs="+", default=[0],
+                   help="seeds (data split and search) to run; the ratio printed last is their median. One search "
+                        "pair is one draw of the candidates' order, so a single seed mostly measures luck")
     g = sub.add_parser("gpu", help="default experiment and model throughput on a GPU, any backend")
     g.add_argument("--size", type=int, default=224)
     g.add_argument("--batch", type=int, default=64)
@@ -527,9 +531,12 @@ def main(argv=None) -> int:
             print(result["message"])
         return 0
     if args.what == "quality":
-        result = bench_quality(args.trials)
-        print(json.dumps(result, indent=2))
-        print(f"time-to-quality ratio: {result['ratio']}")
+        results = [bench_quality(args.trials, seed) for seed in args.seeds]
+        print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
+        for r in results if len(results) > 1 else ():
+            print(f"seed {r['seed']}: ratio {r['ratio']}, test accuracy kit {r['kit']['test_accuracy']:.4f} "
+                  f"plain {r['plain']['test_accuracy']:.4f}")
+        print(f"time-to-quality ratio: {statistics.median(r['ratio'] for r in results)}")
         return 0
     if args.what == "models":
         result = bench_models(args.size, args.batch, args.steps, args.rounds)
