@@ -362,23 +362,31 @@ def _refit(hypermodel, trial, epochs: int, strategy, printer, target="final_mode
     """A trial's hyperparameters trained on train+validation for its best epoch count."""
     start = time.perf_counter()
     # one seed per trial (and replica): the same refit whichever ran before it, and on a resume
-    number = int(trial.trial_id) if str(trial.trial_id).isdigit() else zlib.crc32(trial.trial_id.encode())
-    seed = hypermodel.seed + number + 100_003 * replica
+    seed = hypermodel.seed + _trial_number(trial.trial_id) + 100_003 * replica
     model, samples = hypermodel.refit(trial.hyperparameters, epochs, strategy=strategy, seed=seed)
     printer(f"refit: trial {trial.trial_id}'s hyperparameters on train+validation ({samples} samples), "
             f"{epochs} epochs, {time.perf_counter() - start:.1f}s -> {target}")
     return model
 
 
-def _best_completed(tuner, rows: list[dict], k: int) -> list:
-    """The ``k`` best completed, unpruned trials (the oracle's order).
+def _trial_number(trial_id) -> int:
+    """A trial's number (keras-tuner's ids are zero-padded counters); any other id, a stable hash of it."""
+    return int(trial_id) if str(trial_id).isdigit() else zlib.crc32(str(trial_id).encode())
 
-    Not ``oracle.get_best_trials(k)`` alone: with fewer than ``k`` completed
-    trials it pads the list with failed and running ones.
+
+def _best_completed(tuner, rows: list[dict], k: int) -> list:
+    """The ``k`` best completed, unpruned trials: by score, a tie going to the earlier trial.
+
+    Not ``oracle.get_best_trials(k)``: with fewer than ``k`` completed trials
+    it pads the list with failed and running ones, and it breaks ties by the
+    order of its trial dict, which a resumed oracle reloads differently; a
+    resumed run would then call another trial the best and replace the
+    models a finished run had saved.
     """
-    finished = {r["trial_id"] for r in rows if r["status"] == "COMPLETED"}
-    ranked = tuner.oracle.get_best_trials(len(rows))
-    return [t for t in ranked if t.trial_id in finished][:k]
+    oracle, finished = tuner.oracle, [r["trial_id"] for r in rows if r["status"] == "COMPLETED"]
+    trials = [oracle.trials[t] for t in finished if t in oracle.trials and oracle.trials[t].score is not None]
+    sign = -1 if oracle.objective.direction == "max" else 1
+    return sorted(trials, key=lambda t: (sign * t.score, _trial_number(t.trial_id)))[:k]
 
 
 def _refit_epochs(tuner, trial_id, config: dict) -> int:

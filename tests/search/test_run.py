@@ -580,6 +580,25 @@ def test_per_epoch_writes_only_the_checkpoint_when_the_objective_improves(tmp_pa
     assert len(trial_json) == 2  # when keras-tuner creates the trial and when it ends, not once per epoch (4)
 
 
+def test_the_best_trials_are_ranked_the_same_after_a_resume_reloads_the_oracle():
+    """Tied scores go to the earlier trial, whatever order the (reloaded) oracle keeps its trials in."""
+    from types import SimpleNamespace as NS
+
+    from kerascnn.search.run import _best_completed
+
+    def tuner(order, direction="max"):
+        scores = {"00": 0.99, "01": 0.98, "02": 0.995, "03": 0.99, "04": 0.999}
+        return NS(oracle=NS(objective=NS(direction=direction),
+                            trials={t: NS(trial_id=t, score=scores[t]) for t in order}))
+
+    rows = [{"trial_id": t, "status": s} for t, s in
+            (("00", "COMPLETED"), ("01", "COMPLETED"), ("02", "PRUNED"), ("03", "COMPLETED"), ("04", "FAILED"))]
+    for order in (["00", "01", "02", "03", "04"], ["04", "03", "02", "01", "00"]):
+        assert [t.trial_id for t in _best_completed(tuner(order), rows, 3)] == ["00", "03", "01"]
+    assert [t.trial_id for t in _best_completed(tuner(["03", "01", "00"], "min"), rows, 2)] == ["01", "00"]
+    assert _best_completed(tuner([]), rows, 1) == []
+
+
 def test_a_search_whose_every_trial_failed_says_so_and_names_no_best(tmp_path, monkeypatch):
     """keras-tuner's get_best_trials pads with failed trials: a failed one must not become "the best"."""
     from kerascnn.search.hypermodel import CNNHyperModel
