@@ -259,14 +259,13 @@ def _score_models(tuner, config: dict, dataset, hypermodel, rows, best, scored: 
 
 
 def _print_result(summary: dict, report: Path, printer) -> None:
-    c, base = summary["counts"], summary["baseline"]
-    final = summary["models"].get("final_model.keras")
-    seeds = f", {final['seeds']} seeds averaged" if final and final.get("seeds") else ""
-    which = f"final model (refit on train+validation{seeds})" if final else f"best trial {summary['best']['trial_id']}"
-    extra = "".join(f"; {label} {summary[key]['accuracy']:.4f}" for key, label in
-                    (("test_best_trial", "searched trial"), ("test_ensemble", "ensemble"))
-                    if key in summary and summary[key] is not summary["test"])
-    printer(f"{which}: test accuracy {summary['test']['accuracy']:.4f}, f1_macro {summary['test']['f1_macro']:.4f}"
+    """One line: each scored model as the report names it (:func:`~kerascnn.evaluation.report.test_results`)."""
+    from kerascnn.evaluation.report import test_results
+
+    c = summary["counts"]
+    (which, test), *others, (_, base) = test_results(summary)  # the result first, the SVC baseline last
+    extra = "".join(f"; {label} {metrics['accuracy']:.4f}" for label, metrics in others)
+    printer(f"{which}: test accuracy {test['accuracy']:.4f}, f1_macro {test['f1_macro']:.4f}"
             f"{extra} (SVC baseline {base['accuracy']:.4f}); {c['completed']} completed, {c['pruned']} pruned, "
             f"{c['failed']} failed, {c['rejected']} candidates rejected before training. Report: {report}")
 
