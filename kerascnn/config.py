@@ -268,6 +268,7 @@ def resolve(raw: dict | None) -> dict:
 
 def _check_semantics(config: dict) -> None:
     from kerascnn.architectures import list_models, model_info
+    from kerascnn.architectures.registry import argument_hint
     from kerascnn.evaluation.metrics import objective_names
     from kerascnn.search.space import check_space
 
@@ -282,7 +283,7 @@ def _check_semantics(config: dict) -> None:
         accepted = (set().union(*(model_info(a).accepted_arguments() for a in archs))
                     - {"input_shape", "input_tensor", "num_classes"})
         if key not in accepted:
-            raise ConfigError(f"Unknown key `model.params.{key}`{did_you_mean(key, accepted)}: not an argument of "
+            raise ConfigError(f"Unknown key `model.params.{key}`{argument_hint(key, accepted)}: not an argument of "
                               f"{', '.join(archs)}. Allowed: {', '.join(sorted(accepted))}")
     try:
         check_space(config["search"]["space"], archs)

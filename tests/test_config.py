@@ -47,6 +47,9 @@ train: {epochs: 10, batch_size: 64, optimizer: adam, learning_rate: 0.001}
         ({"search": {"constraints": {"max_param": 5}}}, "Unknown key `search.constraints.max_param` (did you mean 'max_params'?)"),
         ({"search": {"space": {"kernal_size": [3]}}}, "Unknown key `search.space.kernal_size` (did you mean 'kernel_size'?)"),
         ({"model": {"params": {"conv_layer": 2}}}, "Unknown key `model.params.conv_layer` (did you mean 'conv_layers'?)"),
+        ({"model": {"architecture": "vgg16", "params": {"batch_norm": True}}},
+         "Unknown key `model.params.batch_norm` (renamed to `bn_placement`: batch_norm=True is "
+         "bn_placement='before_activation')"),
         ({"train": {"epochs": "ten"}}, "Invalid `train.epochs`: expected an integer >= 1. Received: train.epochs='ten'"),
         ({"train": {"optimizer": "adamw"}}, "'adam', 'sgd', 'rmsprop', 'adagrad'"),
         ({"search": {"tuner": "evolution"}}, "'random', 'bayesian', 'hyperband', 'grid'"),

@@ -172,16 +172,20 @@ def create_model(name: str, /, **kwargs):
 RENAMED = {"batch_norm": ("bn_placement", "batch_norm=True is bn_placement='before_activation'")}
 
 
+def argument_hint(key: str, accepted) -> str:
+    """The hint after an unknown argument: what replaced it (:data:`RENAMED`), else a did-you-mean, else ``""``."""
+    new_name, how = RENAMED.get(key, (None, None))
+    return f" (renamed to `{new_name}`: {how})" if new_name in accepted else did_you_mean(key, accepted)
+
+
 def _arguments(info: ModelInfo, kwargs: dict) -> dict:
     """``create_model``'s arguments checked and completed: ``None`` dropped, ``input_shape`` filled in."""
     kwargs = {k: v for k, v in kwargs.items() if v is not None or k == "classifier_activation"}
     accepted = info.accepted_arguments()
     unknown = [k for k in kwargs if k not in accepted]
     if unknown:
-        new_name, how = RENAMED.get(unknown[0], (None, None))
-        hint = f" (renamed to `{new_name}`: {how})" if new_name in accepted else did_you_mean(unknown[0], accepted)
         raise ValueError(
-            f"Unknown argument `{unknown[0]}`{hint} for model {info.name!r}. Accepted arguments: "
+            f"Unknown argument `{unknown[0]}`{argument_hint(unknown[0], accepted)} for model {info.name!r}. Accepted arguments: "
             f"{', '.join(accepted)}. Received: {', '.join(f'{k}={kwargs[k]!r}' for k in unknown)}"
         )
     tensor = kwargs.get("input_tensor")
