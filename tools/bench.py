@@ -335,7 +335,8 @@ def bench_quality(trials: int, seed: int = 0) -> dict:
     """Time to quality: the kit (default experiment, median pruning) against plain keras-tuner's RandomSearch.
 
     Plain keras-tuner gets the kit's model-building function (``CNNHyperModel.build``
-    as a function, so keras-tuner runs Keras' own ``fit``), the same data split,
+    as a function, so keras-tuner runs Keras' own ``fit``; with the experiment's
+    ``data.augmentation`` layers, which are part of the model), the same data split,
     epochs, batch size, seed and number of trials, with Keras' ``val_accuracy``
     as its objective; each of its trials is scored afterwards (untimed) by the
     same validation F1 the kit uses. Clocks start before each search; a trial
@@ -372,7 +373,8 @@ def bench_quality(trials: int, seed: int = 0) -> dict:
 
         hypermodel = CNNHyperModel(data.input_shape, data.num_classes, experiment["model"]["architecture"],
                                    space=search["space"], params=experiment["model"]["params"], tune_unlisted=False,
-                                   train=train, seed=experiment["seed"])
+                                   train=train, augmentation=experiment["data"]["augmentation"],
+                                   seed=experiment["seed"])
         plain_ended = {}
 
         class Plain(kt.RandomSearch):

@@ -259,16 +259,22 @@ def test_cli_refuses_a_bad_experiment_before_any_work(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_default_experiment_beats_the_svc_baseline(tmp_path):
-    """README's main job, as shipped: finishes and its ensemble beats the SVC (about 5 minutes)."""
+def test_default_experiment_runs_as_readme_says(tmp_path):
+    """README's main job, as shipped: 10 trials, 3 averaged refits, not below the SVC (about 2-5 minutes).
+
+    README's table has it level with the SVC on seeds 0 and 1 and above it on
+    seed 2, so the test asks for "not below", not "above".
+    """
     start = time.time()
     run_dir = run_search(config.load("experiments/digits.yaml"), out=tmp_path, printer=lambda line: None)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert time.time() - start < 600
     counts = summary["counts"]
     assert counts["completed"] >= 5 and counts["completed"] + counts["pruned"] == 10 and counts["failed"] == 0
-    assert len(summary["models"]["ensemble_model.keras"]["trial_ids"]) == 5
-    assert summary["test_ensemble"]["accuracy"] > summary["baseline"]["accuracy"]
+    final = summary["models"]["final_model.keras"]
+    assert final["seeds"] == 3 and final["samples"] == 1437
+    assert "ensemble_model.keras" not in summary["models"]
+    assert summary["test"]["accuracy"] >= summary["baseline"]["accuracy"]
 
 
 def test_a_trial_that_raises_is_recorded_failed_with_its_reason(tmp_path, monkeypatch):
