@@ -185,8 +185,8 @@ def _arguments(info: ModelInfo, kwargs: dict) -> dict:
     unknown = [k for k in kwargs if k not in accepted]
     if unknown:
         raise ValueError(
-            f"Unknown argument `{unknown[0]}`{argument_hint(unknown[0], accepted)} for model {info.name!r}. Accepted arguments: "
-            f"{', '.join(accepted)}. Received: {', '.join(f'{k}={kwargs[k]!r}' for k in unknown)}"
+            f"Unknown argument `{unknown[0]}`{argument_hint(unknown[0], accepted)} for model {info.name!r}. "
+            f"Accepted arguments: {', '.join(accepted)}. Received: {', '.join(f'{k}={kwargs[k]!r}' for k in unknown)}"
         )
     tensor = kwargs.get("input_tensor")
     if tensor is not None:  # keras.applications: the shape comes from the tensor; a different one is an error
