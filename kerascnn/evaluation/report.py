@@ -131,16 +131,20 @@ def test_results(summary: dict) -> list[tuple[str, dict]]:
     best = (summary.get("best") or {}).get("trial_id")
     models = summary.get("models") or {}
     out = []
+    def refit(seeds):
+        return f"{seeds} seeds refit on train+validation, averaged" if seeds else "refit on train+validation"
+
     if summary.get("test"):
         final = "final_model.keras" in models and summary.get("predictions_from") == "final_model.keras"
-        seeds = (models.get("final_model.keras") or {}).get("seeds")
-        how = f"{seeds} seeds refit on train+validation, averaged" if seeds else "refit on train+validation"
+        how = refit((models.get("final_model.keras") or {}).get("seeds"))
         out.append((f"final model (trial {best}, {how})" if final else f"best trial {best}", summary["test"]))
         if final and summary.get("test_best_trial"):
             out.append((f"best trial {best} as searched", summary["test_best_trial"]))
     if summary.get("test_ensemble"):
-        ids = (models.get("ensemble_model.keras") or {}).get("trial_ids") or []
-        out.append((f"ensemble of trials {', '.join(map(str, ids))}", summary["test_ensemble"]))
+        source = models.get("ensemble_model.keras") or {}
+        how = f" (each {refit(source.get('refit_seeds'))})" if source.get("refit_epochs") else ""
+        out.append((f"ensemble of trials {', '.join(map(str, source.get('trial_ids') or []))}{how}",
+                    summary["test_ensemble"]))
     if summary.get("baseline"):
         out.append(("SVC baseline", summary["baseline"]))
     return out

@@ -249,6 +249,8 @@ def _score_models(tuner, config: dict, dataset, hypermodel, rows, best, scored: 
             source = {"trial_ids": [t.trial_id for t in members]}
             if search["refit"] and "refit_error" not in summary:  # members learn from every sample too
                 source["refit_epochs"] = [_refit_epochs(tuner, t.trial_id, config) for t in members]
+                if search["refit_seeds"] > 1:  # each member as many seeds as the final model
+                    source["refit_seeds"] = search["refit_seeds"]
             scored("test_ensemble", "ensemble_model.keras", source,
                    lambda: _ensemble(tuner, hypermodel, members, source, scored.run_dir, strategy, printer,
                                      final_trial=best.trial_id))
@@ -338,23 +340,24 @@ def _save_model(model, path: Path, strategy) -> None:
         model.save(tmp)
 
 
-def _final_model(hypermodel, trial, epochs: int, seeds: int, strategy, printer):
-    """The best trial refit on train+validation; with ``search.refit_seeds`` > 1, that many refits averaged.
+def _final_model(hypermodel, trial, epochs: int, seeds: int, strategy, printer, target="final_model.keras"):
+    """A trial refit on train+validation; with ``search.refit_seeds`` > 1, that many refits averaged.
 
     The refits differ only in their seed (initial weights, batch order), so
     their average keeps the chosen hyperparameters and removes most of the
-    run-to-run spread one model has on a small dataset.
+    run-to-run spread one model has on a small dataset. The best trial's is
+    ``final_model.keras``; each refit ensemble member is made the same way.
     """
     from kerascnn.evaluation.ensemble import average_model
 
     models = [_refit(hypermodel, trial, epochs, strategy, printer, replica=r,
-                     target="final_model.keras" + (f" (seed {r + 1} of {seeds})" if seeds > 1 else ""))
+                     target=target + (f" (seed {r + 1} of {seeds})" if seeds > 1 else ""))
               for r in range(seeds)]
     if seeds == 1:
         return models[0]
+    name = "final_model" if target == "final_model.keras" else f"trial_{trial.trial_id}_refits"
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
-        return average_model(models, names=[f"trial_{trial.trial_id}_seed_{r}" for r in range(seeds)],
-                             name="final_model")
+        return average_model(models, names=[f"trial_{trial.trial_id}_seed_{r}" for r in range(seeds)], name=name)
 
 
 def _refit(hypermodel, trial, epochs: int, strategy, printer, target="final_model.keras", replica: int = 0):
@@ -408,8 +411,10 @@ def _ensemble(tuner, hypermodel, members: list, source: dict, run_dir: Path, str
     """One Keras model averaging the members' probabilities (:func:`kerascnn.evaluation.ensemble.average_model`).
 
     With ``search.refit`` each member is its trial's hyperparameters refit on
-    train+validation for its best epoch count (the best trial's is
-    ``final_model.keras``, reused); otherwise the trials' own checkpoints.
+    train+validation for its best epoch count, from ``search.refit_seeds``
+    seeds averaged, like the final model (the best trial's is
+    ``final_model.keras``, reused): every member then carries the same weight
+    and the same seed-averaging. Otherwise the trials' own checkpoints.
     """
     import keras
 
@@ -421,7 +426,8 @@ def _ensemble(tuner, hypermodel, members: list, source: dict, run_dir: Path, str
             if trial.trial_id == final_trial and (run_dir / "final_model.keras").exists():
                 models.append(keras.saving.load_model(run_dir / "final_model.keras"))
             else:
-                models.append(_refit(hypermodel, trial, epochs, strategy, printer, target="ensemble member"))
+                models.append(_final_model(hypermodel, trial, epochs, source.get("refit_seeds", 1), strategy,
+                                           printer, target=f"ensemble member (trial {trial.trial_id})"))
     else:
         models = [_load_trial_model(tuner, trial) for trial in members]
     with strategy.scope() if strategy is not None else contextlib.nullcontext():

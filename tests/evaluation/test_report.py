@@ -199,3 +199,8 @@ def test_final_searched_ensemble_and_baseline_side_by_side(tmp_path):
     assert "2 completed, 1 pruned, 1 failed" in footer and "ensemble of trials 1, 0 accuracy 0.9500" in footer
     summary["models"]["final_model.keras"]["seeds"] = 3  # search.refit_seeds: 3
     assert report.test_results(summary)[0][0] == "final model (trial 1, 3 seeds refit on train+validation, averaged)"
+    summary["models"]["ensemble_model.keras"].update(refit_epochs=[2, 3], refit_seeds=3)
+    assert report.test_results(summary)[2][0] == \
+        "ensemble of trials 1, 0 (each 3 seeds refit on train+validation, averaged)"
+    del summary["models"]["ensemble_model.keras"]["refit_seeds"]
+    assert report.test_results(summary)[2][0] == "ensemble of trials 1, 0 (each refit on train+validation)"

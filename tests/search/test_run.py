@@ -532,6 +532,35 @@ def test_refit_seeds_average_refits_that_differ_only_in_their_seed():
     np.testing.assert_allclose(np.asarray(one.predict(x, verbose=0)), p[0], atol=1e-6)
 
 
+def test_refit_ensemble_members_average_as_many_seeds_as_the_final_model(tmp_path):
+    """``search.ensemble`` with ``refit_seeds: 2``: every member is two refits averaged, each member weighing the same."""
+    from types import SimpleNamespace
+
+    import keras_tuner as kt
+    import numpy as np
+
+    from kerascnn.data import load_dataset
+    from kerascnn.search import run as run_module
+    from kerascnn.search.hypermodel import CNNHyperModel
+
+    data = load_dataset({"source": "digits", "subset": 300}, seed=0)
+    hm = CNNHyperModel(data.input_shape, data.num_classes, tune_unlisted=False, data=data, seed=0,
+                       params={"conv_layers": 1, "filters": 4, "dense_units": 8}, train={"batch_size": 32})
+    members = [SimpleNamespace(trial_id=t, hyperparameters=kt.HyperParameters()) for t in ("3", "5")]
+    final = run_module._final_model(hm, members[0], 2, 2, None, lambda line: None)
+    final.save(tmp_path / "final_model.keras")  # the best trial's: reused, not refit again
+    lines = []
+    source = {"trial_ids": ["3", "5"], "refit_epochs": [2, 1], "refit_seeds": 2}
+    ensemble = run_module._ensemble(None, hm, members, source, tmp_path, None, lines.append, final_trial="3")
+    x = data.x_test[:20]
+    second = [run_module._refit(hm, members[1], 1, None, lambda line: None, replica=r) for r in range(2)]
+    expected = (np.asarray(final.predict(x, verbose=0))
+                + (np.asarray(second[0].predict(x, verbose=0)) + np.asarray(second[1].predict(x, verbose=0))) / 2) / 2
+    np.testing.assert_allclose(np.asarray(ensemble.predict(x, verbose=0)), expected, atol=1e-6)
+    assert [line.split("-> ")[1] for line in lines] == ["ensemble member (trial 5) (seed 1 of 2)",
+                                                       "ensemble member (trial 5) (seed 2 of 2)"]
+
+
 def test_a_finished_run_resumed_scores_nothing_again(pruned_run, tmp_path, monkeypatch):
     import shutil
 
