@@ -273,8 +273,9 @@ def test_default_experiment_runs_as_readme_says(tmp_path):
     assert counts["completed"] >= 5 and counts["completed"] + counts["pruned"] == 10 and counts["failed"] == 0
     final = summary["models"]["final_model.keras"]
     assert final["seeds"] == 3 and final["samples"] == 1437
-    assert "ensemble_model.keras" not in summary["models"]
-    assert summary["test"]["accuracy"] >= summary["baseline"]["accuracy"]
+    ensemble = summary["models"]["ensemble_model.keras"]
+    assert len(ensemble["trial_ids"]) == 3 and ensemble["refit_seeds"] == 3
+    assert summary["test_ensemble"]["accuracy"] >= summary["baseline"]["accuracy"]
 
 
 def test_a_trial_that_raises_is_recorded_failed_with_its_reason(tmp_path, monkeypatch):
