@@ -131,6 +131,7 @@ def test_results(summary: dict) -> list[tuple[str, dict]]:
     best = (summary.get("best") or {}).get("trial_id")
     models = summary.get("models") or {}
     out = []
+
     def refit(seeds):
         return f"{seeds} seeds refit on train+validation, averaged" if seeds else "refit on train+validation"
 

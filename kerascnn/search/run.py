@@ -340,7 +340,8 @@ def _save_model(model, path: Path, strategy) -> None:
         model.save(tmp)
 
 
-def _final_model(hypermodel, trial, epochs: int, seeds: int, strategy, printer, target="final_model.keras"):
+def _final_model(hypermodel, trial, epochs: int, seeds: int, strategy, printer, target="final_model.keras",
+                 name="final_model"):
     """A trial refit on train+validation; with ``search.refit_seeds`` > 1, that many refits averaged.
 
     The refits differ only in their seed (initial weights, batch order), so
@@ -355,7 +356,6 @@ def _final_model(hypermodel, trial, epochs: int, seeds: int, strategy, printer, 
               for r in range(seeds)]
     if seeds == 1:
         return models[0]
-    name = "final_model" if target == "final_model.keras" else f"trial_{trial.trial_id}_refits"
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         return average_model(models, names=[f"trial_{trial.trial_id}_seed_{r}" for r in range(seeds)], name=name)
 
@@ -427,7 +427,8 @@ def _ensemble(tuner, hypermodel, members: list, source: dict, run_dir: Path, str
                 models.append(keras.saving.load_model(run_dir / "final_model.keras"))
             else:
                 models.append(_final_model(hypermodel, trial, epochs, source.get("refit_seeds", 1), strategy,
-                                           printer, target=f"ensemble member (trial {trial.trial_id})"))
+                                           printer, target=f"ensemble member (trial {trial.trial_id})",
+                                           name=f"trial_{trial.trial_id}_refits"))
     else:
         models = [_load_trial_model(tuner, trial) for trial in members]
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
