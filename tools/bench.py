@@ -536,8 +536,10 @@ def main(argv=None) -> int:
         results = [bench_quality(args.trials, seed) for seed in args.seeds]
         print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
         for r in results if len(results) > 1 else ():
-            print(f"seed {r['seed']}: ratio {r['ratio']}, test accuracy kit {r['kit']['test_accuracy']:.4f} "
-                  f"plain {r['plain']['test_accuracy']:.4f}")
+            ensemble = r["kit"]["test_accuracy_ensemble"]
+            print(f"seed {r['seed']}: ratio {r['ratio']}, test accuracy kit {r['kit']['test_accuracy']:.4f}"
+                  + (f" (ensemble {ensemble:.4f})" if ensemble is not None else "")
+                  + f" plain {r['plain']['test_accuracy']:.4f}")
         print(f"time-to-quality ratio: {statistics.median(r['ratio'] for r in results)}")
         return 0
     if args.what == "models":
