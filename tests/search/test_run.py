@@ -534,7 +534,7 @@ def test_refit_seeds_average_refits_that_differ_only_in_their_seed():
 
 
 def test_refit_ensemble_members_average_as_many_seeds_as_the_final_model(tmp_path):
-    """``search.ensemble`` with ``refit_seeds: 2``: every member is two refits averaged, each member weighing the same."""
+    """``search.ensemble`` with ``refit_seeds: 2``: every member is two refits averaged, each weighing the same."""
     from types import SimpleNamespace
 
     import keras_tuner as kt
