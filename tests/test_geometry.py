@@ -107,17 +107,28 @@ def test_transposed_output_length_matches_keras_on_grid():
             expected = conv_transpose_output_length(n, k, s, pad, 1, out_pad)
             spec = conv_block_specs(1, k, strides=s, padding=pad, conv_type="transposed",
                                     output_padding=out_pad, rank=1)
-            if not check_fits((n, 1), spec).ok:  # empty or inconsistent: TensorFlow refuses it too
-                with pytest.raises(Exception):
-                    _keras_len(layer, n)
+            if not check_fits((n, 1), spec).ok:  # collapses: TensorFlow refuses it or returns an empty map,
+                try:                               # depending on the CPU kernels (oneDNN on AVX-512 returns one)
+                    got = _keras_len(layer, n)
+                except Exception:
+                    continue
+                assert got <= 0, (n, k, s, pad, out_pad, got)
                 continue
             assert _keras_len(layer, n) == expected, (n, k, s, pad, out_pad)
 
 
 def test_pool_output_length_matches_keras_on_grid():
+    collapsed = 0
     for n, p, s, pad in itertools.product(range(2, 12), (2, 3), (1, 2, 3), ("valid", "same")):
+        if pool_output_length(n, p, s, pad) == 0:
+            # Never run: TensorFlow's oneDNN max-pool kills the process (SIGFPE) on an empty output on
+            # AVX-512 CPUs; the geometry gate exists so that no kit model reaches it.
+            assert pad == "valid" and n < p, (n, p, s, pad)
+            collapsed += 1
+            continue
         for cls in (keras.layers.MaxPooling1D, keras.layers.AveragePooling1D):
             assert _keras_len(cls(p, strides=s, padding=pad), n) == pool_output_length(n, p, s, pad), (n, p, s, pad)
+    assert collapsed == 3  # n=2, p=3, valid, for each stride
 
 
 @pytest.mark.parametrize(
