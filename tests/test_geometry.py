@@ -111,7 +111,7 @@ def test_transposed_output_length_matches_keras_on_grid():
                 try:                               # depending on the CPU kernels (oneDNN on AVX-512 returns one)
                     got = _keras_len(layer, n)
                 except Exception:
-                    continue
+                    got = 0
                 assert got <= 0, (n, k, s, pad, out_pad, got)
                 continue
             assert _keras_len(layer, n) == expected, (n, k, s, pad, out_pad)
