@@ -42,7 +42,7 @@ def cmd_models(args) -> int:
     if not names:
         print(f"No registered model matches pattern={args.pattern!r} family={args.family!r}.", file=sys.stderr)
         return 1
-    rows = [("name", "family", "input shape", "parameters")]
+    rows = [("name", "family", "ranks", "input shape", "parameters")]
     for name in names:
         info = model_info(name)
         shape = args.input_shape or info.default_input_shape
@@ -58,10 +58,11 @@ def cmd_models(args) -> int:
                     keras.backend.clear_session()
             except ValueError as err:  # e.g. an --input-shape too small for this model
                 params = f"n/a ({str(err).split('.')[0]})"
-        rows.append((name, info.family, "×".join(map(str, shape)), params))
-    widths = [max(len(r[c]) for r in rows) for c in range(3)]
+        ranks = ",".join(f"{r}D" for r in info.ranks)
+        rows.append((name, info.family, ranks, "×".join(map(str, shape)), params))
+    widths = [max(len(r[c]) for r in rows) for c in range(4)]
     for i, row in enumerate(rows):
-        print("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths)) + "  " + row[3])
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4])
         if i == 0:
             print("  ".join("-" * w for w in widths) + "  " + "-" * 11)
     return 0

@@ -27,11 +27,17 @@ LR_SCHEDULES = ("constant", "cosine")
 OPTIMIZERS = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop", "adagrad": "Adagrad"}
 #: Optimizers that take ``train.momentum``.
 MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")
-SOURCES = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "image_folder", "npz", "arrays")
+SOURCES = ("digits", "mnist1d", "shapes3d", "mnist", "fashion_mnist", "cifar10", "cifar100", "image_folder", "npz",
+           "arrays")
+#: What the arrays hold (``data.layout``): ``auto`` reads it off the shape where that leaves no doubt.
+LAYOUTS = ("auto", "signals", "images", "volumes")
+#: scikit-learn models scored beside the search on the same split (``search.baselines``).
+BASELINES = ("svc", "logistic_regression", "mlp")
 
 DATA_DEFAULTS = {
     "source": "digits",
     "path": None,
+    "layout": "auto",
     "validation_split": 0.15,
     "test_split": 0.2,
     "image_size": [64, 64],
@@ -67,6 +73,7 @@ DEFAULTS = {
         "refit_seeds": 1,
         "ensemble": 0,
         "cv_folds": None,
+        "baselines": ["svc"],
     },
     "train": {
         "epochs": 10,
@@ -156,6 +163,7 @@ SCHEMA = {
     "data": {
         "source": _choice(SOURCES),
         "path": _optional(_STR),
+        "layout": _choice(LAYOUTS),
         "validation_split": _frac(),
         "test_split": _frac(low_open=False),
         "image_size": (lambda v: isinstance(v, list) and len(v) == 2 and all(is_int(s) and s > 0 for s in v),
@@ -165,11 +173,13 @@ SCHEMA = {
         "scale": (lambda v: v in ("auto", "none") or (is_number(v) and v > 0), "'auto', 'none' or a positive divisor"),
         "allow_download": _BOOL,
         "augmentation": {
-            "flip": _optional(_choice(("horizontal", "vertical", "horizontal_and_vertical"))),
+            "flip": _optional(_choice(("horizontal", "vertical", "horizontal_and_vertical", "depth", "all"))),
             "rotation": _optional(_frac(low_open=False)),
             "translation": _optional(_frac(low_open=False)),
             "zoom": _optional(_frac(low_open=False)),
             "contrast": _optional(_frac(low_open=False)),
+            "amplitude": _optional(_frac(low_open=False)),
+            "noise": _optional((lambda v: is_number(v) and v >= 0, "a standard deviation >= 0")),
         },
         "cache": _BOOL,
         "x_key": _STR,
@@ -198,6 +208,8 @@ SCHEMA = {
         "ensemble": (lambda v: is_int(v) and (v == 0 or v >= 2),
                      "0 (off) or the number of top trials to average, >= 2"),
         "cv_folds": _optional(_int(2)),
+        "baselines": (lambda v: isinstance(v, list) and len(set(v)) == len(v) and all(b in BASELINES for b in v),
+                      "a list of distinct names from " + ", ".join(map(repr, BASELINES))),
     },
     "train": {
         "epochs": _int(1),

@@ -25,10 +25,10 @@ def test_console_script_lists_models_with_parameter_counts():
     result = _run(str(BIN / "kerascnn"), "models", "[alsvm]*")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["name", "family", "input", "shape", "parameters"]
+    assert lines[0].split() == ["name", "family", "ranks", "input", "shape", "parameters"]
     rows = {line.split()[0]: line.split() for line in lines[2:]}
-    assert rows["vgg16"][1:] == ["vgg", "224×224×3", "138,357,544"]
-    assert rows["lenet5"][1:] == ["lenet", "32×32×1", "61,706"]
+    assert rows["vgg16"][1:] == ["vgg", "1D,2D,3D", "224×224×3", "138,357,544"]  # signals, images, volumes
+    assert rows["lenet5"][1:] == ["lenet", "2D", "32×32×1", "61,706"]
     assert rows["alexnet"][-1] == "62,378,344"
     assert set(rows) >= {"simple_cnn", "vgg11", "vgg13", "vgg19", "vgg19_bn"}
     assert rows["mobilenet_v2"][-1] == "3,538,984" and "resnet50" not in rows
@@ -41,6 +41,12 @@ def test_models_in_process_with_filters_and_shape(capsys):
     # too small for a model: reported in the table, not a crash
     assert cli.main(["models", "alexnet", "--input-shape", "32,32,3"]) == 0
     assert "n/a (Invalid `input_shape` for alexnet" in capsys.readouterr().out
+    # a signal: VGG builds its 1D form, LeNet (images only) says so in the table
+    assert cli.main(["models", "[lv]*1*", "--input-shape", "40,1"]) == 0
+    assert cli.main(["models", "lenet5", "--input-shape", "40,1"]) == 0
+    out = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines() if line[:1] in "lv"}
+    assert out["vgg11"][2:] == ["1D,2D,3D", "40×1", "26,054,504"]
+    assert out["lenet5"][2:5] == ["2D", "40×1", "n/a"]
 
 
 def test_no_match_and_bad_shape(capsys):

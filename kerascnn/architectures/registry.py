@@ -37,6 +37,8 @@ class ModelInfo:
     #: the settings each block gets from the builder's own rules (filters doubling), so a search
     #: can start each block's knobs from them.
     blocks: Callable | None = field(default=None, compare=False)
+    #: Spatial ranks the builder takes: 1 (signals, Conv1D), 2 (images), 3 (volumes, Conv3D).
+    ranks: tuple = (2,)
 
     def accepted_arguments(self) -> list[str]:
         params = inspect.signature(self.base or self.builder).parameters.values()
@@ -56,7 +58,8 @@ class ModelInfo:
 
 def register_model(fn: Callable | None = None, *, family: str | None = None,
                    default_input_shape: tuple | None = None, base: Callable | None = None,
-                   name: str | None = None, keras_twin: str | None = None, blocks: Callable | None = None):
+                   name: str | None = None, keras_twin: str | None = None, blocks: Callable | None = None,
+                   ranks: tuple = (2,)):
     """Decorator adding a builder to the registry under its function name.
 
     Args:
@@ -67,6 +70,7 @@ def register_model(fn: Callable | None = None, *, family: str | None = None,
         keras_twin: the ``keras.applications`` function building the same
             network (``"ResNet50"``); enables ``weights="imagenet"`` from the
             Keras cache and the parity tests.
+        ranks: the input ranks it builds (1 signals, 2 images, 3 volumes).
     """
 
     def wrap(f):
@@ -84,6 +88,7 @@ def register_model(fn: Callable | None = None, *, family: str | None = None,
             keras_twin=keras_twin,
             fixed=dict(getattr(f, "fixed", {})),
             blocks=blocks,
+            ranks=tuple(ranks),
         )
         return f
 
@@ -196,7 +201,24 @@ def _arguments(info: ModelInfo, kwargs: dict) -> dict:
                              f"Received: input_shape={tuple(kwargs['input_shape'])}")
         kwargs["input_shape"] = shape
     kwargs.setdefault("input_shape", info.default_input_shape)
+    check_rank(info, kwargs["input_shape"])
     return kwargs
+
+
+RANK_NAMES = {1: "signals (L, C)", 2: "images (H, W, C)", 3: "volumes (D, H, W, C)"}
+
+
+def check_rank(info: ModelInfo, input_shape) -> None:
+    """Refuse an input whose rank the builder has no form for, naming the families that have one."""
+    if not isinstance(input_shape, (tuple, list)) or len(input_shape) < 2:
+        return  # the builder's own input check names what is wrong
+    rank = len(input_shape) - 1
+    if rank in RANK_NAMES and rank not in info.ranks:
+        families = sorted({i.family for i in _REGISTRY.values() if rank in i.ranks})
+        raise ValueError(f"Invalid `input_shape` for model {info.name!r}: it builds only "
+                         f"{' and '.join(RANK_NAMES[r] for r in info.ranks)}, not {RANK_NAMES[rank]}; families "
+                         f"that build {RANK_NAMES[rank].split()[0]}: {', '.join(families)}. "
+                         f"Received: input_shape={tuple(input_shape)}")
 
 
 def plan_model(name: str, /, **kwargs):

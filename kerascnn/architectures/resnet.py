@@ -11,6 +11,9 @@ of conv-block specs on the main path plus an optional projection shortcut.
   stride on the first 1×1 for v1 and on the last block of a stage for v2), so
   they have its parameter counts and take its weights.
 
+Every variant builds on signals ``(L, C)``, images and volumes ``(D, H, W, C)``:
+the input's rank picks Conv1D/2D/3D (keras.applications' twins are the 2D ones).
+
 Small inputs: nothing in a ResNet collapses (every downsampling is padded), so
 any input builds; for 32×32 or 8×8 images the documented adaptation is the
 CIFAR stem ``stem_kernel_size=3, stem_strides=1, stem_pool=False``, which
@@ -39,6 +42,7 @@ RESNET_WIDTHS = (64, 128, 256, 512)
 BLOCKS = ("basic", "bottleneck")
 #: keras.applications' batch-norm epsilon for ResNets.
 BN = {"epsilon": 1.001e-5}
+_MAX_POOL = {1: L.MaxPooling1D, 2: L.MaxPooling2D, 3: L.MaxPooling3D}
 
 
 def _stage_plan(depths, widths, preact):
@@ -59,13 +63,13 @@ def _stage_plan(depths, widths, preact):
 
 
 def _block_specs(kind, preact, filters, stride, in_channels, *, kernel_size, activation, bn_placement,
-                 use_bias, name):
+                 use_bias, rank, name):
     """``(main path specs, shortcut specs or None, needs identity pooling)`` of one block."""
     out = filters * (4 if kind == "bottleneck" else 1)
-    common = dict(bn_params=BN, use_bias=use_bias, bn_placement=bn_placement, activation=activation)
+    common = dict(bn_params=BN, use_bias=use_bias, bn_placement=bn_placement, activation=activation, rank=rank)
     if preact:  # BN -> act happen before the block's convs; convs followed by BN have no bias
-        bn = dict(bn_params=BN, bn_placement="before_activation", activation=activation, use_bias=use_bias)
-        last = dict(bn_params=BN, bn_placement="none", activation="linear", use_bias=use_bias)
+        bn = dict(bn_params=BN, bn_placement="before_activation", activation=activation, use_bias=use_bias, rank=rank)
+        last = dict(bn_params=BN, bn_placement="none", activation="linear", use_bias=use_bias, rank=rank)
         pad = kernel_size // 2
         if kind == "bottleneck":
             main = (conv_block_specs(filters, 1, name=f"{name}_1", **bn)
@@ -132,7 +136,8 @@ def resnet(
             follows (keras' v1 builders pass ``True``, as keras.applications).
         dropout: before the classifier.
     """
-    input_shape = check_input_shape(input_shape, ranks=(2,))
+    input_shape = check_input_shape(input_shape)
+    rank = len(input_shape) - 1
     check_choice("block", block, BLOCKS)
     check_bool("preact", preact)
     check_bool("stem_pool", stem_pool)
@@ -150,17 +155,18 @@ def resnet(
     stem_norm = "none" if preact else bn_placement
     stem = conv_block_specs(stem_width, stem_kernel_size, strides=stem_strides, padding=stem_kernel_size // 2,
                             activation="linear" if preact else activation, bn_placement=stem_norm,
-                            use_bias=True if preact and use_bias is None else use_bias, bn_params=BN, name="conv1")
+                            use_bias=True if preact and use_bias is None else use_bias, bn_params=BN, rank=rank,
+                            name="conv1")
     if stem_pool:
-        stem += [LayerSpec("zero_padding", "pool1_pad", {"pads": ((1, 1), (1, 1))})]
-        stem += pool_specs("max", 3, 2, name="pool1_pool")
+        stem += [LayerSpec("zero_padding", "pool1_pad", {"pads": ((1, 1),) * rank})]
+        stem += pool_specs("max", 3, 2, rank=rank, name="pool1_pool")
 
     blocks, channels = [], stem_width
     for stage, b, width, stride in _stage_plan(depths, widths, preact):
         bname = f"conv{stage}_block{b}"
         main, shortcut = _block_specs(block, preact, width, stride, channels, kernel_size=kernel_size,
                                       activation=activation, bn_placement=bn_placement, use_bias=use_bias,
-                                      name=bname)
+                                      rank=rank, name=bname)
         blocks.append((bname, stride, main, shortcut))
         channels = width * (4 if block == "bottleneck" else 1)
     spine = stem + [s for _, _, main, _ in blocks for s in main]
@@ -175,7 +181,7 @@ def resnet(
                 if shortcut is not None:
                     short = apply_specs(preact_x, shortcut)
                 else:
-                    short = L.MaxPooling2D(1, strides=stride, name=f"{bname}_skip")(x) if stride > 1 else x
+                    short = _MAX_POOL[rank](1, strides=stride, name=f"{bname}_skip")(x) if stride > 1 else x
                 x = residual_add(short, apply_specs(preact_x, main), name=bname)
             else:
                 short = apply_specs(x, shortcut) if shortcut is not None else x
@@ -194,7 +200,7 @@ def _register(key: str, depth: int, kind: str, preact: bool, description: str, k
               **fixed):
     builder = variant(resnet, key, description, depths=RESNET_DEPTHS[depth], block=kind, preact=preact, **fixed)
     return register_model(builder, family="resnet", default_input_shape=(224, 224, 3), base=resnet,
-                          keras_twin=keras_twin)
+                          keras_twin=keras_twin, ranks=(1, 2, 3))
 
 
 resnet18 = _register("resnet18", 18, "basic", False, "ResNet-18: basic blocks (2, 2, 2, 2); 11.69M parameters.")

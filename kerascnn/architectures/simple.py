@@ -48,7 +48,7 @@ def block_settings(kwargs: dict) -> list[dict]:
     return _conv_layer_settings(kwargs["conv_layers"], kwargs["filters"], shared)
 
 
-@register_model(family="simple", default_input_shape=(32, 32, 3), blocks=block_settings)
+@register_model(family="simple", default_input_shape=(32, 32, 3), blocks=block_settings, ranks=(1, 2, 3))
 @planned
 def simple_cnn(
     input_shape=(32, 32, 3),

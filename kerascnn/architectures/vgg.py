@@ -4,6 +4,8 @@ Five stages of 3×3 convolutions (64, 128, 256, 512, 512 filters), each ended
 by a 2×2 max pool, then FC 4096 -> FC 4096 -> classes. At 224×224×3 and 1000
 classes ``vgg16``/``vgg19`` have exactly keras.applications' parameter counts
 (138,357,544 and 143,667,240), with the weighted layers in the same order.
+Every variant also builds on signals ``(L, C)`` and volumes ``(D, H, W, C)``
+(the input's rank picks Conv1D/2D/3D and the matching pools).
 """
 
 from __future__ import annotations
@@ -48,15 +50,16 @@ def vgg(
         widths: filters per stage; ``dense_units``: width of the two FC layers.
         dropout: after each FC layer, as in the paper's training setup.
     """
-    input_shape = check_input_shape(input_shape, ranks=(2,))
+    input_shape = check_input_shape(input_shape)
+    rank = len(input_shape) - 1
     if len(depths) != len(widths):
         raise ValueError(f"Invalid `widths`: one per stage ({len(depths)}). Received: widths={tuple(widths)}")
     specs = []
     for stage, (depth, width) in enumerate(zip(depths, widths), start=1):
         for i in range(1, check_int(f"depths[{stage - 1}]", depth) + 1):
             specs += conv_block_specs(width, kernel_size, padding="same", activation=activation,
-                                      bn_placement=bn_placement, name=f"block{stage}_conv{i}")
-        specs += pool_specs("max", 2, 2, rank=2, name=f"block{stage}_pool")
+                                      bn_placement=bn_placement, rank=rank, name=f"block{stage}_conv{i}")
+        specs += pool_specs("max", 2, 2, rank=rank, name=f"block{stage}_pool")
     dense = [{"units": dense_units, "activation": activation, "dropout": dropout}] * 2
     specs += head_specs(include_top=include_top, num_classes=num_classes, pooling=pooling,
                         classifier_activation=classifier_activation, dense_layers=dense)
@@ -67,7 +70,7 @@ def _register(key: str, bn: bool, description: str, keras_twin: str | None = Non
     name = key + ("_bn" if bn else "")
     fixed = {"depths": VGG_DEPTHS[key], **({"bn_placement": "before_activation"} if bn else {})}
     return register_model(variant(vgg, name, description, **fixed), family="vgg", default_input_shape=(224, 224, 3),
-                          base=vgg, keras_twin=keras_twin)
+                          base=vgg, keras_twin=keras_twin, ranks=(1, 2, 3))
 
 
 vgg11 = _register("vgg11", False, "VGG-11 (configuration A).")

@@ -14,12 +14,18 @@ import numpy as np
 
 import keras
 
-from kerascnn.data.sources import SOURCES
+from kerascnn.data.sources import SOURCE_LAYOUTS, SOURCES
 from kerascnn.validation import check_choice, invalid
 
 #: Augmentation knobs, each a Keras preprocessing layer active only in training.
-AUGMENTATIONS = ("flip", "rotation", "translation", "zoom", "contrast")
-FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
+AUGMENTATIONS = ("flip", "rotation", "translation", "zoom", "contrast", "amplitude", "noise")
+FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical", "depth", "all")
+#: The augmentations each rank has (1 signals, 2 images, 3 volumes) and the flips each allows.
+RANK_AUGMENTATIONS = {1: ("flip", "translation", "amplitude", "noise"),
+                      2: AUGMENTATIONS,
+                      3: ("flip", "translation", "amplitude", "noise")}
+RANK_FLIPS = {1: ("horizontal", "all"), 2: ("horizontal", "vertical", "horizontal_and_vertical", "all"),
+              3: FLIP_MODES}
 
 
 @dataclass
@@ -34,10 +40,17 @@ class Dataset:
     y_test: np.ndarray
     class_names: list = field(default_factory=list)
     source: str = "arrays"
+    #: ``signals``, ``images`` or ``volumes`` (:data:`LAYOUT_RANKS`): what the arrays hold.
+    layout: str = "images"
 
     @property
     def input_shape(self) -> tuple:
         return tuple(self.x_train.shape[1:])
+
+    @property
+    def rank(self) -> int:
+        """Spatial axes of a sample: 1 (signals), 2 (images) or 3 (volumes)."""
+        return LAYOUT_RANKS[self.layout]
 
     @property
     def num_classes(self) -> int:
@@ -47,31 +60,70 @@ class Dataset:
         return {"train": len(self.y_train), "validation": len(self.y_val), "test": len(self.y_test)}
 
 
-def check_arrays(x, y, what: str = "data") -> tuple[np.ndarray, np.ndarray]:
+#: What an experiment's arrays hold (``data.layout``) -> the number of spatial axes.
+LAYOUT_RANKS = {"signals": 1, "images": 2, "volumes": 3}
+LAYOUTS = ("auto", *LAYOUT_RANKS)  # the experiment's data.layout (config.LAYOUTS, checked in the tests)
+#: The shapes each layout accepts (without and with the channel axis).
+LAYOUT_SHAPES = {"signals": "(N, L) or (N, L, C)", "images": "(N, H, W) or (N, H, W, C)",
+                 "volumes": "(N, D, H, W) or (N, D, H, W, C)"}
+
+
+def resolve_layout(shape: tuple, layout: str = "auto", what: str = "data") -> str:
+    """The layout of an array of ``shape`` (samples first): ``layout`` checked, or read off the shape.
+
+    ``auto`` decides only where the shape leaves no doubt: ``(N, L)`` is a
+    signal, ``(N, D, H, W, C)`` a volume, ``(N, H, W, C)`` with 1 to 4
+    channels an image; of 3-axis arrays, ``(N, L, C)`` with 1 to 4 channels
+    is a signal (MNIST-1D's ``(4000, 40, 1)``: an image one pixel wide is
+    no image) and a square ``(N, H, H)`` a grayscale image. Anything else
+    (``(N, 1000, 12)``: twelve-lead signals or 1000×12 pictures? ``(N, 16,
+    16, 16)``: volumes without a channel axis?) asks for ``data.layout``.
+    """
+    check_choice("data.layout", layout, LAYOUTS)
+    ndim = len(shape)
+    accepted = "; ".join(f"{k}: {v}" for k, v in LAYOUT_SHAPES.items())
+    if layout == "auto":
+        guess = {2: "signals", 5: "volumes"}.get(ndim)
+        if ndim == 4 and 1 <= shape[-1] <= 4:
+            guess = "images"
+        if ndim == 3:
+            guess = "signals" if 1 <= shape[-1] <= 4 else "images" if shape[1] == shape[2] else None
+        if guess is None:
+            doubt = {3: "grayscale images (N, H, W) or signals (N, L, C)",
+                     4: "images (N, H, W, C) or volumes without a channel axis (N, D, H, W)"}.get(ndim)
+            raise ValueError(f"{what}: an array of shape {tuple(shape)} " + (
+                f"could be {doubt}; set data.layout to images, signals or volumes" if doubt else
+                f"fits no layout ({accepted})") + f". Received: shape={tuple(shape)}, data.layout='auto'")
+        return guess
+    rank = LAYOUT_RANKS[layout]
+    if ndim not in (rank + 1, rank + 2):
+        raise ValueError(f"{what}: data.layout={layout!r} takes arrays of shape {LAYOUT_SHAPES[layout]}; received "
+                         f"an array of shape {tuple(shape)} (shapes accepted: {accepted})")
+    return layout
+
+
+def check_arrays(x, y, what: str = "data", layout: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """Refuse data a CNN cannot train on, with a message saying what is wrong.
 
-    Images come as ``(N, H, W)`` (a channel axis is added), ``(N, H, W, C)``,
-    ``(N, L, C)`` signals are not guessed: pass them as ``(N, L, C)`` with
-    ``rank=1`` data in Python. Labels must be integers ``0..K-1`` with every
-    class present and at least two classes.
+    ``layout`` (see :func:`resolve_layout`) says whether ``x`` holds signals,
+    images or volumes; a missing channel axis is added. Labels must be
+    integers ``0..K-1`` with every class present and at least two classes.
     """
     x, y = np.asarray(x), np.asarray(y)
-    if x.ndim == 3:
+    layout = resolve_layout(x.shape, layout, what)
+    if x.ndim == LAYOUT_RANKS[layout] + 1:
         x = x[..., None]
-    if x.ndim not in (4, 5):
-        raise ValueError(f"{what}: images must have shape (N, H, W), (N, H, W, C) or (N, D, H, W, C); "
-                         f"received an array of shape {x.shape}")
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1 or len(y) != len(x):
-        raise ValueError(f"{what}: expected one integer label per image ({len(x)}); received labels of shape {y.shape}")
+        raise ValueError(f"{what}: expected one integer label per sample ({len(x)}); received labels of shape {y.shape}")
     if len(x) == 0:
         raise ValueError(f"{what}: no samples")
     if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
-        raise ValueError(f"{what}: pixels must be real numbers; received dtype {x.dtype}")
+        raise ValueError(f"{what}: values must be real numbers; received dtype {x.dtype}")
     if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
         bad = int(np.sum(~np.isfinite(x).reshape(len(x), -1).all(axis=1)))
-        raise ValueError(f"{what}: {bad} image(s) contain NaN or infinite pixels")
+        raise ValueError(f"{what}: {bad} sample(s) contain NaN or infinite values")
     if np.issubdtype(y.dtype, np.floating):
         if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
             raise ValueError(f"{what}: labels must be integers 0..K-1; received non-integer values")
@@ -144,6 +196,7 @@ def load_dataset(data: dict | None = None, *, seed: int = 0, arrays=None) -> Dat
 
     data = {**DATA_DEFAULTS, **(data or {})}
     source = check_choice("data.source", data["source"], tuple(SOURCES) + ("arrays",))
+    layout = source_layout(source, data["layout"])
     if source == "arrays":
         if arrays is None or len(arrays) not in (2, 4):
             raise invalid("arrays", arrays, "(x, y) or (x, y, x_test, y_test) for source 'arrays'")
@@ -153,11 +206,13 @@ def load_dataset(data: dict | None = None, *, seed: int = 0, arrays=None) -> Dat
         options = {k: data[k] for k in ("path", "image_size", "color_mode", "allow_download", "x_key", "y_key",
                                         "skip_bad_images") if k in data}
         x, y, x_test, y_test, names = SOURCES[source](source=source, **options)
-    x, y = check_arrays(x, y, f"data ({source})")
+    layout = resolve_layout(np.shape(x), layout, f"data ({source})")
+    x, y = check_arrays(x, y, f"data ({source})", layout)
     if x_test is not None:
-        x_test, y_test = check_arrays(x_test, y_test, f"test data ({source})")
+        x_test, y_test = check_arrays(x_test, y_test, f"test data ({source})", layout)
         if x_test.shape[1:] != x.shape[1:]:
-            raise ValueError(f"data ({source}): test images have shape {x_test.shape[1:]}, training images {x.shape[1:]}")
+            raise ValueError(f"data ({source}): test samples have shape {x_test.shape[1:]}, training samples "
+                             f"{x.shape[1:]}")
     num_classes = int(max(y.max(), -1 if y_test is None else y_test.max())) + 1
     if data.get("subset"):
         x, y = subsample(x, y, int(data["subset"]), seed)
@@ -167,24 +222,66 @@ def load_dataset(data: dict | None = None, *, seed: int = 0, arrays=None) -> Dat
     parts = split(x, y, validation_split=data["validation_split"], test_split=data["test_split"], seed=seed,
                   x_test=x_test, y_test=y_test)
     names = list(names) if names else [str(i) for i in range(num_classes)]
-    return Dataset(*parts, class_names=names, source=source)
+    return Dataset(*parts, class_names=names, source=source, layout=layout)
 
 
-def augmentation_layers(augmentation: dict | None, seed: int = 0) -> list:
-    """Keras preprocessing layers for the ``data.augmentation`` settings.
+def source_layout(source: str, layout: str) -> str:
+    """``data.layout`` checked against the source: a built-in source knows what it holds."""
+    layout = check_choice("data.layout", layout, LAYOUTS)
+    known = SOURCE_LAYOUTS.get(source)
+    if known is not None and layout not in ("auto", known):
+        raise ValueError(f"data.layout={layout!r} does not fit data.source={source!r}, which holds {known}; "
+                         f"leave data.layout at 'auto' or set it to {known!r}")
+    return known or layout
+
+
+def augmentation_layers(augmentation: dict | None, seed: int = 0, rank: int = 2) -> list:
+    """Keras layers for the ``data.augmentation`` settings, for data of ``rank`` spatial axes.
 
     They run inside the model (active only in training), so they work on any
-    backend and travel with ``best_model.keras``.
+    backend and travel with ``best_model.keras``. Images use Keras' own
+    layers; signals and volumes the rank-free ones of
+    :mod:`kerascnn.data.augment`. What a rank has no form for (a rotation of
+    a signal) is refused, naming the key and what that rank allows.
+
+    - ``translation``: shift by up to this fraction of each spatial axis;
+    - ``flip``: ``horizontal`` reverses the last spatial axis (a signal's
+      time), ``vertical`` the one before (height), ``depth`` a volume's
+      first, ``all`` every axis; each with probability 1/2;
+    - ``amplitude``: multiply by a factor in ``[1 - a, 1 + a]``;
+    - ``noise``: add Gaussian noise of this standard deviation;
+    - ``rotation``, ``zoom``, ``contrast``: images only, as Keras' layers.
     """
-    augmentation = augmentation or {}
-    makers = {
-        "flip": lambda v: keras.layers.RandomFlip(check_choice("data.augmentation.flip", v, FLIP_MODES), seed=seed),
-        "rotation": lambda v: keras.layers.RandomRotation(v, fill_mode="constant", seed=seed),
-        "translation": lambda v: keras.layers.RandomTranslation(v, v, fill_mode="constant", seed=seed),
-        "zoom": lambda v: keras.layers.RandomZoom(v, fill_mode="constant", seed=seed),
-        "contrast": lambda v: keras.layers.RandomContrast(v, seed=seed),
-    }
-    return [makers[k](v) for k, v in augmentation.items() if v]
+    from kerascnn.data import augment
+
+    rank = check_choice("rank", rank, tuple(RANK_AUGMENTATIONS))
+    what = {1: "signals", 2: "images", 3: "volumes"}[rank]
+    augmentation = {k: v for k, v in (augmentation or {}).items() if v}
+    for key in augmentation:
+        if key not in RANK_AUGMENTATIONS[rank]:
+            raise ValueError(f"Invalid `data.augmentation.{key}`: it has no form for {what}; {what} take "
+                             f"{', '.join(RANK_AUGMENTATIONS[rank])}. Received: data.augmentation.{key}="
+                             f"{augmentation[key]!r}")
+    if "flip" in augmentation:
+        check_choice(f"data.augmentation.flip (for {what})", augmentation["flip"], RANK_FLIPS[rank])
+    flip_axes = {"horizontal": (rank,), "vertical": (rank - 1,), "depth": (1,),
+                 "horizontal_and_vertical": (rank - 1, rank), "all": tuple(range(1, rank + 1))}
+    if rank == 2:
+        makers = {
+            "flip": lambda v: keras.layers.RandomFlip("horizontal_and_vertical" if v == "all" else v, seed=seed),
+            "rotation": lambda v: keras.layers.RandomRotation(v, fill_mode="constant", seed=seed),
+            "translation": lambda v: keras.layers.RandomTranslation(v, v, fill_mode="constant", seed=seed),
+            "zoom": lambda v: keras.layers.RandomZoom(v, fill_mode="constant", seed=seed),
+            "contrast": lambda v: keras.layers.RandomContrast(v, seed=seed),
+        }
+    else:
+        makers = {
+            "flip": lambda v: augment.RandomAxisFlip(flip_axes[v], seed=seed),
+            "translation": lambda v: augment.RandomShift(v, seed=seed),
+        }
+    makers["amplitude"] = lambda v: augment.RandomAmplitude(v, seed=seed)
+    makers["noise"] = lambda v: keras.layers.GaussianNoise(v, seed=seed)
+    return [makers[k](v) for k, v in augmentation.items()]
 
 
 def make_pipeline(x, y, batch_size: int, *, shuffle: bool, seed: int = 0, cache: bool = True):

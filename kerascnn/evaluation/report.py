@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from kerascnn import rundir
+from kerascnn.data.sources import PUBLISHED
 from kerascnn.evaluation.metrics import objective_direction
+from kerascnn.evaluation.samples import FIGURES
 
 PLOTS = {
     "objective": "objective_per_trial.png",
@@ -126,8 +128,8 @@ def _footer(summary: dict) -> str:
     return out
 
 
-def test_results(summary: dict) -> list[tuple[str, dict]]:
-    """``(label, test metrics)`` of each model a run scored, the reported one first, the SVC baseline last."""
+def test_results(summary: dict, baselines: bool = True) -> list[tuple[str, dict]]:
+    """``(label, test metrics)`` of each model a run scored, the reported one first, then the baselines."""
     best = (summary.get("best") or {}).get("trial_id")
     models = summary.get("models") or {}
     out = []
@@ -146,9 +148,20 @@ def test_results(summary: dict) -> list[tuple[str, dict]]:
         how = f" (each {refit(source.get('refit_seeds'))})" if source.get("refit_epochs") else ""
         out.append((f"ensemble of trials {', '.join(map(str, source.get('trial_ids') or []))}{how}",
                     summary["test_ensemble"]))
-    if summary.get("baseline"):
-        out.append(("SVC baseline", summary["baseline"]))
-    return out
+    return out + (baseline_results(summary) if baselines else [])
+
+
+def baseline_results(summary: dict) -> list[tuple[str, dict]]:
+    """``(label, test metrics)`` of each scikit-learn baseline (``search.baselines``) the run scored.
+
+    A run written before ``search.baselines`` existed has its SVC under ``baseline``.
+    """
+    from kerascnn.evaluation.baselines import LABELS
+
+    scored = summary.get("baselines")
+    if scored is None and summary.get("baseline"):
+        scored = {"svc": summary["baseline"]}
+    return [(LABELS.get(name, f"{name} baseline"), metrics) for name, metrics in (scored or {}).items() if metrics]
 
 
 def _fmt(value, digits=4):
@@ -331,7 +344,7 @@ def write_report(run_dir: str | Path) -> Path:
         t = summary["test"]
         md += ["## Best model", "", f"Trial **{best['trial_id']}** ({best.get('params') or '?'} parameters):", "",
                _markdown_table(["hyperparameter", "value"], list(best.get("hyperparameters", {}).items())), "",
-               "Test split, beside a scikit-learn SVC trained on the same data (the first row is the result):", "",
+               "Test split, beside scikit-learn baselines trained on the same data (the first row is the result):", "",
                _markdown_table(["model", "accuracy", "precision_macro", "recall_macro", "f1_macro"],
                                [[label, _fmt(m.get("accuracy")), _fmt(m.get("precision_macro")),
                                  _fmt(m.get("recall_macro")), _fmt(m.get("f1_macro"))]
@@ -341,8 +354,18 @@ def write_report(run_dir: str | Path) -> Path:
                                [[name, f"{t.get(f'precision_class_{k}', 0):.3f}", f"{t.get(f'recall_class_{k}', 0):.3f}",
                                  f"{t.get(f'f1_class_{k}', 0):.3f}", t.get(f"support_class_{k}", "")]
                                 for k, name in enumerate(class_names)]), ""]
+        if summary.get("source") in PUBLISHED:
+            source, cite = summary["source"], PUBLISHED[summary["source"]]
+            md += [f"Published test accuracy on the standard {source} split ({cite['paper']}):", "",
+                   _markdown_table(["model", "accuracy"], [[m, f"{a:.2f}"] for m, a in cite["accuracy"].items()]), ""]
         if cm is not None:
             md += [f"![confusion matrix]({PLOTS['confusion']})", ""]
+        if (run_dir / FIGURES["examples"]).exists():
+            md += ["### Misclassified test samples", "",
+                   "True and predicted class of each (signals as lines, images as pictures, volumes as their "
+                   "middle slices):", "", f"![misclassified test samples]({FIGURES['examples']})", ""]
+        if (run_dir / FIGURES["feature_maps"]).exists():
+            md += ["### First-layer feature maps", "", f"![first-layer feature maps]({FIGURES['feature_maps']})", ""]
         if history:
             md += ["### Training curves of the best trial", "", f"![training curves]({PLOTS['curves']})", ""]
     md += ["## Trials", "", f"![{objective} per trial]({PLOTS['objective']})", "",

@@ -13,31 +13,41 @@ import numpy as np
 import keras
 
 
-def conv_layers(model) -> list:
-    """The 2D convolution layers of ``model`` (looking inside nested models), in order."""
+def conv_layers(model, rank: int | None = 2) -> list:
+    """The convolution layers of ``model`` (looking inside nested models), in order.
+
+    ``rank``: only those of that rank (1, 2, 3: Conv1D/2D/3D and their
+    variants); ``None``: every one.
+    """
     found = []
     for layer in model.layers:
         if isinstance(layer, keras.Model):
-            found += conv_layers(layer)
-        elif hasattr(layer, "kernel_size") and len(getattr(layer, "kernel_size", ())) == 2:
+            found += conv_layers(layer, rank)
+        elif isinstance(getattr(layer, "kernel_size", None), tuple) and (
+                rank is None or len(layer.kernel_size) == rank):
             found.append(layer)
     return found
 
 
-def _inner_model(model):
-    """The model holding the conv layers (the architecture inside an augmentation wrapper)."""
+def _inner_model(model, rank: int | None = 2):
+    """The model holding the conv layers (the architecture inside an augmentation or averaging wrapper)."""
     for layer in model.layers:
-        if isinstance(layer, keras.Model) and conv_layers(layer):
+        if isinstance(layer, keras.Model) and conv_layers(layer, rank):
             return layer
     return model
 
 
-def feature_maps(model, image: np.ndarray) -> dict[str, np.ndarray]:
-    """Each conv layer's output ``(H, W, C)`` for one input image ``(H, W, C_in)``."""
-    inner = _inner_model(model)
-    layers = conv_layers(inner)
+def feature_maps(model, image: np.ndarray, first_only: bool = False) -> dict[str, np.ndarray]:
+    """Each conv layer's output ``(*spatial, C)`` for one input ``(*spatial, C_in)`` (a signal, image or volume).
+
+    ``first_only``: just the first conv layer's.
+    """
+    rank = image.ndim - 1
+    inner = _inner_model(model, rank)
+    layers = conv_layers(inner, rank)
     if not layers:
-        raise ValueError(f"Model {model.name!r} has no 2D convolution layer to visualise")
+        raise ValueError(f"Model {model.name!r} has no {rank}D convolution layer to visualise")
+    layers = layers[:1] if first_only else layers
     probe = keras.Model(inner.inputs[0], [layer.output for layer in layers])
     outputs = probe(image[None].astype("float32"), training=False)
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]

@@ -28,9 +28,10 @@ import keras_tuner as kt
 
 from kerascnn import device
 from kerascnn.architectures import create_model, model_info, plan_model
+from kerascnn.architectures.registry import check_rank
 from kerascnn.config import DEFAULTS, LR_SCHEDULES, MOMENTUM_OPTIMIZERS, OPTIMIZERS
 from kerascnn.memory import released_trial_graphs
-from kerascnn.search.space import KNOBS, LAYER_KNOBS, check_space, decode, declare
+from kerascnn.search.space import KNOBS, LAYER_KNOBS, check_space, check_space_rank, decode, declare
 from kerascnn.validation import check_choice
 
 #: Training knobs whose unsearched value comes from ``train`` (default: ``config.DEFAULTS["train"]``).
@@ -84,8 +85,8 @@ class CNNHyperModel(kt.HyperModel):
         super().__init__(name=name, tunable=True)
         self.input_shape, self.num_classes = tuple(input_shape), int(num_classes)
         self.architectures = [architecture] if isinstance(architecture, str) else list(architecture)
-        for arch in self.architectures:
-            model_info(arch)  # unknown names fail here, listing the registry
+        for arch in self.architectures:  # unknown names, and a rank the family has no form for, fail here
+            check_rank(model_info(arch), self.input_shape)
         self.space = {**(space or {}), **knobs}
         check_space(self.space, self.architectures)
         self.params = dict(params or {})
@@ -93,6 +94,12 @@ class CNNHyperModel(kt.HyperModel):
         self.train = {**{k: DEFAULTS["train"][k] for k in (*TRAIN_KNOBS, "lr_schedule")}, **(train or {})}
         check_choice("train.lr_schedule", self.train["lr_schedule"], LR_SCHEDULES)
         self.augmentation, self.data, self.seed = dict(augmentation or {}), data, seed
+        self.rank = len(self.input_shape) - 1
+        if self.augmentation:  # a setting the data's rank has no form for fails now, not in the first trial
+            from kerascnn.data import augmentation_layers
+
+            augmentation_layers(self.augmentation, seed=seed, rank=self.rank)
+        check_space_rank(self.space, self.rank)
         self.replicas = replicas  # mirrored replicas: batch_size is per replica
         self.cv_folds, self.objective = cv_folds, objective
 
@@ -233,7 +240,7 @@ class CNNHyperModel(kt.HyperModel):
 
             inputs = keras.Input(self.input_shape, name="image")
             x = inputs
-            for layer in augmentation_layers(self.augmentation, seed=self.seed):
+            for layer in augmentation_layers(self.augmentation, seed=self.seed, rank=self.rank):
                 x = layer(x)
             model = keras.Model(inputs, model(x), name=f"{arch}_augmented")
         self._compile(model, training)

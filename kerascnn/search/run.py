@@ -6,7 +6,7 @@ candidate; nothing written yet) -> open the run directory (lock it, save
 (keras-tuner, geometry-checked candidates, scikit-learn metrics, TensorBoard
 under ``tb/``, median pruning) -> finalize (the best trial, its refit on
 train+validation and the top-K ensemble scored on the test split beside the
-SVC baseline; ``summary.json``, ``predictions_test.csv``, ``best_model.keras``,
+scikit-learn baselines; ``summary.json``, ``predictions_test.csv``, ``best_model.keras``,
 ``final_model.keras``, ``ensemble_model.keras``, the report).
 
 Running the same experiment again resumes it (keras-tuner reloads its oracle;
@@ -30,21 +30,7 @@ import numpy as np
 
 from kerascnn import _compat, rundir
 from kerascnn import config as config_module
-
-
-def svc_baseline(dataset, seed: int = 0) -> dict:
-    """A scikit-learn SVC (default settings) on the flattened train+validation data, scored on the test split."""
-    from sklearn.svm import SVC
-
-    from kerascnn.evaluation.metrics import classification_metrics
-
-    flat = lambda x: x.reshape(len(x), -1)  # noqa: E731
-    # The baseline has no hyperparameters to select, so it learns from every non-test sample.
-    x_fit = np.concatenate([flat(dataset.x_train), flat(dataset.x_val)])
-    y_fit = np.concatenate([dataset.y_train, dataset.y_val])
-    clf = SVC(random_state=seed).fit(x_fit, y_fit)
-    metrics = classification_metrics(dataset.y_test, clf.predict(flat(dataset.x_test)), dataset.num_classes, per_class=False)
-    return {"model": "sklearn.svm.SVC()", "accuracy": metrics["accuracy"], "f1_macro": metrics["f1_macro"]}
+from kerascnn.evaluation.baselines import score_baseline
 
 
 def run_search(config: dict, *, out: str | Path = "runs", overwrite: bool = False, arrays=None,
@@ -170,12 +156,12 @@ def _search(tuner, config: dict, dataset, run_dir: Path, printer) -> None:
 
 
 def _finalize(tuner, config: dict, dataset, hypermodel, run_dir: Path, strategy, started: float, printer) -> None:
-    """trials.csv, the models on the test split, the SVC baseline, summary.json and the report.
+    """trials.csv, the models on the test split, the baselines, summary.json and the report.
 
     Each saved model is scored once: a resumed run whose summary.json says a
     model file came from the same trial(s) and settings (and the file has the
     size it was saved with) reuses its test metrics instead of training,
-    loading or predicting again; likewise the SVC baseline.
+    loading or predicting again; likewise each baseline.
     """
     from kerascnn.evaluation.report import write_report
     from kerascnn.search.tuner import write_trials_csv
@@ -189,10 +175,11 @@ def _finalize(tuner, config: dict, dataset, hypermodel, run_dir: Path, strategy,
         summary["best"] = _best_record(best_trials[0], rows, config["search"]["objective"])
         _score_models(tuner, config, dataset, hypermodel, rows, best_trials[0],
                       _Scorer(dataset, run_dir, strategy, previous, summary), printer)
+        _test_figures(run_dir, dataset, summary, previous)
     else:
         summary["best"], summary["test"] = None, None
         printer("No trial completed: see trials.csv (status, message) and rejections.jsonl.")
-    summary["baseline"] = previous.get("baseline") or svc_baseline(dataset, config["seed"])
+    summary["baselines"] = _baselines(config, dataset, previous)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     rundir.atomic_write(run_dir / "summary.json", json.dumps(summary, indent=2, default=_json_default))
     report = write_report(run_dir)
@@ -200,9 +187,42 @@ def _finalize(tuner, config: dict, dataset, hypermodel, run_dir: Path, strategy,
         _print_result(summary, report, printer)
 
 
+def _test_figures(run_dir: Path, dataset, summary: dict, previous: dict) -> None:
+    """The misclassified test samples and the first layer's feature maps of the reported model, per rank.
+
+    Made again only when the reported model (its file and size) changed since a previous run drew them.
+    """
+    import keras
+
+    from kerascnn.evaluation.samples import FIGURES, write_test_figures
+
+    filename = summary["predictions_from"]
+    source = {"model": filename, "bytes": summary["models"].get(filename, {}).get("bytes")}
+    summary["figures_from"] = source
+    if previous.get("figures_from") == source and (run_dir / FIGURES["examples"]).exists():
+        return
+    with open(run_dir / "predictions_test.csv", newline="") as f:
+        y_pred = np.array([int(row["y_pred"]) for row in csv.DictReader(f)])
+    model = keras.saving.load_model(run_dir / filename, compile=False)
+    write_test_figures(run_dir, model, dataset.x_test, dataset.y_test, y_pred, dataset.class_names, dataset.rank)
+
+
+def _baselines(config: dict, dataset, previous: dict) -> dict:
+    """``search.baselines`` scored on the test split; one a previous run of this directory scored is reused.
+
+    A run written before ``search.baselines`` existed kept its SVC under ``baseline``.
+    """
+    before = dict(previous.get("baselines") or {})
+    if previous.get("baseline") and "svc" not in before:
+        before["svc"] = previous["baseline"]
+    return {name: before.get(name) or score_baseline(name, dataset, config["seed"])
+            for name in config["search"]["baselines"]}
+
+
 def _search_summary(config: dict, dataset, rows: list[dict], run_dir: Path, printer) -> dict:
     """summary.json's description of the search: name, objective, data, counts, rejection reasons."""
     summary = {"name": config["name"], "objective": config["search"]["objective"], "data": dataset.sizes(),
+               "source": dataset.source, "layout": dataset.layout, "input_shape": list(dataset.input_shape),
                "class_names": dataset.class_names}
     rejections, damaged = rundir.read_jsonl(run_dir / "rejections.jsonl")
     summary["counts"] = {
@@ -262,13 +282,14 @@ def _score_models(tuner, config: dict, dataset, hypermodel, rows, best, scored: 
 
 def _print_result(summary: dict, report: Path, printer) -> None:
     """One line: each scored model as the report names it (:func:`~kerascnn.evaluation.report.test_results`)."""
-    from kerascnn.evaluation.report import test_results
+    from kerascnn.evaluation.report import baseline_results, test_results
 
     c = summary["counts"]
-    (which, test), *others, (_, base) = test_results(summary)  # the result first, the SVC baseline last
+    (which, test), *others = test_results(summary, baselines=False)  # the result first
     extra = "".join(f"; {label} {metrics['accuracy']:.4f}" for label, metrics in others)
+    bases = ", ".join(f"{label} {metrics['accuracy']:.4f}" for label, metrics in baseline_results(summary))
     printer(f"{which}: test accuracy {test['accuracy']:.4f}, f1_macro {test['f1_macro']:.4f}"
-            f"{extra} (SVC baseline {base['accuracy']:.4f}); {c['completed']} completed, {c['pruned']} pruned, "
+            f"{extra}{f' ({bases})' if bases else ''}; {c['completed']} completed, {c['pruned']} pruned, "
             f"{c['failed']} failed, {c['rejected']} candidates rejected before training. Report: {report}")
 
 

@@ -180,6 +180,25 @@ def check_space(space: dict, architectures) -> None:
             raise ValueError(f"Invalid `search.space.{knob}`: it is not a setting of {', '.join(architectures)}")
 
 
+def check_space_rank(space: dict, rank: int) -> None:
+    """Refuse per-axis tuples (``"1x3"``) whose length is not the data's rank, naming the knob.
+
+    A plain number means the same size on every axis (``kernel_size: 5`` is
+    5, 5×5 or 5×5×5), so only tuples can disagree with the data.
+    """
+    what = {1: "signals (1 axis)", 2: "images (2 axes)", 3: "volumes (3 axes)"}.get(rank, f"{rank} axes")
+    for knob in TUPLE_KNOBS:
+        setting = space.get(knob)
+        values = setting if isinstance(setting, list) else [setting.get("min"), setting.get("max")] \
+            if isinstance(setting, dict) else [setting]
+        for value in values:
+            parsed = decode(knob, value) if isinstance(value, str) else value
+            if isinstance(parsed, (tuple, list)) and len(parsed) != rank:
+                raise ValueError(f"Invalid `search.space.{knob}`: {value!r} has {len(parsed)} entries, but the data "
+                                 f"are {what}: write one entry per axis, or a single number for every axis. "
+                                 f"Received: search.space.{knob}={setting!r}")
+
+
 def declare(hp, name: str, knob: str, setting: Any, default: Any):
     """Declare hyperparameter ``name`` for ``knob`` per ``setting`` and return its value.
 

@@ -204,8 +204,10 @@ def test_too_small_input_fails_early_with_the_minimum(name, minimum, monkeypatch
 
 
 def test_bad_shared_keywords():
-    with pytest.raises(ValueError, match="Received: input_shape=\\(32, 32\\)"):
-        kerascnn.create_model("vgg16", input_shape=(32, 32))
+    with pytest.raises(ValueError, match="builds only images.*Received: input_shape=\\(32, 32\\)"):
+        kerascnn.create_model("alexnet", input_shape=(32, 32))  # a signal: AlexNet has no 1D form
+    with pytest.raises(ValueError, match="Received: input_shape=\\(32,\\)"):
+        kerascnn.create_model("vgg16", input_shape=(32,))
     with pytest.raises(ValueError, match="Received: num_classes=0"):
         kerascnn.create_model("lenet5", num_classes=0)
     with pytest.raises(ValueError, match="Received: pooling='average'"):

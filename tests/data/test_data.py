@@ -34,8 +34,11 @@ def test_arrays_source_and_channel_axis():
 @pytest.mark.parametrize(
     "x, y, message",
     [
-        (np.zeros((10, 8)), np.arange(10) % 2, "must have shape"),
-        (np.zeros((10, 8, 8)), np.zeros(9), "one integer label per image"),
+        (np.zeros(10), np.arange(10) % 2, "fits no layout"),
+        (np.zeros((10, 2, 2, 2, 2, 2)), np.arange(10) % 2, "fits no layout"),
+        (np.zeros((10, 40, 12)), np.arange(10) % 2, "could be grayscale images .* or signals .*data.layout"),
+        (np.zeros((10, 16, 16, 16)), np.arange(10) % 2, "could be images .* or volumes .*data.layout"),
+        (np.zeros((10, 8, 8)), np.zeros(9), "one integer label per sample"),
         (np.full((10, 8, 8), np.nan), np.arange(10) % 2, "NaN"),
         (np.zeros((10, 8, 8)), np.zeros(10), "at least two classes"),
         (np.zeros((10, 8, 8)), np.arange(10) % 2 + 1, "labels must be 0..K-1"),

@@ -85,7 +85,7 @@ def test_summary_json_contents(finished_run):
     for key in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_weighted", "f1_class_0"):
         assert key in s["test"], key
     assert s["counts"] == {"completed": 2, "pruned": 0, "failed": 0, "rejected": 0}
-    assert 0.9 < s["baseline"]["accuracy"] <= 1 and "f1_macro" in s["baseline"]
+    assert 0.9 < s["baselines"]["svc"]["accuracy"] <= 1 and "f1_macro" in s["baselines"]["svc"]
 
 
 @pytest.mark.backend
@@ -275,7 +275,7 @@ def test_default_experiment_runs_as_readme_says(tmp_path):
     assert final["seeds"] == 5 and final["samples"] == 1437
     ensemble = summary["models"]["ensemble_model.keras"]
     assert len(ensemble["trial_ids"]) == 3 and ensemble["refit_seeds"] == 5
-    assert summary["test_ensemble"]["accuracy"] >= summary["baseline"]["accuracy"]
+    assert summary["test_ensemble"]["accuracy"] >= summary["baselines"]["svc"]["accuracy"]
 
 
 def test_a_trial_that_raises_is_recorded_failed_with_its_reason(tmp_path, monkeypatch):
@@ -573,14 +573,14 @@ def test_a_finished_run_resumed_scores_nothing_again(pruned_run, tmp_path, monke
     stamps = {p.name: p.stat().st_mtime_ns for p in copy.glob("*.keras")}
     experiment = sorted(p.name for p in (copy / "tb").glob("events.out.tfevents.*"))
     before = json.loads((copy / "summary.json").read_text())
-    for name in ("svc_baseline", "_refit", "_ensemble", "_load_trial_model"):
+    for name in ("score_baseline", "_refit", "_ensemble", "_load_trial_model"):
         monkeypatch.setattr(run_module, name, lambda *a, **k: pytest.fail("recomputed on resume"))
     run_search(cfg, out=tmp_path, printer=lambda line: None)
     assert {p.name: p.stat().st_mtime_ns for p in copy.glob("*.keras")} == stamps
     assert sorted(p.name for p in (copy / "tb").glob("events.out.tfevents.*")) == experiment  # HParams once
     assert len(experiment) == 1
     after = json.loads((copy / "summary.json").read_text())
-    for key in ("test", "test_best_trial", "test_ensemble", "baseline", "models"):
+    for key in ("test", "test_best_trial", "test_ensemble", "baselines", "models"):
         assert after[key] == before[key], key
 
 
