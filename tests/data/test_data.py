@@ -240,3 +240,69 @@ def test_a_damaged_npz_is_named(tmp_path):
     for name, message in (("cut.npz", "cannot read"), ("empty.npz", "cannot read"), ("one.npy", "single array")):
         with pytest.raises(ValueError, match=rf"data.path: '{tmp_path / name}'.*{message}|{message} '{tmp_path / name}'"):
             load_dataset({"source": "npz", "path": str(tmp_path / name)})
+
+
+# --- data of every rank ---------------------------------------------------------------------
+@pytest.mark.parametrize("shape, layout, rank, sample", [
+    ((30, 40), "auto", 1, (40, 1)),             # (N, L): a signal, the channel axis added
+    ((30, 40, 1), "auto", 1, (40, 1)),          # MNIST-1D's shape: an image one pixel wide is no image
+    ((30, 100, 3), "auto", 1, (100, 3)),        # three-channel signals
+    ((30, 9, 9), "auto", 2, (9, 9, 1)),         # square: grayscale images
+    ((30, 9, 7, 3), "auto", 2, (9, 7, 3)),
+    ((30, 6, 6, 6, 1), "auto", 3, (6, 6, 6, 1)),
+    ((30, 40, 12), "signals", 1, (40, 12)),     # twelve-lead signals, said so
+    ((30, 40, 12), "images", 2, (40, 12, 1)),   # or 40×12 pictures
+    ((30, 6, 6, 6), "volumes", 3, (6, 6, 6, 1)),
+])
+def test_each_layout_is_read_with_its_channel_axis(shape, layout, rank, sample):
+    x = np.random.default_rng(0).random(shape).astype("float32")
+    d = load_dataset({"source": "arrays", "layout": layout, "test_split": 0.2}, arrays=(x, np.arange(30) % 3))
+    assert d.rank == rank and d.input_shape == sample
+    assert d.layout == {1: "signals", 2: "images", 3: "volumes"}[rank]
+
+
+def test_a_layout_that_does_not_fit_the_arrays_or_the_source_is_named():
+    x, y = np.zeros((10, 8, 8)), np.arange(10) % 2
+    with pytest.raises(ValueError, match="data.layout='volumes' takes arrays of shape \\(N, D, H, W\\)"):
+        check_arrays(x, y, layout="volumes")
+    with pytest.raises(ValueError, match="data.layout='signals' does not fit data.source='digits', which holds images"):
+        load_dataset({"source": "digits", "layout": "signals"})
+    with pytest.raises(ValueError, match="data.layout"):
+        load_dataset({"source": "digits", "layout": "sound"})
+
+
+def test_npz_signals(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "s.npz", x_train=rng.random((50, 40, 1)), y_train=np.arange(50) % 5,
+             x_test=rng.random((20, 40, 1)), y_test=np.arange(20) % 5)
+    d = load_dataset({"source": "npz", "path": str(tmp_path / "s.npz")})
+    assert d.layout == "signals" and d.input_shape == (40, 1) and d.sizes()["test"] == 20
+
+
+def test_mnist1d_is_the_standard_split_generated_once_and_read_from_the_cache(tmp_path, monkeypatch):
+    import mnist1d.data
+
+    from kerascnn.data import sources
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    state = np.random.get_state()
+    a = load_dataset({"source": "mnist1d"}, seed=0)
+    assert np.random.get_state()[1].tolist() == state[1].tolist()  # the generator's global seed is undone
+    assert a.layout == "signals" and a.input_shape == (40, 1) and a.num_classes == 10
+    assert a.sizes()["test"] == 1000 and a.sizes()["train"] + a.sizes()["validation"] == 4000
+    cached = sources.mnist1d_cache_file()
+    assert cached.is_file() and cached.parent == tmp_path / "datasets"
+    monkeypatch.setattr(mnist1d.data, "make_dataset", lambda *a, **k: pytest.fail("generated again"))
+    b = load_dataset({"source": "mnist1d"}, seed=0)
+    np.testing.assert_array_equal(a.x_test, b.x_test)
+    np.testing.assert_array_equal(a.y_train, b.y_train)
+    with np.load(cached) as f:  # what the package generates with its default arguments (its fixed seed)
+        assert f["x_train"].shape == (4000, 40) and f["x_test"].shape == (1000, 40)
+
+
+def test_shapes3d_volumes_are_deterministic_and_balanced():
+    a = load_dataset({"source": "shapes3d"}, seed=0)
+    b = load_dataset({"source": "shapes3d"}, seed=0)
+    assert a.layout == "volumes" and a.input_shape == (16, 16, 16, 1) and a.class_names == ["sphere", "cube", "cylinder"]
+    np.testing.assert_array_equal(a.x_train, b.x_train)
+    assert sum(a.sizes().values()) == 600 and set(np.bincount(np.concatenate([a.y_train, a.y_val, a.y_test]))) == {200}
