@@ -31,6 +31,8 @@ SOURCES = ("digits", "mnist1d", "shapes3d", "mnist", "fashion_mnist", "cifar10",
            "arrays")
 #: What the arrays hold (``data.layout``): ``auto`` reads it off the shape where that leaves no doubt.
 LAYOUTS = ("auto", "signals", "images", "volumes")
+#: How long a refit trains (``search.refit_epochs``): the trial's best epoch, or every epoch of ``train.epochs``.
+REFIT_EPOCHS = ("best", "all")
 #: scikit-learn models scored beside the search on the same split (``search.baselines``).
 BASELINES = ("svc", "logistic_regression", "mlp")
 
@@ -71,6 +73,7 @@ DEFAULTS = {
         "pruning_min_trials": 3,
         "refit": True,
         "refit_seeds": 1,
+        "refit_epochs": "best",
         "ensemble": 0,
         "cv_folds": None,
         "baselines": ["svc"],
@@ -205,6 +208,7 @@ SCHEMA = {
         "pruning_min_trials": _int(1),
         "refit": _BOOL,
         "refit_seeds": _int(1),
+        "refit_epochs": _choice(REFIT_EPOCHS),
         "ensemble": (lambda v: is_int(v) and (v == 0 or v >= 2),
                      "0 (off) or the number of top trials to average, >= 2"),
         "cv_folds": _optional(_int(2)),

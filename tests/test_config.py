@@ -77,6 +77,14 @@ train: {epochs: 10, batch_size: 64, optimizer: adam, learning_rate: 0.001}
                                               "Received: train.lr_schedule='cosin'"),
         ({"train": {"lr_shedule": "cosine"}}, "(did you mean 'lr_schedule'?)"),
         ({"search": {"cv_folds": 1}}, "Invalid `search.cv_folds`: expected an integer >= 2 or null"),
+        ({"search": {"refit_epochs": "last"}}, "Invalid `search.refit_epochs`: expected one of 'best', 'all'"),
+        ({"search": {"baselines": "svc"}}, "Invalid `search.baselines`: expected a list of distinct names"),
+        ({"search": {"baselines": ["svc", "svc"]}}, "Invalid `search.baselines`"),
+        ({"data": {"layout": "sequence"}}, "Invalid `data.layout`: expected one of 'auto', 'signals', 'images', "
+                                           "'volumes'"),
+        ({"data": {"augmentation": {"noise": -0.1}}}, "Invalid `data.augmentation.noise`: expected a standard "
+                                                      "deviation >= 0"),
+        ({"data": {"augmentation": {"flip": "diagonal"}}}, "Invalid `data.augmentation.flip`"),
         ({"search": {"cv_folds": True}}, "Received: search.cv_folds=True"),
         ({"search": {"cv_folds": 3}, "train": {"strategy": "mirrored"}}, "`search.cv_folds` (3) and `train.strategy`"),
     ],

@@ -417,8 +417,13 @@ def _refit_epochs(tuner, trial_id, config: dict) -> int:
 
     The last, not the first: a validation F1 of 1.0 reached at epoch 5 and
     held until epoch 30 is a plateau, and the refit (on more data) should
-    train through it rather than stop at epoch 5.
+    train through it rather than stop at epoch 5. ``search.refit_epochs:
+    all`` trains for ``train.epochs`` instead: with a cosine schedule a
+    noisy plateau's "best" epoch is wherever the noise peaked, and a refit
+    that stops there anneals over a shorter schedule than the trial had.
     """
+    if config["search"]["refit_epochs"] == "all":
+        return config["train"]["epochs"]
     oracle = tuner.oracle
     trial, name = oracle.trials[trial_id], oracle.objective.name
     if not trial.metrics.exists(name) or not trial.metrics.get_history(name):

@@ -110,11 +110,12 @@ def _figures_and_report(run_dir, rank):
 def test_a_signal_search_runs_to_the_report_and_evaluate(tmp_path):
     """MNIST-1D (a subset) through search, refit, baselines, report, TensorBoard and ``kerascnn evaluate``."""
     data = {"source": "mnist1d", "subset": 400, "augmentation": {"translation": 0.1, "amplitude": 0.1, "noise": 0.02}}
-    cfg = _tiny("signals", data, search={"baselines": ["logistic_regression", "mlp", "svc"]})
+    cfg = _tiny("signals", data, search={"baselines": ["logistic_regression", "mlp", "svc"], "refit_epochs": "all"})
     lines = []
     run_dir = run_search(cfg, out=tmp_path, printer=lines.append)
     summary = _figures_and_report(run_dir, 1)
     assert set(summary["baselines"]) == {"logistic_regression", "mlp", "svc"}
+    assert summary["models"]["final_model.keras"]["epochs"] == 2  # refit_epochs: all -> train.epochs
     assert "logistic regression baseline" in lines[-1] and "MLP baseline" in lines[-1]
     text = (run_dir / "report.md").read_text()
     assert "Published test accuracy on the standard mnist1d split" in text and "| human expert | 0.96 |" in text
