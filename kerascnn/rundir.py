@@ -42,8 +42,8 @@ NAME_RULE = ("a plain folder name: 1 to 100 letters, digits, '.', '_' or '-', no
              "(the run directory is <out>/<name>)")
 #: Keys that do not change how a trial is trained: they may differ when a run is resumed.
 NOT_IDENTITY = ("name", "search.max_trials", "search.worker_timeout", "search.constraints.max_rejections",
-                "search.refit", "search.refit_seeds", "search.refit_epochs", "search.ensemble", "train.verbose", "train.profile_batch",
-                "train.steps_per_execution", "data.cache", "search.baselines")
+                "search.refit", "search.refit_seeds", "search.refit_epochs", "search.ensemble", "search.baselines",
+                "train.verbose", "train.profile_batch", "train.steps_per_execution", "data.cache")
 
 
 class RunDirError(Exception):

@@ -116,7 +116,8 @@ def check_arrays(x, y, what: str = "data", layout: str = "auto") -> tuple[np.nda
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1 or len(y) != len(x):
-        raise ValueError(f"{what}: expected one integer label per sample ({len(x)}); received labels of shape {y.shape}")
+        raise ValueError(f"{what}: expected one integer label per sample ({len(x)}); "
+                         f"received labels of shape {y.shape}")
     if len(x) == 0:
         raise ValueError(f"{what}: no samples")
     if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):

@@ -310,6 +310,7 @@ def test_mnist1d_is_the_standard_split_generated_once_and_read_from_the_cache(tm
 def test_shapes3d_volumes_are_deterministic_and_balanced():
     a = load_dataset({"source": "shapes3d"}, seed=0)
     b = load_dataset({"source": "shapes3d"}, seed=0)
-    assert a.layout == "volumes" and a.input_shape == (16, 16, 16, 1) and a.class_names == ["sphere", "cube", "cylinder"]
+    assert a.layout == "volumes" and a.input_shape == (16, 16, 16, 1)
+    assert a.class_names == ["sphere", "cube", "cylinder"]
     np.testing.assert_array_equal(a.x_train, b.x_train)
     assert sum(a.sizes().values()) == 600 and set(np.bincount(np.concatenate([a.y_train, a.y_val, a.y_test]))) == {200}

@@ -57,7 +57,9 @@ def test_run_directory_has_every_file(finished_run):
         assert (run_dir / name).is_file(), name
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert saved["train"]["optimizer"] == "adam"  # resolved, defaults filled in
-    trial_dirs = sorted(p.name for p in (run_dir / "tb").iterdir() if p.is_dir() and p.name != "run_info")
+    trial_dirs = sorted(p.name for p in (run_dir / "tb").iterdir()
+                        if p.is_dir() and p.name not in ("run_info", "test"))
+    assert (run_dir / "tb" / "test").is_dir()  # the final model's test figures
     assert trial_dirs == ["0", "1"]  # one TensorBoard folder per trial
     for name in ("report.md", "leaderboard.csv", "leaderboard.md", "objective_per_trial.png"):
         assert (run_dir / name).is_file(), name  # the report is written at the end of every search
