@@ -363,7 +363,7 @@ def write_report(run_dir: str | Path) -> Path:
         if (run_dir / FIGURES["examples"]).exists():
             md += ["### Misclassified test samples", "",
                    "True and predicted class of each (signals as lines, images as pictures, volumes as their "
-                   "middle slices):", "", f"![misclassified test samples]({FIGURES['examples']})", ""]
+                   "fullest slices):", "", f"![misclassified test samples]({FIGURES['examples']})", ""]
         if (run_dir / FIGURES["feature_maps"]).exists():
             md += ["### First-layer feature maps", "", f"![first-layer feature maps]({FIGURES['feature_maps']})", ""]
         if history:

@@ -3,7 +3,7 @@
 - :func:`examples_figure`: the misclassified test samples (or, with none,
   the first ones), each titled with its true and predicted class: signals as
   line plots (one line per channel), images as pictures, volumes as their
-  three middle slices (depth, height, width);
+  three slices (depth, height, width) through their fullest planes;
 - :func:`feature_maps_figure`: the first convolution layer's feature maps on
   one test sample, drawn the same way per rank (signals: the input above a
   heat map of channel against time).
@@ -36,11 +36,14 @@ def _pyplot():
     return plt
 
 
-def _middle_slices(volume: np.ndarray) -> list[tuple[str, np.ndarray]]:
-    """A ``(D, H, W, C)`` volume's middle slice across each axis, first channel."""
-    d, h, w = volume.shape[:3]
+def _slices(volume: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """A ``(D, H, W, C)`` volume's slice across each axis where the first channel holds the most, so an
+    object off the centre is cut through rather than missed (the middle slice where the volume is even)."""
     v = volume[..., 0]
-    return [(f"depth {d // 2}", v[d // 2]), (f"height {h // 2}", v[:, h // 2]), (f"width {w // 2}", v[:, :, w // 2])]
+    picks = [int(np.argmax(v.sum(axis=tuple(a for a in range(3) if a != axis)))) if np.ptp(v) > 0
+             else v.shape[axis] // 2 for axis in range(3)]
+    d, h, w = picks
+    return [(f"depth {d}", v[d]), (f"height {h}", v[:, h]), (f"width {w}", v[:, :, w])]
 
 
 def _show_image(ax, image: np.ndarray) -> None:
@@ -73,7 +76,7 @@ def examples_figure(x: np.ndarray, y_true, y_pred, class_names, rank: int, title
     if rank == 3:
         fig, axes = plt.subplots(n, 3, figsize=(6.6, 2.2 * n + 0.5), dpi=100, squeeze=False)
         for row, i in zip(axes, index):
-            for ax, (label, plane) in zip(row, _middle_slices(x[i])):
+            for ax, (label, plane) in zip(row, _slices(x[i])):
                 ax.imshow(plane, cmap="gray")
                 ax.set_xticks([])
                 ax.set_yticks([])
