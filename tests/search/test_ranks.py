@@ -36,6 +36,19 @@ def test_each_layer_knob_reaches_the_layer_it_names_at_every_rank(rank):
     assert any("Dropout" in n for n in names)
 
 
+@pytest.mark.parametrize("conv_type", ["standard", "pointwise", "depthwise", "separable", "transposed"])
+@pytest.mark.parametrize("rank", [1, 3])
+def test_every_conv_type_builds_and_runs_on_signals_and_volumes(rank, conv_type):
+    kernel = 1 if conv_type == "pointwise" else 3  # a pointwise conv with another kernel is a named rejection
+    hm = CNNHyperModel(SHAPES[rank], 3, space={"conv_type": conv_type, "filters": 4, "kernel_size": kernel},
+                       params={"conv_layers": 1, "dense_layers": 0, "pooling": "avg"}, tune_unlisted=False)
+    hp = kt.HyperParameters()
+    assert hm.check_candidate(hp) is None
+    model = hm.build(hp)
+    out = keras.ops.convert_to_numpy(model(np.zeros((2,) + SHAPES[rank], "float32")))
+    assert out.shape == (2, 3) and np.all(np.isfinite(out))
+
+
 def test_a_per_axis_tuple_has_one_entry_per_axis_of_the_data():
     model = CNNHyperModel((8, 8, 8, 1), 3, space={"kernel_size": ["1x3x3"]}, params={"conv_layers": 1},
                           tune_unlisted=False).build(kt.HyperParameters())
@@ -124,6 +137,15 @@ def test_a_signal_search_runs_to_the_report_and_evaluate(tmp_path):
     (tmp_path / "exp.yaml").write_text((run_dir / "config.yaml").read_text())
     result = evaluate_model(run_dir / "final_model.keras", str(tmp_path / "exp.yaml"))
     assert result["metrics"]["accuracy"] == pytest.approx(summary["test"]["accuracy"])
+
+
+def test_k_fold_scoring_on_signals(tmp_path):
+    cfg = _tiny("kfold", {"source": "mnist1d", "subset": 200},
+                search={"max_trials": 1, "space": {"kernel_size": [3]}, "cv_folds": 2, "refit": False})
+    run_dir = run_search(cfg, out=tmp_path, printer=lambda line: None)
+    with open(run_dir / "trials.csv", newline="") as f:
+        row = next(csv.DictReader(f))
+    assert row["status"] == "COMPLETED" and float(row["val_f1_macro_std"]) >= 0
 
 
 @pytest.mark.backend
