@@ -142,11 +142,12 @@ def _png(fig) -> bytes:
 
 
 def write_test_figures(run_dir: str | Path, model, x_test: np.ndarray, y_test, y_pred, class_names,
-                       rank: int) -> list[Path]:
+                       rank: int, printer=None) -> list[Path]:
     """Both figures as PNGs in ``run_dir`` and as images in ``run_dir/tb/test``; the paths written.
 
-    The feature maps are left out (not an error) for a model without a
-    convolution layer the probe can reach.
+    The feature maps are left out for a model without a convolution layer
+    the probe can reach; ``printer`` (if given) is told why. A figure is
+    never worth a run's results.
     """
     from kerascnn import rundir
     from kerascnn.evaluation.tensorboard import png_pb, write_summaries
@@ -156,8 +157,9 @@ def write_test_figures(run_dir: str | Path, model, x_test: np.ndarray, y_test, y
     index, _ = pick_examples(y_test, y_pred, rank)
     try:
         pngs["feature_maps"] = _png(feature_maps_figure(model, x_test[index[0]], rank))
-    except ValueError:  # no convolution layer (a custom model): the examples still help
-        pass
+    except ValueError as err:  # no convolution layer the probe reaches (a custom model): the examples still help
+        if printer is not None:
+            printer(f"note: no first-layer feature maps in the report: {str(err).splitlines()[0][:200]}")
     paths = []
     for key, png in pngs.items():
         path = run_dir / FIGURES[key]

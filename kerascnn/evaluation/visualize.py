@@ -23,18 +23,27 @@ def conv_layers(model, rank: int | None = 2) -> list:
     for layer in model.layers:
         if isinstance(layer, keras.Model):
             found += conv_layers(layer, rank)
-        elif isinstance(getattr(layer, "kernel_size", None), tuple) and (
-                rank is None or len(layer.kernel_size) == rank):
+        elif _is_conv(layer, rank):
             found.append(layer)
     return found
 
 
 def _inner_model(model, rank: int | None = 2):
-    """The model holding the conv layers (the architecture inside an augmentation or averaging wrapper)."""
-    for layer in model.layers:
-        if isinstance(layer, keras.Model) and conv_layers(layer, rank):
-            return layer
-    return model
+    """The model whose own layers hold the conv layers: the architecture inside an augmentation wrapper, or
+    inside the first member of an averaged model (seed-averaged refits, ensembles), however deep."""
+    def holder(m):
+        if any(not isinstance(layer, keras.Model) and _is_conv(layer, rank) for layer in m.layers):
+            return m
+        return next((found for layer in m.layers if isinstance(layer, keras.Model)
+                     for found in [holder(layer)] if found is not None), None)
+
+    return holder(model) or model
+
+
+def _is_conv(layer, rank: int | None) -> bool:
+    """Whether ``layer`` is a convolution (of ``rank``, unless ``None``)."""
+    size = getattr(layer, "kernel_size", None)
+    return isinstance(size, tuple) and (rank is None or len(size) == rank)
 
 
 def feature_maps(model, image: np.ndarray, first_only: bool = False) -> dict[str, np.ndarray]:

@@ -175,7 +175,7 @@ def _finalize(tuner, config: dict, dataset, hypermodel, run_dir: Path, strategy,
         summary["best"] = _best_record(best_trials[0], rows, config["search"]["objective"])
         _score_models(tuner, config, dataset, hypermodel, rows, best_trials[0],
                       _Scorer(dataset, run_dir, strategy, previous, summary), printer)
-        _test_figures(run_dir, dataset, summary, previous)
+        _test_figures(run_dir, dataset, summary, previous, printer)
     else:
         summary["best"], summary["test"] = None, None
         printer("No trial completed: see trials.csv (status, message) and rejections.jsonl.")
@@ -187,7 +187,7 @@ def _finalize(tuner, config: dict, dataset, hypermodel, run_dir: Path, strategy,
         _print_result(summary, report, printer)
 
 
-def _test_figures(run_dir: Path, dataset, summary: dict, previous: dict) -> None:
+def _test_figures(run_dir: Path, dataset, summary: dict, previous: dict, printer) -> None:
     """The misclassified test samples and the first layer's feature maps of the reported model, per rank.
 
     Made again only when the reported model (its file and size) changed since a previous run drew them.
@@ -204,7 +204,8 @@ def _test_figures(run_dir: Path, dataset, summary: dict, previous: dict) -> None
     with open(run_dir / "predictions_test.csv", newline="") as f:
         y_pred = np.array([int(row["y_pred"]) for row in csv.DictReader(f)])
     model = keras.saving.load_model(run_dir / filename, compile=False)
-    write_test_figures(run_dir, model, dataset.x_test, dataset.y_test, y_pred, dataset.class_names, dataset.rank)
+    write_test_figures(run_dir, model, dataset.x_test, dataset.y_test, y_pred, dataset.class_names, dataset.rank,
+                       printer)
 
 
 def _baselines(config: dict, dataset, previous: dict) -> dict:

@@ -52,3 +52,24 @@ def test_a_model_without_convolutions_still_gets_its_examples(tmp_path):
     x, y = np.zeros((4, 5, 1), "float32"), np.array([0, 1, 0, 1])
     paths = samples.write_test_figures(tmp_path, model, x, y, y, ["a", "b"], 1)
     assert [p.name for p in paths] == [samples.FIGURES["examples"]]
+
+
+@pytest.mark.backend
+def test_feature_maps_reach_inside_seed_averaged_augmented_models(tmp_path):
+    """final_model.keras with search.refit_seeds > 1 averages augmented models: the probe finds the conv inside."""
+    from kerascnn.data import augmentation_layers
+    from kerascnn.evaluation.ensemble import average_model
+
+    def member(seed):
+        inner = create_model("simple_cnn", input_shape=(40, 1), num_classes=3, conv_layers=1, filters=4)
+        inputs = keras.Input((40, 1))
+        x = inputs
+        for layer in augmentation_layers({"translation": 0.1}, seed=seed, rank=1):
+            x = layer(x)
+        return keras.Model(inputs, inner(x), name=f"member_{seed}")
+
+    model = average_model([member(0), member(1)], names=["a", "b"])
+    x = np.random.default_rng(0).random((6, 40, 1)).astype("float32")
+    y = np.arange(6) % 3
+    paths = samples.write_test_figures(tmp_path, model, x, y, (y + 1) % 3, ["a", "b", "c"], 1)
+    assert sorted(p.name for p in paths) == sorted(samples.FIGURES.values())
