@@ -15,11 +15,18 @@ __version__ = "0.1.0"
 import os as _os
 
 # TensorFlow's C++ log level (read once per process; set the variable yourself to override). Level 1 keeps
-# its start-up INFO lines out of tables and logs. On a machine with no NVIDIA driver, TensorFlow's CUDA
-# build still calls cuInit when it first lists devices and logs "failed call to cuInit: ... CUDA error" at
-# ERROR level before anything of ours; only level 3 hides that, so it is used there.
-if "TF_CPP_MIN_LOG_LEVEL" not in _os.environ:
+# its INFO lines out of tables and logs. On a machine with no NVIDIA driver, TensorFlow's CUDA build still
+# calls cuInit when it first lists devices and logs "failed call to cuInit: ... CUDA error" at ERROR level
+# before anything of ours; only level 3 hides that, so it is used there. The lines abseil prints before it
+# reads this level (TensorFlow 2.21) are filtered out of the first import instead (kerascnn/startup.py).
+_USER_SET_LEVEL = "TF_CPP_MIN_LOG_LEVEL" in _os.environ
+if not _USER_SET_LEVEL:
     _os.environ["TF_CPP_MIN_LOG_LEVEL"] = "1" if _os.path.exists("/proc/driver/nvidia") else "3"
+
+from kerascnn.startup import quiet_tensorflow_import  # noqa: E402
+
+with quiet_tensorflow_import(_USER_SET_LEVEL):
+    import keras  # noqa: E402, F401  (the first import loads the backend, TensorFlow by default)
 
 from kerascnn.architectures import create_model, list_models, model_info, plan_model, register_model  # noqa: E402
 

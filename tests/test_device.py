@@ -7,6 +7,7 @@ import keras
 import pytest
 
 from kerascnn import config, device
+from kerascnn.startup import is_noise
 
 
 @pytest.mark.backend
@@ -110,3 +111,4 @@ def test_no_cuda_start_up_noise_on_a_machine_without_an_nvidia_driver():
     assert f"level {expected}" in done.stdout
     if expected == "3":
         assert "cuInit" not in done.stderr and "CUDA error" not in done.stderr, done.stderr
+    assert not [line for line in done.stderr.splitlines() if is_noise(line, expected == "1")], done.stderr

@@ -1,0 +1,74 @@
+"""A quiet start: TensorFlow's native start-up log lines kept out of every command's output.
+
+TensorFlow 2.21 writes abseil's "All log messages before absl::InitializeLog()
+is called…", "oneDNN custom operations are on…" and "Could not find cuda
+drivers…" straight to file descriptor 2 while it loads, twice, before
+``TF_CPP_MIN_LOG_LEVEL`` is read (abseil logs before it is initialised), so
+neither that variable nor Python's ``warnings`` can hide them. Only the
+process's own stderr descriptor can: :func:`quiet_tensorflow_import`
+points it at a temporary file while Keras (and with it TensorFlow) is first
+imported, then writes back every line that is not such a start-up notice, so
+real errors and warnings still show, in order. Nothing is filtered when the
+user set ``TF_CPP_MIN_LOG_LEVEL`` (their choice wins), when Keras' backend is
+not TensorFlow, or when TensorFlow is already loaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+
+#: The start-up notices dropped: abseil's pre-initialisation banner, INFO-level lines (``I0000 … file.cc:N]``,
+#: oneDNN, CUDA drivers, CPU features) and the CPU-features line's continuation.
+NOISE = (
+    re.compile(r"^WARNING: All log messages before absl::InitializeLog\(\) is called"),
+    re.compile(r"^I\d{4} [\d:.]+\s+\d+ [\w.]+:\d+\] "),
+    re.compile(r"^To enable the following instructions: .*rebuild TensorFlow"),
+)
+#: Without an NVIDIA driver, TensorFlow's CUDA build logs a failed ``cuInit`` at ERROR level: no error there.
+NO_DRIVER_NOISE = re.compile(r"^E\d{4} [\d:.]+\s+\d+ [\w.]+:\d+\] failed call to cuInit")
+
+
+def is_noise(line: str, nvidia_driver: bool) -> bool:
+    """Whether ``line`` is one of TensorFlow's start-up notices (not an error or warning of substance)."""
+    return any(p.match(line) for p in NOISE) or (not nvidia_driver and bool(NO_DRIVER_NOISE.match(line)))
+
+
+def filtering_wanted(environ=os.environ, user_set_level: bool = False) -> bool:
+    """Filter only where TensorFlow is the backend, not loaded yet, and the user left its log level to us."""
+    backend = environ.get("KERAS_BACKEND", "tensorflow")
+    return backend == "tensorflow" and not user_set_level and "tensorflow" not in sys.modules
+
+
+@contextlib.contextmanager
+def quiet_tensorflow_import(user_set_level: bool):
+    """While the body runs (the first ``import keras``), fd 2 goes to a file; its lines but the notices return."""
+    if not filtering_wanted(user_set_level=user_set_level):
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        capture = tempfile.TemporaryFile()
+    except (OSError, ValueError):  # no usable stderr or no temporary space: import unfiltered
+        yield
+        return
+    saved = os.dup(2)
+    with capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            driver = os.path.exists("/proc/driver/nvidia")
+            kept = [line for line in capture.read().decode(errors="replace").splitlines(keepends=True)
+                    if not is_noise(line, driver)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()

@@ -1,0 +1,54 @@
+"""A quiet start: TensorFlow's start-up notices are filtered out of fd 2; everything else still shows."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from kerascnn import startup
+
+BIN = Path(sys.executable).parent
+# What TensorFlow 2.21 printed, twice, before any kerascnn command's first line (this machine, 2026-12-07).
+TF_221_NOTICES = [
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
+    "I0000 00:00:1796613983.321278   23989 port.cc:153] oneDNN custom operations are on. You may see slightly "
+    "different numerical results due to floating-point round-off errors from different computation orders. To turn "
+    "them off, set the environment variable `TF_ENABLE_ONEDNN_OPTS=0`.\n",
+    "I0000 00:00:1796613983.322271   23989 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will "
+    "not be used.\n",
+    "I0000 00:00:1796613983.4   23989 cpu_feature_guard.cc:210] This TensorFlow binary is optimized to use available "
+    "CPU instructions in performance-critical operations.\n",
+    "To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow with the "
+    "appropriate compiler flags.\n",
+]
+KEPT = ["E0000 00:00:1796613983.5   23989 some_op.cc:12] a real error\n", "Traceback (most recent call last):\n",
+        "W0000 00:00:1796613983.5   23989 gpu_device.cc:1] a warning worth reading\n"]
+
+
+def test_the_start_up_notices_are_noise_and_errors_are_not():
+    assert all(startup.is_noise(line, nvidia_driver=True) for line in TF_221_NOTICES)
+    assert not any(startup.is_noise(line, nvidia_driver=True) for line in KEPT)
+    cuinit = "E0000 00:00:1.5   1 cuda_executor.cc:1] failed call to cuInit: INTERNAL: CUDA error\n"
+    assert startup.is_noise(cuinit, nvidia_driver=False) and not startup.is_noise(cuinit, nvidia_driver=True)
+
+
+def test_the_filter_drops_only_the_notices_and_keeps_the_rest_in_order(capfd, monkeypatch):
+    monkeypatch.setattr(startup, "filtering_wanted", lambda **_: True)
+    with startup.quiet_tensorflow_import(user_set_level=False):
+        for line in TF_221_NOTICES[:2] + KEPT[:1] + TF_221_NOTICES[2:] + KEPT[1:]:
+            os.write(2, line.encode())  # as TensorFlow's C++ code writes: to the descriptor, not sys.stderr
+    assert capfd.readouterr().err == "".join(KEPT)
+
+
+def test_the_users_log_level_or_another_backend_turns_the_filter_off():
+    assert not startup.filtering_wanted({"KERAS_BACKEND": "tensorflow"}, user_set_level=True)
+    assert not startup.filtering_wanted({"KERAS_BACKEND": "jax"})
+    assert not startup.filtering_wanted({})  # TensorFlow is already loaded in this process
+
+
+def test_every_command_starts_quietly():
+    """The console script's real stderr: not one line before (or after) the help text."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND")}
+    done = subprocess.run([str(BIN / "kerascnn"), "--help"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.startswith("usage: kerascnn")
+    assert done.stderr == ""
