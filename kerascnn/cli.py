@@ -100,7 +100,8 @@ def cmd_search(args) -> int:
     args.resume_hint = (f"rerun the same command to resume the search in {run_dir_for(cfg, args.out)} "
                         "(finished trials are kept; the trial that was running starts again)")
     try:
-        run_search(cfg, out=args.out, overwrite=args.overwrite, printer=lambda line: print(line, flush=True))
+        run_search(cfg, out=args.out, overwrite=args.overwrite, printer=lambda line: print(line, flush=True),
+                   progress=not args.quiet)
     except distributed.WorkerRecycled as done:
         print(done, flush=True)
         return distributed.RECYCLE_EXIT_CODE
@@ -138,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("config", nargs="?", default=DEFAULT_EXPERIMENT, help=f"experiment YAML (default {DEFAULT_EXPERIMENT})")
     search.add_argument("--out", default="runs", help="parent folder of the run directory (default runs/)")
     search.add_argument("--max-trials", type=int, help="override search.max_trials")
+    search.add_argument("--quiet", action="store_true",
+                        help="no progress line inside trials and refits (the line per trial stays)")
     search.add_argument("--epochs", type=int, help="override train.epochs")
     search.add_argument("--tuner", help="override search.tuner (random, bayesian, hyperband, grid)")
     search.add_argument("--overwrite", action="store_true",

@@ -101,6 +101,7 @@ class CNNHyperModel(kt.HyperModel):
             augmentation_layers(self.augmentation, seed=seed, rank=self.rank)
         check_space_rank(self.space, self.rank)
         self.replicas = replicas  # mirrored replicas: batch_size is per replica
+        self.progress = False  # run_search turns on the kit's progress line inside each fit
         self.cv_folds, self.objective = cv_folds, objective
 
     # ----- knob resolution (shared by build and the candidate check) -----
@@ -362,14 +363,14 @@ class CNNHyperModel(kt.HyperModel):
         train_idx, held_idx = splits[0]
         return x_all[train_idx], y_all[train_idx], x_all[held_idx], y_all[held_idx], fold_logs
 
-    def refit(self, hp, epochs: int, strategy=None, seed: int | None = None):
+    def refit(self, hp, epochs: int, strategy=None, seed: int | None = None, callbacks=()):
         """A fresh model of candidate ``hp`` trained on train+validation for ``epochs`` (no validation split).
 
         What scikit-learn's ``GridSearchCV(refit=True)`` and AutoKeras do once
         the search has chosen: the final model learns from every labelled
         sample outside the test split. ``seed`` (Keras' global seed, set
         first) makes the refit reproducible whatever ran before it in the
-        process. Returns ``(model, samples)``.
+        process. ``callbacks``: added to the fit's (a progress line). Returns ``(model, samples)``.
         """
         if seed is not None:
             keras.utils.set_random_seed(seed)
@@ -377,7 +378,7 @@ class CNNHyperModel(kt.HyperModel):
         with strategy.scope() if strategy is not None else nullcontext():
             model = self.build(hp)
         batch_size = self._training(copy.deepcopy(hp))["batch_size"] * self.replicas
-        if _diverged(self._fit_fresh(model, x, y, batch_size, epochs)):
+        if _diverged(self._fit_fresh(model, x, y, batch_size, epochs, callbacks)):
             raise ValueError(f"the refit on train+validation diverged (loss NaN/inf within {epochs} epochs)")
         return model, len(y)
 

@@ -34,7 +34,7 @@ from kerascnn.evaluation.baselines import score_baseline
 
 
 def run_search(config: dict, *, out: str | Path = "runs", overwrite: bool = False, arrays=None,
-               printer=print) -> Path:
+               printer=print, progress: bool = True) -> Path:
     """Run (or resume) the search an experiment describes; return its run directory.
 
     Nothing is written before the experiment, its data and its first candidate
@@ -47,6 +47,8 @@ def run_search(config: dict, *, out: str | Path = "runs", overwrite: bool = Fals
         overwrite: empty an existing run of this name first (only a kerascnn run).
         arrays: ``(x, y[, x_test, y_test])`` for ``data.source: arrays``.
         printer: where progress lines go.
+        progress: show where each running trial and refit is (:mod:`kerascnn.search.progress`) when
+            ``train.verbose`` is 0; ``False`` (``kerascnn search --quiet``) shows only the per-trial lines.
 
     Raises:
         ConfigError / ValueError / FileNotFoundError: a bad experiment or data, before anything is written.
@@ -62,6 +64,7 @@ def run_search(config: dict, *, out: str | Path = "runs", overwrite: bool = Fals
     if role != "worker":
         rundir.check_usable(run_dir, overwrite)  # refuse a folder the kit did not make before loading anything
     dataset, hypermodel, strategy = _prepare(config, arrays, printer)
+    hypermodel.progress = progress and not config["train"]["verbose"]
     if role == "worker":  # the chief owns (creates, locks) the run directory; a worker only adds its trials
         distributed.wait_for_chief(config["search"]["worker_timeout"], printer)  # it serves once the run exists
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -149,6 +152,10 @@ def _search(tuner, config: dict, dataset, run_dir: Path, printer) -> None:
         tb.write_run_text(run_dir / "tb", config, tb.device_description(train))
     # keras-tuner gives a callback named TensorBoard one log folder per trial (_compat.TrialLogDirs).
     callbacks = [tb.tensorboard_callback(run_dir / "tb", profile_batch=train["profile_batch"])]
+    if tuner.hypermodel.progress:
+        from kerascnn.search.progress import FitProgress
+
+        callbacks.append(FitProgress("trial"))  # the tuner names it after each trial
     if train["early_stopping"]:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=search["objective"], patience=train["early_stopping"],
                                                        mode=objective_direction(search["objective"])))
@@ -387,7 +394,13 @@ def _refit(hypermodel, trial, epochs: int, strategy, printer, target="final_mode
     start = time.perf_counter()
     # one seed per trial (and replica): the same refit whichever ran before it, and on a resume
     seed = hypermodel.seed + _trial_number(trial.trial_id) + 100_003 * replica
-    model, samples = hypermodel.refit(trial.hyperparameters, epochs, strategy=strategy, seed=seed)
+    progress = []
+    if hypermodel.progress:
+        from kerascnn.search.progress import FitProgress
+
+        progress = [FitProgress(f"refit {target}")]
+    model, samples = hypermodel.refit(trial.hyperparameters, epochs, strategy=strategy, seed=seed,
+                                      callbacks=progress)
     printer(f"refit: trial {trial.trial_id}'s hyperparameters on train+validation ({samples} samples), "
             f"{epochs} epochs, {time.perf_counter() - start:.1f}s -> {target}")
     return model

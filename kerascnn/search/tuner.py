@@ -206,6 +206,11 @@ class RunRecorder:
         return self.oracle.objective.name
 
     def run_trial(self, trial, *args, **kwargs):
+        from kerascnn.search.progress import FitProgress
+
+        for callback in kwargs.get("callbacks") or []:
+            if isinstance(callback, FitProgress):  # keras-tuner copies it for the trial: name it first
+                callback.label = f"trial {trial.trial_id}"
         start, histories = time.perf_counter(), None
         try:
             histories = super().run_trial(trial, *args, **kwargs)
