@@ -19,13 +19,12 @@ import os as _os
 # calls cuInit when it first lists devices and logs "failed call to cuInit: ... CUDA error" at ERROR level
 # before anything of ours; only level 3 hides that, so it is used there. The lines abseil prints before it
 # reads this level (TensorFlow 2.21) are filtered out of the first import instead (kerascnn/startup.py).
-_USER_SET_LEVEL = "TF_CPP_MIN_LOG_LEVEL" in _os.environ
-if not _USER_SET_LEVEL:
+if "TF_CPP_MIN_LOG_LEVEL" not in _os.environ:
     _os.environ["TF_CPP_MIN_LOG_LEVEL"] = "1" if _os.path.exists("/proc/driver/nvidia") else "3"
 
 from kerascnn.startup import quiet_tensorflow_import  # noqa: E402
 
-with quiet_tensorflow_import(_USER_SET_LEVEL):
+with quiet_tensorflow_import():
     import keras  # noqa: E402, F401  (the first import loads the backend, TensorFlow by default)
 
 from kerascnn.architectures import create_model, list_models, model_info, plan_model, register_model  # noqa: E402

@@ -1,8 +1,10 @@
 """Command line front end (argparse only: every command calls the Python API).
 
-``kerascnn search`` runs an experiment, ``kerascnn report`` prints a run's
-leaderboard, ``kerascnn evaluate`` scores a saved model, ``kerascnn models``
-lists the registry. ``python -m kerascnn`` is the same program.
+``kerascnn search`` runs an experiment (a YAML file, or one that ships with
+the kit: ``kerascnn experiments`` lists them, ``kerascnn init`` copies one to
+edit), ``kerascnn report`` prints a run's leaderboard, ``kerascnn evaluate``
+scores a saved model, ``kerascnn models`` lists the registry. ``python -m
+kerascnn`` is the same program.
 
 Expected failures print one or two lines, no traceback (``--debug`` shows it),
 and exit with a status that says what kind of failure it was:
@@ -68,7 +70,7 @@ def cmd_models(args) -> int:
     return 0
 
 
-DEFAULT_EXPERIMENT = "experiments/digits.yaml"
+DEFAULT_EXPERIMENT = "digits"  # built in (kerascnn/experiments/digits.yaml): runs from any folder
 EXIT_BAD_INPUT, EXIT_RUN_DIR, EXIT_OS, EXIT_INTERRUPTED = 2, 3, 74, 130
 
 
@@ -108,6 +110,35 @@ def cmd_search(args) -> int:
     return 0
 
 
+def cmd_experiments(args) -> int:
+    """One line per built-in experiment: its name and what it shows."""
+    from kerascnn import experiments
+
+    width = max(map(len, experiments.names()))
+    for name in experiments.names():
+        print(f"{name.ljust(width)}  {experiments.summary(name)}")
+    print(f"\nRun one with `kerascnn search NAME` (default {experiments.DEFAULT}); copy one to edit with "
+          "`kerascnn init FILE --from NAME`.")
+    return 0
+
+
+def cmd_init(args) -> int:
+    """Copy a built-in experiment (its comments included) to a new file; never over an existing one."""
+    from pathlib import Path
+
+    from kerascnn import experiments
+
+    source = experiments.path(args.source)
+    if source is None:
+        raise ValueError(f"--from {args.source!r} is not a built-in experiment; they are: "
+                         f"{', '.join(experiments.names())}")
+    target = Path(args.file if args.file.endswith((".yaml", ".yml")) else args.file + ".yaml")
+    with open(target, "x") as f:  # "x": an existing file is refused (FileExistsError), never overwritten
+        f.write(source.read_text())
+    print(f"wrote {target} (from the built-in '{args.source}'): edit it, then run `kerascnn search {target}`")
+    return 0
+
+
 def cmd_report(args) -> int:
     """Rewrite report.md, its plots and the leaderboard files; print the leaderboard."""
     from kerascnn.evaluation.report import leaderboard, write_report
@@ -136,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     search = sub.add_parser("search", help="run (or resume) the hyperparameter search of an experiment file")
-    search.add_argument("config", nargs="?", default=DEFAULT_EXPERIMENT, help=f"experiment YAML (default {DEFAULT_EXPERIMENT})")
+    search.add_argument("config", nargs="?", default=DEFAULT_EXPERIMENT,
+                        help=f"experiment YAML, or a built-in experiment's name (default {DEFAULT_EXPERIMENT})")
     search.add_argument("--out", default="runs", help="parent folder of the run directory (default runs/)")
     search.add_argument("--max-trials", type=int, help="override search.max_trials")
     search.add_argument("--quiet", action="store_true",
@@ -167,6 +199,15 @@ def build_parser() -> argparse.ArgumentParser:
                           help="a data source name (digits, mnist, ...) or an experiment YAML (its data section and seed)")
     evaluate.add_argument("--seed", type=int, help="split seed (default: the experiment's, or 0)")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    listing = sub.add_parser("experiments", help="list the experiments that ship with the kit")
+    listing.set_defaults(func=cmd_experiments)
+
+    init = sub.add_parser("init", help="write a built-in experiment to a file of yours, to edit")
+    init.add_argument("file", help="the new experiment file, e.g. my_experiment.yaml")
+    init.add_argument("--from", dest="source", default=DEFAULT_EXPERIMENT,
+                      help=f"the built-in experiment to start from (default {DEFAULT_EXPERIMENT})")
+    init.set_defaults(func=cmd_init)
 
     models = sub.add_parser("models", help="list the registered architectures with their parameter counts")
     models.add_argument("pattern", nargs="?", help="shell-style name filter, e.g. 'vgg*'")
@@ -210,6 +251,8 @@ def main(argv=None) -> int:
         return EXIT_INTERRUPTED
     except RunDirError as err:
         return fail(str(err), EXIT_RUN_DIR)
+    except FileExistsError as err:
+        return fail(f"{err.filename} already exists; choose another name (nothing was changed)", EXIT_BAD_INPUT)
     except (ValueError, FileNotFoundError) as err:  # bad input: a clear message, no traceback
         return fail(str(err), EXIT_BAD_INPUT)
     except OSError as err:

@@ -356,10 +356,20 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
 
 
 def load(path: str | Path, overrides: list[str] | None = None) -> dict:
-    """Read an experiment file, apply overrides, validate and resolve it."""
+    """Read an experiment file, apply overrides, validate and resolve it.
+
+    ``path`` is a YAML file, or the name of an experiment that ships with the
+    kit (``digits``, ``mnist1d``...: :mod:`kerascnn.experiments`), found from
+    any folder; a file of that name in the current folder wins.
+    """
+    from kerascnn import experiments
+
     path = Path(path)
+    if not path.is_file() and experiments.path(str(path)) is not None:
+        path = experiments.path(str(path))
     if not path.is_file():
-        raise ConfigError(f"Experiment file not found: {path}")
+        raise ConfigError(f"Experiment file not found: {path} (the experiments that ship with the kit: "
+                          f"{', '.join(experiments.names())}; `kerascnn experiments` lists them)")
     try:
         raw = yaml_load(path.read_text())
     except UnicodeDecodeError:

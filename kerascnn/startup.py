@@ -8,9 +8,11 @@ neither that variable nor Python's ``warnings`` can hide them. Only the
 process's own stderr descriptor can: :func:`quiet_tensorflow_import`
 points it at a temporary file while Keras (and with it TensorFlow) is first
 imported, then writes back every line that is not such a start-up notice, so
-real errors and warnings still show, in order. Nothing is filtered when the
-user set ``TF_CPP_MIN_LOG_LEVEL`` (their choice wins), when Keras' backend is
-not TensorFlow, or when TensorFlow is already loaded.
+real errors and warnings still show, in order. The user's
+``TF_CPP_MIN_LOG_LEVEL`` wins: at ``0`` (show everything) nothing is
+filtered, at 1 and above the notices go as that level promises. Nothing is
+filtered either when Keras' backend is not TensorFlow or TensorFlow is
+already loaded.
 """
 
 from __future__ import annotations
@@ -37,16 +39,17 @@ def is_noise(line: str, nvidia_driver: bool) -> bool:
     return any(p.match(line) for p in NOISE) or (not nvidia_driver and bool(NO_DRIVER_NOISE.match(line)))
 
 
-def filtering_wanted(environ=os.environ, user_set_level: bool = False) -> bool:
-    """Filter only where TensorFlow is the backend, not loaded yet, and the user left its log level to us."""
+def filtering_wanted(environ=os.environ) -> bool:
+    """Filter only where TensorFlow is the backend and not loaded yet, unless the user asked for every log line."""
     backend = environ.get("KERAS_BACKEND", "tensorflow")
-    return backend == "tensorflow" and not user_set_level and "tensorflow" not in sys.modules
+    wants_all = environ.get("TF_CPP_MIN_LOG_LEVEL", "").strip() == "0"
+    return backend == "tensorflow" and not wants_all and "tensorflow" not in sys.modules
 
 
 @contextlib.contextmanager
-def quiet_tensorflow_import(user_set_level: bool):
+def quiet_tensorflow_import():
     """While the body runs (the first ``import keras``), fd 2 goes to a file; its lines but the notices return."""
-    if not filtering_wanted(user_set_level=user_set_level):
+    if not filtering_wanted():
         yield
         return
     try:

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from kerascnn import startup
 
 BIN = Path(sys.executable).parent
@@ -33,22 +35,28 @@ def test_the_start_up_notices_are_noise_and_errors_are_not():
 
 
 def test_the_filter_drops_only_the_notices_and_keeps_the_rest_in_order(capfd, monkeypatch):
-    monkeypatch.setattr(startup, "filtering_wanted", lambda **_: True)
-    with startup.quiet_tensorflow_import(user_set_level=False):
+    monkeypatch.setattr(startup, "filtering_wanted", lambda: True)
+    with startup.quiet_tensorflow_import():
         for line in TF_221_NOTICES[:2] + KEPT[:1] + TF_221_NOTICES[2:] + KEPT[1:]:
             os.write(2, line.encode())  # as TensorFlow's C++ code writes: to the descriptor, not sys.stderr
     assert capfd.readouterr().err == "".join(KEPT)
 
 
-def test_the_users_log_level_or_another_backend_turns_the_filter_off():
-    assert not startup.filtering_wanted({"KERAS_BACKEND": "tensorflow"}, user_set_level=True)
+def test_a_log_level_of_0_or_another_backend_turns_the_filter_off(monkeypatch):
+    monkeypatch.delitem(sys.modules, "tensorflow")  # as in a fresh process
+    assert startup.filtering_wanted({}) and startup.filtering_wanted({"TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert not startup.filtering_wanted({"TF_CPP_MIN_LOG_LEVEL": "0"})  # the user asked for every line
     assert not startup.filtering_wanted({"KERAS_BACKEND": "jax"})
+    monkeypatch.undo()
     assert not startup.filtering_wanted({})  # TensorFlow is already loaded in this process
 
 
-def test_every_command_starts_quietly():
-    """The console script's real stderr: not one line before (or after) the help text."""
+@pytest.mark.parametrize("level", [None, "3"])
+def test_every_command_starts_quietly(level):
+    """The console script's real stderr: not one line before (or after) the help text, whether the log level is
+    left to the kit or set to 3 by the user."""
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND")}
+    env.update({"TF_CPP_MIN_LOG_LEVEL": level} if level else {})
     done = subprocess.run([str(BIN / "kerascnn"), "--help"], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.startswith("usage: kerascnn")
     assert done.stderr == ""
