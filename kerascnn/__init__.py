@@ -22,10 +22,13 @@ import os as _os
 if "TF_CPP_MIN_LOG_LEVEL" not in _os.environ:
     _os.environ["TF_CPP_MIN_LOG_LEVEL"] = "1" if _os.path.exists("/proc/driver/nvidia") else "3"
 
-from kerascnn.startup import quiet_tensorflow_import  # noqa: E402
+from kerascnn.startup import missing_backend, quiet_tensorflow_import  # noqa: E402
 
-with quiet_tensorflow_import():
-    import keras  # noqa: E402, F401  (the first import loads the backend, TensorFlow by default)
+try:
+    with quiet_tensorflow_import():
+        import keras  # noqa: E402, F401  (the first import loads the backend, TensorFlow by default)
+except ModuleNotFoundError as _err:  # `pip install kerascnn` without an extra: say which one, in one line
+    missing_backend(_err)
 
 from kerascnn.architectures import create_model, list_models, model_info, plan_model, register_model  # noqa: E402
 

@@ -23,6 +23,9 @@ import re
 import sys
 import tempfile
 
+#: Keras' backends, the module each needs and the kit's extra that installs it.
+BACKEND_EXTRAS = {"tensorflow": ("tensorflow", "tensorflow"), "jax": ("jax", "jax"), "torch": ("torch", "torch")}
+
 #: The start-up notices dropped: abseil's pre-initialisation banner, INFO-level lines (``I0000 … file.cc:N]``,
 #: oneDNN, CUDA drivers, CPU features) and the CPU-features line's continuation.
 NOISE = (
@@ -75,3 +78,32 @@ def quiet_tensorflow_import():
             if kept:
                 sys.stderr.write("".join(kept))
                 sys.stderr.flush()
+
+
+def missing_backend(err: ModuleNotFoundError) -> None:
+    """Keras could not load its backend (a ``pip install`` without an extra): one line naming the fix.
+
+    From the ``kerascnn`` command (or ``python -m kerascnn``) the line goes to
+    stderr and the process exits with status 2, no traceback; from an
+    ``import kerascnn`` it is the ``ModuleNotFoundError``'s message. Any
+    other missing module is raised as it was.
+    """
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    module, extra = BACKEND_EXTRAS.get(backend, (backend, backend))
+    if err.name is None or err.name.split(".")[0] not in {m for m, _ in BACKEND_EXTRAS.values()} | {"jaxlib"}:
+        raise err
+    message = (f"Keras' backend is {backend!r} (KERAS_BACKEND), but {err.name.split('.')[0]!r} is not installed. "
+               f"Install the kit with that backend: pip install \"kerascnn[{extra}]\" (from a checkout: "
+               f"pip install \".[{extra}]\"); or set KERAS_BACKEND to an installed one "
+               f"({', '.join(sorted(BACKEND_EXTRAS))}).")
+    if _running_the_command():
+        print(f"kerascnn: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+    raise ModuleNotFoundError(message, name=err.name) from None
+
+
+def _running_the_command() -> bool:
+    """Whether this process is the ``kerascnn`` console script or ``python -m kerascnn``."""
+    argv = getattr(sys, "orig_argv", sys.argv)
+    as_module = "-m" in argv[:-1] and argv[argv.index("-m") + 1] == "kerascnn"
+    return as_module or bool(sys.argv) and os.path.basename(sys.argv[0]) == "kerascnn"

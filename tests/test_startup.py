@@ -60,3 +60,21 @@ def test_every_command_starts_quietly(level):
     done = subprocess.run([str(BIN / "kerascnn"), "--help"], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.startswith("usage: kerascnn")
     assert done.stderr == ""
+
+
+def test_a_missing_backend_is_one_line_naming_the_extra_to_install(tmp_path):
+    """``pip install kerascnn`` without an extra (here: Keras told to use PyTorch, which is not installed)."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is not None:
+        pytest.skip("PyTorch is installed here: no backend is missing")
+    env = {**os.environ, "KERAS_BACKEND": "torch"}
+    for command in ([str(BIN / "kerascnn"), "--version"], [sys.executable, "-m", "kerascnn", "search"]):
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        assert done.returncode == 2 and done.stdout == "", command
+        assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.startswith("kerascnn: error: Keras' backend is 'torch'") and 'pip install "kerascnn[torch]"' \
+            in done.stderr
+    done = subprocess.run([sys.executable, "-c", "import kerascnn"], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.stderr.splitlines()[-1].startswith("ModuleNotFoundError: Keras' backend is 'torch'")
