@@ -7,7 +7,7 @@ STAMP   = $(VENV)/.installed
 JAX_VENV ?= .venv-jax
 JAX_STAMP = $(JAX_VENV)/.installed
 
-.PHONY: run test test-jax test-slow clean
+.PHONY: run test test-jax test-slow docs clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,5 +37,8 @@ test-slow: $(STAMP)  ## only the tests marked slow (installs Debian's chromium f
 	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
 	$(BIN)/python -m pytest -m slow
 
+docs: $(STAMP)  ## the documentation site (MkDocs + mkdocstrings) into site/; strict: a warning or broken link fails
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) $(JAX_VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(JAX_VENV) .pytest_cache build *.egg-info site
