@@ -132,7 +132,12 @@ def cmd_init(args) -> int:
     if source is None:
         raise ValueError(f"--from {args.source!r} is not a built-in experiment; they are: "
                          f"{', '.join(experiments.names())}")
-    target = Path(args.file if args.file.endswith((".yaml", ".yml")) else args.file + ".yaml")
+    given = Path(args.file)
+    if given.is_dir() or given.name in ("", ".", ".."):
+        raise ValueError(f"init writes a file: give its name, e.g. my.yaml (received {args.file!r}, a folder)")
+    target = given if given.suffix in (".yaml", ".yml") else given.with_name(given.name + ".yaml")
+    if not target.parent.is_dir():
+        raise ValueError(f"cannot write {target}: the folder {target.parent} does not exist (nothing was written)")
     with open(target, "x") as f:  # "x": an existing file is refused (FileExistsError), never overwritten
         f.write(source.read_text())
     print(f"wrote {target} (from the built-in '{args.source}'): edit it, then run `kerascnn search {target}`")

@@ -23,8 +23,8 @@ import re
 import sys
 import tempfile
 
-#: Keras' backends, the module each needs and the kit's extra that installs it.
-BACKEND_EXTRAS = {"tensorflow": ("tensorflow", "tensorflow"), "jax": ("jax", "jax"), "torch": ("torch", "torch")}
+#: Keras' backends the kit has an extra for; each is named after the module it needs and the extra that installs it.
+BACKENDS = ("jax", "tensorflow", "torch")
 
 #: The start-up notices dropped: abseil's pre-initialisation banner, INFO-level lines (``I0000 … file.cc:N]``,
 #: oneDNN, CUDA drivers, CPU features) and the CPU-features line's continuation.
@@ -89,13 +89,11 @@ def missing_backend(err: ModuleNotFoundError) -> None:
     other missing module is raised as it was.
     """
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    module, extra = BACKEND_EXTRAS.get(backend, (backend, backend))
-    if err.name is None or err.name.split(".")[0] not in {m for m, _ in BACKEND_EXTRAS.values()} | {"jaxlib"}:
+    if err.name is None or err.name.split(".")[0] not in (*BACKENDS, "jaxlib"):
         raise err
     message = (f"Keras' backend is {backend!r} (KERAS_BACKEND), but {err.name.split('.')[0]!r} is not installed. "
-               f"Install the kit with that backend: pip install \"kerascnn[{extra}]\" (from a checkout: "
-               f"pip install \".[{extra}]\"); or set KERAS_BACKEND to an installed one "
-               f"({', '.join(sorted(BACKEND_EXTRAS))}).")
+               f"Install the kit with that backend: pip install \"kerascnn[{backend}]\" (from a checkout: "
+               f"pip install \".[{backend}]\"); or set KERAS_BACKEND to an installed one ({', '.join(BACKENDS)}).")
     if _running_the_command():
         print(f"kerascnn: error: {message}", file=sys.stderr)
         raise SystemExit(2)

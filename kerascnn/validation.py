@@ -13,6 +13,10 @@ import numbers
 from typing import Any, Iterable, Sequence
 
 
+
+#: What data of each spatial rank is called, everywhere a message names it (``data.layout`` uses these words).
+RANK_NAMES = {1: "signals", 2: "images", 3: "volumes"}
+
 def invalid(arg: str, value: Any, expected: str) -> ValueError:
     """Build the standard error for ``arg``: what was expected and what came."""
     return ValueError(f"Invalid `{arg}`: expected {expected}. Received: {arg}={value!r}")

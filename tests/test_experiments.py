@@ -68,3 +68,12 @@ def test_a_non_editable_install_runs_the_built_ins_from_an_empty_folder(tmp_path
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("digits-simple") and done.stderr == ""
     assert yaml.safe_load((work / "mine.yaml").read_text())["name"] == "mnist1d-conv1d"
+
+
+def test_init_refuses_a_folder_or_a_missing_folder_by_name(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["init", "."]) == cli.EXIT_BAD_INPUT
+    assert "init writes a file: give its name" in capsys.readouterr().err
+    assert cli.main(["init", "no/such/folder/x.yaml"]) == cli.EXIT_BAD_INPUT
+    assert "the folder no/such/folder does not exist" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # nothing written

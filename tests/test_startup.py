@@ -63,12 +63,12 @@ def test_every_command_starts_quietly(level):
 
 
 def test_a_missing_backend_is_one_line_naming_the_extra_to_install(tmp_path):
-    """``pip install kerascnn`` without an extra (here: Keras told to use PyTorch, which is not installed)."""
-    import importlib.util
-
-    if importlib.util.find_spec("torch") is not None:
-        pytest.skip("PyTorch is installed here: no backend is missing")
-    env = {**os.environ, "KERAS_BACKEND": "torch"}
+    """``pip install kerascnn`` without an extra (here: Keras told to use PyTorch, made missing even where it is
+    installed by a ``torch`` package first on the path that fails to import as an absent one does)."""
+    shadow = tmp_path / "shadow" / "torch"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'torch'\", name='torch')\n")
+    env = {**os.environ, "KERAS_BACKEND": "torch", "PYTHONPATH": str(shadow.parent)}
     for command in ([str(BIN / "kerascnn"), "--version"], [sys.executable, "-m", "kerascnn", "search"]):
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
         assert done.returncode == 2 and done.stdout == "", command

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Callable
 
-from kerascnn.validation import did_you_mean
+from kerascnn.validation import RANK_NAMES, did_you_mean
 
 _REGISTRY: dict[str, "ModelInfo"] = {}
 
@@ -205,7 +205,8 @@ def _arguments(info: ModelInfo, kwargs: dict) -> dict:
     return kwargs
 
 
-RANK_NAMES = {1: "signals (L, C)", 2: "images (H, W, C)", 3: "volumes (D, H, W, C)"}
+_RANK_SHAPES = {r: f"{name} {shape}" for (r, name), shape in zip(RANK_NAMES.items(), ("(L, C)", "(H, W, C)",
+                                                                                     "(D, H, W, C)"))}
 
 
 def check_rank(info: ModelInfo, input_shape) -> None:
@@ -213,11 +214,11 @@ def check_rank(info: ModelInfo, input_shape) -> None:
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) < 2:
         return  # the builder's own input check names what is wrong
     rank = len(input_shape) - 1
-    if rank in RANK_NAMES and rank not in info.ranks:
+    if rank in _RANK_SHAPES and rank not in info.ranks:
         families = sorted({i.family for i in _REGISTRY.values() if rank in i.ranks})
         raise ValueError(f"Invalid `input_shape` for model {info.name!r}: it builds only "
-                         f"{' and '.join(RANK_NAMES[r] for r in info.ranks)}, not {RANK_NAMES[rank]}; families "
-                         f"that build {RANK_NAMES[rank].split()[0]}: {', '.join(families)}. "
+                         f"{' and '.join(_RANK_SHAPES[r] for r in info.ranks)}, not {_RANK_SHAPES[rank]}; families "
+                         f"that build {RANK_NAMES[rank]}: {', '.join(families)}. "
                          f"Received: input_shape={tuple(input_shape)}")
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import keras
 
 from kerascnn.data.sources import SOURCE_LAYOUTS, SOURCES
-from kerascnn.validation import check_choice, invalid
+from kerascnn.validation import RANK_NAMES, check_choice, invalid
 
 #: Augmentation knobs, each a Keras preprocessing layer active only in training.
 AUGMENTATIONS = ("flip", "rotation", "translation", "zoom", "contrast", "amplitude", "noise")
@@ -61,7 +61,7 @@ class Dataset:
 
 
 #: What an experiment's arrays hold (``data.layout``) -> the number of spatial axes.
-LAYOUT_RANKS = {"signals": 1, "images": 2, "volumes": 3}
+LAYOUT_RANKS = {name: rank for rank, name in RANK_NAMES.items()}
 LAYOUTS = ("auto", *LAYOUT_RANKS)  # the experiment's data.layout (config.LAYOUTS, checked in the tests)
 #: The shapes each layout accepts (without and with the channel axis).
 LAYOUT_SHAPES = {"signals": "(N, L) or (N, L, C)", "images": "(N, H, W) or (N, H, W, C)",
@@ -256,7 +256,7 @@ def augmentation_layers(augmentation: dict | None, seed: int = 0, rank: int = 2)
     from kerascnn.data import augment
 
     rank = check_choice("rank", rank, tuple(RANK_AUGMENTATIONS))
-    what = {1: "signals", 2: "images", 3: "volumes"}[rank]
+    what = RANK_NAMES[rank]
     augmentation = {k: v for k, v in (augmentation or {}).items() if v}
     for key in augmentation:
         if key not in RANK_AUGMENTATIONS[rank]:

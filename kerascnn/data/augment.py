@@ -19,7 +19,10 @@ def _per_sample(values, ndim: int):
 
 
 class _Augmentation(keras.layers.Layer):
-    """A layer that changes its input in training only, with its own seeded random stream."""
+    """A layer that changes its input in training only, with its own seeded random stream.
+
+    Subclasses say how in ``augment(x)``.
+    """
 
     def __init__(self, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -31,9 +34,6 @@ class _Augmentation(keras.layers.Layer):
         if not training:
             return inputs
         return self.augment(inputs)
-
-    def augment(self, x):  # pragma: no cover - each subclass says how
-        raise NotImplementedError
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -186,7 +186,7 @@ def check_space_rank(space: dict, rank: int) -> None:
     A plain number means the same size on every axis (``kernel_size: 5`` is
     5, 5×5 or 5×5×5), so only tuples can disagree with the data.
     """
-    what = {1: "signals (1 axis)", 2: "images (2 axes)", 3: "volumes (3 axes)"}.get(rank, f"{rank} axes")
+    what = f"{v.RANK_NAMES[rank]} ({rank} ax{'i' if rank == 1 else 'e'}s)" if rank in v.RANK_NAMES else f"{rank} axes"
     for knob in TUPLE_KNOBS:
         setting = space.get(knob)
         values = setting if isinstance(setting, list) else [setting.get("min"), setting.get("max")] \
