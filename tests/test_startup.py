@@ -73,8 +73,8 @@ def test_a_missing_backend_is_one_line_naming_the_extra_to_install(tmp_path):
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
         assert done.returncode == 2 and done.stdout == "", command
         assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
-        assert done.stderr.startswith("kerascnn: error: Keras' backend is 'torch'") and 'pip install "kerascnn[torch]"' \
-            in done.stderr
+        assert done.stderr.startswith("kerascnn: error: Keras' backend is 'torch'")
+        assert 'pip install "kerascnn[torch]"' in done.stderr
     done = subprocess.run([sys.executable, "-c", "import kerascnn"], env=env, capture_output=True, text=True,
                           timeout=300)
     assert done.stderr.splitlines()[-1].startswith("ModuleNotFoundError: Keras' backend is 'torch'")
