@@ -7,7 +7,10 @@ STAMP   = $(VENV)/.installed
 JAX_VENV ?= .venv-jax
 JAX_STAMP = $(JAX_VENV)/.installed
 
-.PHONY: run test test-jax test-slow docs clean
+.PHONY: run test test-jax test-slow docs lint format clean
+
+#: The modules mypy checks: the pure ones (no Keras state), and the typed experiment.
+TYPED = kerascnn/validation.py kerascnn/geometry.py kerascnn/layers kerascnn/config.py
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +39,16 @@ test-jax: $(JAX_STAMP)
 test-slow: $(STAMP)  ## only the tests marked slow (installs Debian's chromium for the TensorBoard screenshots)
 	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
 	$(BIN)/python -m pytest -m slow
+
+lint: $(STAMP)  ## ruff (format and lint), the import-layer and no-cycle contracts, mypy on the pure modules
+	$(BIN)/ruff format --check kerascnn tests tools
+	$(BIN)/ruff check kerascnn tests tools
+	$(BIN)/lint-imports
+	$(BIN)/mypy $(TYPED)
+
+format: $(STAMP)  ## rewrite the code as `make lint` wants it (ruff format, import order)
+	$(BIN)/ruff format kerascnn tests tools
+	$(BIN)/ruff check --fix kerascnn tests tools
 
 docs: $(STAMP)  ## the documentation site (MkDocs + mkdocstrings) into site/; strict: a warning or broken link fails
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict

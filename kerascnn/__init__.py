@@ -10,9 +10,9 @@ Layer blocks live in :mod:`kerascnn.layers`, conv arithmetic in
 :mod:`kerascnn.geometry`. Everything is ``channels_last``.
 """
 
-__version__ = "0.1.0"
-
 import os as _os
+
+from kerascnn._version import __version__
 
 # TensorFlow's C++ log level (read once per process; set the variable yourself to override). Level 1 keeps
 # its INFO lines out of tables and logs. On a machine with no NVIDIA driver, TensorFlow's CUDA build still

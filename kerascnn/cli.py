@@ -99,7 +99,7 @@ def cmd_search(args) -> int:
 
     distributed.set_role(args.chief, args.worker, args.worker_id, args.recycle_after)
     _quiet_tensorflow()
-    args.resume_hint = (f"rerun the same command to resume the search in {run_dir_for(cfg, args.out)} "
+    args.resume_hint = (f"rerun the same command to resume the search in {run_dir_for(cfg.name, args.out)} "
                         "(finished trials are kept; the trial that was running starts again)")
     try:
         run_search(cfg, out=args.out, overwrite=args.overwrite, printer=lambda line: print(line, flush=True),
@@ -146,7 +146,7 @@ def cmd_init(args) -> int:
 
 def cmd_report(args) -> int:
     """Rewrite report.md, its plots and the leaderboard files; print the leaderboard."""
-    from kerascnn.evaluation.report import leaderboard, write_report
+    from kerascnn.results.report import leaderboard, write_report
 
     path = write_report(args.run_dir)
     print(leaderboard(args.run_dir, top=args.top))

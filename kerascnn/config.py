@@ -1,23 +1,36 @@
-"""Experiment files: load YAML, apply ``--set`` overrides, validate, resolve, save.
+"""The experiment, typed: :class:`Experiment` and its sections, loaded from YAML and validated once.
 
-The schema below is the single description of what an experiment may say.
-Validation runs before any data is loaded or model built: an unknown or
-misspelt key is refused with its full path and a "did you mean"; a wrong type
-or value names what is allowed. The resolved config (defaults filled in) is
-what gets saved into the run directory.
+Each field of the section dataclasses below carries its default and its rule
+(:func:`setting`): they are the only defaults the kit has, and the only
+description of what an experiment may say. Building an :class:`Experiment`
+(from Python, or from a YAML mapping with :meth:`Experiment.from_dict` /
+:func:`load`) checks every value; an unknown or misspelt key is refused with
+its full path and a "did you mean"; a wrong type or value names what is
+allowed.
+
+What only other modules can judge (registry names, builder arguments, search
+knobs, metric names) is checked by those modules, called once from the entry
+(:func:`kerascnn.search.run.check_experiment`): this module imports nothing
+of the kit above :mod:`kerascnn.validation`.
+
+``to_dict()`` is the resolved experiment as the run directory's
+``config.yaml`` holds it (same keys, same order), so runs made before the
+typed form keep resuming.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping, TypeVar
 
 import yaml
 
-from kerascnn import rundir
-from kerascnn.validation import did_you_mean, is_int, is_number
+from kerascnn import experiments
+from kerascnn.validation import NAME_RULE, RANK_NAMES, check_name, did_you_mean, is_int, is_number
 
 TUNERS = ("random", "bayesian", "hyperband", "grid")
 PRUNING = ("none", "median")
@@ -30,74 +43,283 @@ MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")
 SOURCES = ("digits", "mnist1d", "shapes3d", "mnist", "fashion_mnist", "cifar10", "cifar100", "image_folder", "npz",
            "arrays")
 #: What the arrays hold (``data.layout``): ``auto`` reads it off the shape where that leaves no doubt.
-LAYOUTS = ("auto", "signals", "images", "volumes")
+LAYOUTS = ("auto", *RANK_NAMES.values())
 #: How long a refit trains (``search.refit_epochs``): the trial's best epoch, or every epoch of ``train.epochs``.
 REFIT_EPOCHS = ("best", "all")
 #: scikit-learn models scored beside the search on the same split (``search.baselines``).
 BASELINES = ("svc", "logistic_regression", "mlp")
 
-DATA_DEFAULTS = {
-    "source": "digits",
-    "path": None,
-    "layout": "auto",
-    "validation_split": 0.15,
-    "test_split": 0.2,
-    "image_size": [64, 64],
-    "color_mode": "rgb",
-    "subset": None,
-    "scale": "auto",
-    "allow_download": True,
-    "augmentation": {},
-    "cache": True,
-    "x_key": "x",
-    "y_key": "y",
-    "skip_bad_images": False,
-}
-
-DEFAULTS = {
-    "name": "experiment",
-    "seed": 0,
-    "data": DATA_DEFAULTS,
-    "model": {"architecture": "simple_cnn", "params": {}},
-    "search": {
-        "tuner": "random",
-        "max_trials": 10,
-        "objective": "val_f1_macro",
-        "space": {},
-        "constraints": {"max_params": None, "max_rejections": 1000},
-        "executions_per_trial": 1,
-        "hyperband_factor": 3,
-        "worker_timeout": 600,
-        "pruning": "none",
-        "pruning_warmup_epochs": 5,
-        "pruning_min_trials": 3,
-        "refit": True,
-        "refit_seeds": 1,
-        "refit_epochs": "best",
-        "ensemble": 0,
-        "cv_folds": None,
-        "baselines": ["svc"],
-    },
-    "train": {
-        "epochs": 10,
-        "batch_size": 64,
-        "optimizer": "adam",
-        "learning_rate": 0.001,
-        "lr_schedule": "constant",
-        "momentum": 0.9,
-        "early_stopping": None,
-        "verbose": 0,
-        "mixed_precision": False,
-        "jit_compile": "auto",
-        "steps_per_execution": "auto",
-        "profile_batch": 0,
-        "strategy": None,
-    },
-}
-
 
 class ConfigError(ValueError):
-    """An experiment file that cannot run, with the key path in the message."""
+    """An experiment that cannot run, with the key path in the message."""
+
+
+# --- rules: (predicate, what is allowed) ----------------------------------------------------------------------
+Rule = tuple[Callable[[Any], bool], str]
+
+
+def _int(min_value: int | None = None) -> Rule:
+    return (lambda v: is_int(v) and (min_value is None or v >= min_value),
+            "an integer" + ("" if min_value is None else f" >= {min_value}"))
+
+
+def _frac(low_open: bool = True) -> Rule:
+    return (lambda v: is_number(v) and (0 < v < 1 if low_open else 0 <= v < 1),
+            "a number in (0, 1)" if low_open else "a number in [0, 1)")
+
+
+def _choice(options) -> Rule:
+    return (lambda v: not isinstance(v, (list, dict)) and v in options, "one of " + ", ".join(map(repr, options)))
+
+
+def _optional(rule: Rule) -> Rule:
+    return (lambda v: v is None or rule[0](v), rule[1] + " or null")
+
+
+def _is_name(v: Any) -> bool:
+    try:
+        return bool(check_name(v))
+    except ValueError:
+        return False
+
+
+_STR: Rule = (lambda v: isinstance(v, str) and v != "", "a non-empty string")
+_NAME: Rule = (_is_name, NAME_RULE)
+_BOOL: Rule = (lambda v: isinstance(v, bool), "true or false")
+_DICT: Rule = (lambda v: isinstance(v, dict), "a mapping")
+_POS_NUM: Rule = (lambda v: is_number(v) and v > 0, "a positive number")
+
+#: ``data.augmentation``: a mapping of its own (only the keys given are saved), each key with its rule.
+AUGMENTATION: dict[str, Rule] = {
+    "flip": _optional(_choice(("horizontal", "vertical", "horizontal_and_vertical", "depth", "all"))),
+    "rotation": _optional(_frac(low_open=False)),
+    "translation": _optional(_frac(low_open=False)),
+    "zoom": _optional(_frac(low_open=False)),
+    "contrast": _optional(_frac(low_open=False)),
+    "amplitude": _optional(_frac(low_open=False)),
+    "noise": _optional((lambda v: is_number(v) and v >= 0, "a standard deviation >= 0")),
+}
+
+
+def setting(default: Any, rule: Rule | dict) -> Any:
+    """A section field: its default (the kit's only one) and its rule (or a mapping's per-key rules)."""
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata={"rule": rule})
+    return field(default=default, metadata={"rule": rule})
+
+
+def _check_mapping(value: Any, rules: dict[str, Rule], where: str) -> None:
+    if not isinstance(value, dict):
+        raise ConfigError(f"`{where}` must be a mapping with keys {', '.join(rules)}. Received: {where}={value!r}")
+    for key, item in value.items():
+        if key not in rules:
+            raise ConfigError(f"Unknown key `{where}.{key}`{did_you_mean(key, rules)}. "
+                              f"Allowed keys in {where}: {', '.join(rules)}")
+        if not rules[key][0](item):
+            raise ConfigError(f"Invalid `{where}.{key}`: expected {rules[key][1]}. Received: {where}.{key}={item!r}")
+
+
+S = TypeVar("S", bound="Section")
+
+
+class Section:
+    """A section of the experiment: a frozen dataclass whose fields carry rules; checked when built."""
+
+    _where = ""  # its key path, e.g. "search.constraints"
+
+    def __post_init__(self) -> None:
+        for f in fields(self):  # type: ignore[arg-type]
+            kind = _SECTIONS.get(str(f.type))
+            if kind is not None and not isinstance(getattr(self, f.name), kind):  # Experiment(train={...})
+                object.__setattr__(self, f.name, kind.from_dict(getattr(self, f.name)))
+            value, rule = getattr(self, f.name), f.metadata.get("rule")
+            where = f"{self._where}.{f.name}" if self._where else f.name
+            if isinstance(rule, dict):
+                _check_mapping(value, rule, where)
+            elif rule is not None and not isinstance(value, Section) and not rule[0](value):
+                raise ConfigError(f"Invalid `{where}`: expected {rule[1]}. Received: {where}={value!r}")
+
+    @classmethod
+    def from_dict(cls: type[S], raw: "Mapping | Section | None") -> S:
+        """The section a YAML mapping describes: missing keys take their defaults, unknown keys are refused."""
+        raw = {} if raw is None else raw
+        if isinstance(raw, cls):
+            return raw
+        where = cls._where
+        names = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"`{where}` must be a mapping with keys {', '.join(names)}. Received: {where}={raw!r}"
+                              if where else f"An experiment must be a mapping of sections "
+                              f"({', '.join(names)}); received {type(raw).__name__}")
+        values = {}
+        for key, value in raw.items():
+            if key not in names:
+                path = f"{where}.{key}" if where else key
+                raise ConfigError(f"Unknown key `{path}`{did_you_mean(key, names)}. "
+                                  f"Allowed keys{' in ' + where if where else ''}: {', '.join(names)}")
+            kind = _SECTIONS.get(str(names[key].type))
+            values[key] = kind.from_dict(value) if kind is not None else copy.deepcopy(value)
+        return cls(**values)
+
+    @classmethod
+    def of(cls: type[S], value: "S | Mapping | None") -> S:
+        """``value`` as this section: itself, a mapping checked and completed, or the defaults (``None``)."""
+        return cls.from_dict(value)
+
+    def to_dict(self) -> dict:
+        """The section as YAML holds it (nested sections as mappings, field order kept)."""
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class DataSettings(Section):
+    """``data``: where the samples come from and how they are split, scaled and augmented."""
+
+    _where = "data"
+    source: str = setting("digits", _choice(SOURCES))
+    path: str | None = setting(None, _optional(_STR))
+    layout: str = setting("auto", _choice(LAYOUTS))
+    validation_split: float = setting(0.15, _frac())
+    test_split: float = setting(0.2, _frac(low_open=False))
+    image_size: list = setting([64, 64], (lambda v: isinstance(v, list) and len(v) == 2
+                                          and all(is_int(s) and s > 0 for s in v), "[height, width]"))
+    color_mode: str = setting("rgb", _choice(("rgb", "grayscale")))
+    subset: int | None = setting(None, _optional(_int(2)))
+    scale: Any = setting("auto", (lambda v: v in ("auto", "none") or (is_number(v) and v > 0),
+                                  "'auto', 'none' or a positive divisor"))
+    allow_download: bool = setting(True, _BOOL)
+    augmentation: dict = setting({}, AUGMENTATION)
+    cache: bool = setting(True, _BOOL)
+    x_key: str = setting("x", _STR)
+    y_key: str = setting("y", _STR)
+    skip_bad_images: bool = setting(False, _BOOL)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.source in ("image_folder", "npz") and not self.path:
+            raise ConfigError(f"`data.path` is required for data.source={self.source!r}")
+
+
+@dataclass(frozen=True)
+class ModelSettings(Section):
+    """``model``: the architecture(s) searched and fixed builder arguments."""
+
+    _where = "model"
+    architecture: Any = setting("simple_cnn", (lambda v: isinstance(v, str) or (
+        isinstance(v, list) and bool(v) and all(isinstance(s, str) for s in v)), "a registry name or a list of names"))
+    params: dict = setting({}, _DICT)
+
+    @property
+    def architectures(self) -> list[str]:
+        """``architecture`` as a list (one name or several to choose from)."""
+        return [self.architecture] if isinstance(self.architecture, str) else list(self.architecture)
+
+
+@dataclass(frozen=True)
+class Constraints(Section):
+    """``search.constraints``: what makes a candidate rejected before training."""
+
+    _where = "search.constraints"
+    max_params: int | None = setting(None, _optional(_int(1)))
+    max_rejections: int = setting(1000, _int(1))
+
+
+@dataclass(frozen=True)
+class SearchSettings(Section):
+    """``search``: the tuner, its budget and space, pruning, and what is made once it has chosen."""
+
+    _where = "search"
+    tuner: str = setting("random", _choice(TUNERS))
+    max_trials: int = setting(10, _int(1))
+    objective: str = setting("val_f1_macro", _STR)
+    space: dict = setting({}, _DICT)
+    constraints: Constraints = field(default_factory=lambda: Constraints())
+    executions_per_trial: int = setting(1, _int(1))
+    hyperband_factor: int = setting(3, _int(2))
+    worker_timeout: float = setting(600, _POS_NUM)
+    pruning: str = setting("none", _choice(PRUNING))
+    pruning_warmup_epochs: int = setting(5, _int(0))
+    pruning_min_trials: int = setting(3, _int(1))
+    refit: bool = setting(True, _BOOL)
+    refit_seeds: int = setting(1, _int(1))
+    refit_epochs: str = setting("best", _choice(REFIT_EPOCHS))
+    ensemble: int = setting(0, (lambda v: is_int(v) and (v == 0 or v >= 2),
+                                "0 (off) or the number of top trials to average, >= 2"))
+    cv_folds: int | None = setting(None, _optional(_int(2)))
+    baselines: list = setting(["svc"], (lambda v: isinstance(v, list) and len(set(map(repr, v))) == len(v)
+                                        and all(isinstance(b, str) and b in BASELINES for b in v),
+                                        "a list of distinct names from " + ", ".join(map(repr, BASELINES))))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.refit_seeds > 1 and not self.refit:
+            raise ConfigError(f"`search.refit_seeds` ({self.refit_seeds}) averages refits of the best trial, so it "
+                              "needs `search.refit: true`. Set search.refit: true, or search.refit_seeds: 1.")
+
+
+@dataclass(frozen=True)
+class TrainSettings(Section):
+    """``train``: how each candidate is trained (the searched training knobs start from these values)."""
+
+    _where = "train"
+    epochs: int = setting(10, _int(1))
+    batch_size: int = setting(64, _int(1))
+    optimizer: str = setting("adam", _choice(OPTIMIZERS))
+    learning_rate: float = setting(0.001, _POS_NUM)
+    lr_schedule: str = setting("constant", _choice(LR_SCHEDULES))
+    momentum: float = setting(0.9, _frac(low_open=False))
+    early_stopping: int | None = setting(None, _optional(_int(1)))
+    verbose: int = setting(0, (lambda v: is_int(v) and v in (0, 1, 2), "one of 0, 1, 2"))
+    mixed_precision: Any = setting(False, (lambda v: v in (True, False, "float16", "bfloat16") and not is_int(v),
+                                           "false, true (bfloat16 where the GPU has it, else float16), "
+                                           "'float16' or 'bfloat16'"))
+    jit_compile: Any = setting("auto", (lambda v: v in ("auto", True, False) and not is_int(v),
+                                        "'auto', true or false"))
+    steps_per_execution: Any = setting("auto", (lambda v: v == "auto" or (is_int(v) and v >= 1),
+                                                "'auto' (1 on a CPU, a whole epoch per call on a GPU) "
+                                                "or an integer >= 1"))
+    profile_batch: Any = setting(0, (lambda v: (is_int(v) and v >= 0) or (
+        isinstance(v, list) and len(v) == 2 and all(is_int(b) and b >= 1 for b in v) and v[0] <= v[1]),
+        "0 (off), a batch number, or [first, last] batches"))
+    strategy: str | None = setting(None, _optional(_choice(("mirrored",))))
+
+
+@dataclass(frozen=True)
+class Experiment(Section):
+    """One experiment: what ``config.yaml`` in a run directory holds, typed.
+
+    >>> Experiment().search.objective
+    'val_f1_macro'
+    >>> Experiment.from_dict({"train": {"epochs": 3}}).train.epochs
+    3
+    """
+
+    name: str = setting("experiment", _NAME)
+    seed: int = setting(0, _int(0))
+    data: DataSettings = field(default_factory=lambda: DataSettings())
+    model: ModelSettings = field(default_factory=lambda: ModelSettings())
+    search: SearchSettings = field(default_factory=lambda: SearchSettings())
+    train: TrainSettings = field(default_factory=lambda: TrainSettings())
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.search.cv_folds and self.train.strategy:
+            raise ConfigError(f"`search.cv_folds` ({self.search.cv_folds}) and `train.strategy` "
+                              f"({self.train.strategy!r}) cannot be combined: each fold trains its own model "
+                              "outside keras-tuner's distribution scope. Set one of them to null.")
+
+    def replace(self, **sections: Any) -> "Experiment":
+        """A copy with whole sections or top-level values replaced (checked again)."""
+        return dataclasses.replace(self, **sections)
+
+
+#: Field type names (``from __future__ import annotations`` keeps them as strings) -> their section class.
+_SECTIONS: dict[str, type[Section]] = {"DataSettings": DataSettings, "ModelSettings": ModelSettings,
+                                       "SearchSettings": SearchSettings, "TrainSettings": TrainSettings,
+                                       "Constraints": Constraints, "'Constraints'": Constraints}
+
+#: The defaults as a mapping, read off the dataclasses (their one home), for code that merges mappings.
+DEFAULTS: dict = Experiment().to_dict()
 
 
 class _Loader(yaml.SafeLoader):
@@ -121,120 +343,9 @@ _Loader.add_implicit_resolver(
 )
 
 
-def yaml_load(text: str):
+def yaml_load(text: str) -> Any:
     """YAML as experiment files mean it (``1e-3`` is a number)."""
-    return yaml.load(text, Loader=_Loader)
-
-
-# --- tiny type checkers: (predicate, description) -------------------------------
-def _int(min_value=None):
-    return (lambda v: is_int(v) and (min_value is None or v >= min_value),
-            "an integer" + ("" if min_value is None else f" >= {min_value}"))
-
-
-def _frac(low_open=True):
-    return (lambda v: is_number(v) and (0 < v < 1 if low_open else 0 <= v < 1),
-            "a number in (0, 1)" if low_open else "a number in [0, 1)")
-
-
-def _choice(options):
-    return (lambda v: v in options, "one of " + ", ".join(map(repr, options)))
-
-
-def _optional(check):
-    return (lambda v: v is None or check[0](v), check[1] + " or null")
-
-
-_STR = (lambda v: isinstance(v, str) and v != "", "a non-empty string")
-
-
-def _is_name(v):
-    try:
-        return bool(rundir.check_name(v))
-    except ValueError:
-        return False
-
-
-_NAME = (_is_name, rundir.NAME_RULE)
-_BOOL = (lambda v: isinstance(v, bool), "true or false")
-_DICT = (lambda v: isinstance(v, dict), "a mapping")
-_POS_NUM = (lambda v: is_number(v) and v > 0, "a positive number")
-
-SCHEMA = {
-    "name": _NAME,
-    "seed": _int(0),
-    "data": {
-        "source": _choice(SOURCES),
-        "path": _optional(_STR),
-        "layout": _choice(LAYOUTS),
-        "validation_split": _frac(),
-        "test_split": _frac(low_open=False),
-        "image_size": (lambda v: isinstance(v, list) and len(v) == 2 and all(is_int(s) and s > 0 for s in v),
-                       "[height, width]"),
-        "color_mode": _choice(("rgb", "grayscale")),
-        "subset": _optional(_int(2)),
-        "scale": (lambda v: v in ("auto", "none") or (is_number(v) and v > 0), "'auto', 'none' or a positive divisor"),
-        "allow_download": _BOOL,
-        "augmentation": {
-            "flip": _optional(_choice(("horizontal", "vertical", "horizontal_and_vertical", "depth", "all"))),
-            "rotation": _optional(_frac(low_open=False)),
-            "translation": _optional(_frac(low_open=False)),
-            "zoom": _optional(_frac(low_open=False)),
-            "contrast": _optional(_frac(low_open=False)),
-            "amplitude": _optional(_frac(low_open=False)),
-            "noise": _optional((lambda v: is_number(v) and v >= 0, "a standard deviation >= 0")),
-        },
-        "cache": _BOOL,
-        "x_key": _STR,
-        "y_key": _STR,
-        "skip_bad_images": _BOOL,
-    },
-    "model": {
-        "architecture": (lambda v: isinstance(v, str) or (isinstance(v, list) and v and all(isinstance(s, str) for s in v)),
-                         "a registry name or a list of names"),
-        "params": _DICT,
-    },
-    "search": {
-        "tuner": _choice(TUNERS),
-        "max_trials": _int(1),
-        "objective": _STR,
-        "space": _DICT,
-        "constraints": {"max_params": _optional(_int(1)), "max_rejections": _int(1)},
-        "executions_per_trial": _int(1),
-        "hyperband_factor": _int(2),
-        "worker_timeout": _POS_NUM,
-        "pruning": _choice(PRUNING),
-        "pruning_warmup_epochs": _int(0),
-        "pruning_min_trials": _int(1),
-        "refit": _BOOL,
-        "refit_seeds": _int(1),
-        "refit_epochs": _choice(REFIT_EPOCHS),
-        "ensemble": (lambda v: is_int(v) and (v == 0 or v >= 2),
-                     "0 (off) or the number of top trials to average, >= 2"),
-        "cv_folds": _optional(_int(2)),
-        "baselines": (lambda v: isinstance(v, list) and len(set(v)) == len(v) and all(b in BASELINES for b in v),
-                      "a list of distinct names from " + ", ".join(map(repr, BASELINES))),
-    },
-    "train": {
-        "epochs": _int(1),
-        "batch_size": _int(1),
-        "optimizer": _choice(OPTIMIZERS),
-        "learning_rate": _POS_NUM,
-        "lr_schedule": _choice(LR_SCHEDULES),
-        "momentum": _frac(low_open=False),
-        "early_stopping": _optional(_int(1)),
-        "verbose": _choice((0, 1, 2)),
-        "mixed_precision": (lambda v: v in (True, False, "float16", "bfloat16") and not is_int(v),
-                            "false, true (bfloat16 where the GPU has it, else float16), 'float16' or 'bfloat16'"),
-        "jit_compile": (lambda v: v in ("auto", True, False) and not is_int(v), "'auto', true or false"),
-        "steps_per_execution": (lambda v: v == "auto" or (is_int(v) and v >= 1),
-                                "'auto' (1 on a CPU, a whole epoch per call on a GPU) or an integer >= 1"),
-        "profile_batch": (lambda v: (is_int(v) and v >= 0) or (isinstance(v, list) and len(v) == 2
-                                     and all(is_int(b) and b >= 1 for b in v) and v[0] <= v[1]),
-                          "0 (off), a batch number, or [first, last] batches"),
-        "strategy": _optional(_choice(("mirrored",))),
-    },
-}
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
 
 
 def _merge(base: dict, override: dict) -> dict:
@@ -247,79 +358,14 @@ def _merge(base: dict, override: dict) -> dict:
     return out
 
 
-def _validate(config: dict, schema: dict, path: str = "") -> None:
-    for key, value in config.items():
-        where = f"{path}{key}"
-        if key not in schema:
-            raise ConfigError(f"Unknown key `{where}`{did_you_mean(key, schema)}. "
-                              f"Allowed keys{' in ' + path.rstrip('.') if path else ''}: {', '.join(schema)}")
-        rule = schema[key]
-        if isinstance(rule, dict):
-            if not isinstance(value, dict):
-                raise ConfigError(f"`{where}` must be a mapping with keys {', '.join(rule)}. Received: {where}={value!r}")
-            _validate(value, rule, where + ".")
-        elif not rule[0](value):
-            raise ConfigError(f"Invalid `{where}`: expected {rule[1]}. Received: {where}={value!r}")
-
-
 def with_defaults(raw: dict) -> dict:
-    """``raw`` with every missing key filled from :data:`DEFAULTS` (no validation)."""
+    """``raw`` with every missing key filled from the defaults (no validation): how a saved config compares."""
     return _merge(DEFAULTS, raw)
 
 
-def resolve(raw: dict | None) -> dict:
-    """Validate a raw experiment dict and fill in defaults.
-
-    Checks the registry names, fixed builder params, search space knobs and
-    objective too, so a typo anywhere fails before data is loaded.
-    """
-    raw = {} if raw is None else raw
-    if not isinstance(raw, dict):
-        raise ConfigError(f"An experiment must be a mapping of sections; received {type(raw).__name__}")
-    _validate(raw, SCHEMA)
-    config = _merge(DEFAULTS, raw)
-    _check_semantics(config)
-    return config
-
-
-def _check_semantics(config: dict) -> None:
-    from kerascnn.architectures import list_models, model_info
-    from kerascnn.architectures.registry import argument_hint
-    from kerascnn.evaluation.metrics import objective_names
-    from kerascnn.search.space import check_space
-
-    archs = config["model"]["architecture"]
-    archs = [archs] if isinstance(archs, str) else archs
-    for name in archs:
-        if name not in list_models():
-            raise ConfigError(f"Invalid `model.architecture`: unknown model {name!r}{did_you_mean(name, list_models())}. "
-                              f"Registered: {', '.join(list_models())}")
-    for key in config["model"]["params"]:
-        # the data decides the input and the classes; weights and input tensors are Python objects, not YAML
-        accepted = (set().union(*(model_info(a).accepted_arguments() for a in archs))
-                    - {"input_shape", "input_tensor", "num_classes"})
-        if key not in accepted:
-            raise ConfigError(f"Unknown key `model.params.{key}`{argument_hint(key, accepted)}: not an argument of "
-                              f"{', '.join(archs)}. Allowed: {', '.join(sorted(accepted))}")
-    try:
-        check_space(config["search"]["space"], archs)
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
-    objective = config["search"]["objective"]
-    if objective not in objective_names():
-        raise ConfigError(f"Invalid `search.objective`{did_you_mean(objective, objective_names())}: "
-                          f"allowed objectives are {', '.join(objective_names())}. Received: search.objective={objective!r}")
-    search = config["search"]
-    if search["cv_folds"] and config["train"]["strategy"]:
-        raise ConfigError(f"`search.cv_folds` ({search['cv_folds']}) and `train.strategy` "
-                          f"({config['train']['strategy']!r}) cannot be combined: each fold trains its own model "
-                          "outside keras-tuner's distribution scope. Set one of them to null.")
-    if search["refit_seeds"] > 1 and not search["refit"]:
-        raise ConfigError(f"`search.refit_seeds` ({search['refit_seeds']}) averages refits of the best trial, so it "
-                          "needs `search.refit: true`. Set search.refit: true, or search.refit_seeds: 1.")
-    data = config["data"]
-    if data["source"] in ("image_folder", "npz") and not data["path"]:
-        raise ConfigError(f"`data.path` is required for data.source={data['source']!r}")
+def resolve(raw: "Mapping | Experiment | None") -> Experiment:
+    """The :class:`Experiment` a raw mapping describes (checked, defaults filled in); an Experiment as it is."""
+    return Experiment.from_dict(raw)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -339,7 +385,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
-    """Apply ``--set key.path=value`` strings to a raw experiment dict."""
+    """Apply ``--set key.path=value`` strings to a raw experiment mapping."""
     raw = copy.deepcopy(raw or {})
     if not isinstance(raw, dict):
         raise ConfigError(f"An experiment must be a mapping of sections (name, data, model, search, train); "
@@ -355,18 +401,17 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     return raw
 
 
-def load(path: str | Path, overrides: list[str] | None = None) -> dict:
-    """Read an experiment file, apply overrides, validate and resolve it.
+def load(path: str | Path, overrides: list[str] | None = None) -> Experiment:
+    """Read an experiment file, apply overrides, and return the checked :class:`Experiment`.
 
     ``path`` is a YAML file, or the name of an experiment that ships with the
     kit (``digits``, ``mnist1d``...: :mod:`kerascnn.experiments`), found from
     any folder; a file of that name in the current folder wins.
     """
-    from kerascnn import experiments
-
     path = Path(path)
-    if not path.is_file() and experiments.path(str(path)) is not None:
-        path = experiments.path(str(path))
+    shipped = experiments.path(str(path))
+    if not path.is_file() and shipped is not None:
+        path = shipped
     if not path.is_file():
         raise ConfigError(f"Experiment file not found: {path} (the experiments that ship with the kit: "
                           f"{', '.join(experiments.names())}; `kerascnn experiments` lists them)")
@@ -379,9 +424,4 @@ def load(path: str | Path, overrides: list[str] | None = None) -> dict:
     if raw is not None and not isinstance(raw, dict):
         raise ConfigError(f"{path}: an experiment must be a mapping of sections (name, data, model, search, "
                           f"train); the file holds a {type(raw).__name__}")
-    return resolve(apply_overrides(raw or {}, overrides or []))
-
-
-def save(config: dict, path: str | Path) -> None:
-    """Write a resolved config atomically, as the run directory's ``config.yaml``."""
-    rundir.write_config(Path(path), config)
+    return Experiment.from_dict(apply_overrides(raw or {}, overrides or []))

@@ -10,7 +10,11 @@ backend.
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import keras
+
+from kerascnn.config import TrainSettings
 
 
 def _backend() -> str:
@@ -80,16 +84,16 @@ def precision_policy(setting, gpus: list[str]) -> tuple[str, str | None]:
     return f"mixed_{setting}", note
 
 
-def jit_compile(train: dict):
+def jit_compile(train: TrainSettings | Mapping):
     """The ``jit_compile`` to give ``model.compile``: XLA on TensorFlow, always compiled on JAX."""
     if _backend() == "jax":
         return True  # Keras on JAX without jit runs op by op: far slower, and no different in results
-    return train.get("jit_compile", "auto")
+    return TrainSettings.of(train).jit_compile
 
 
-def jit_note(train: dict) -> str:
+def jit_note(train: TrainSettings | Mapping) -> str:
     """What ``train.jit_compile`` means on this backend."""
-    backend, jit = _backend(), train.get("jit_compile", "auto")
+    backend, jit = _backend(), TrainSettings.of(train).jit_compile
     if backend == "jax":
         return "always on: JAX compiles every step with XLA" + (
             " (train.jit_compile: false has no effect on JAX)" if jit is False else "")
@@ -98,21 +102,21 @@ def jit_note(train: dict) -> str:
     return {True: "XLA", False: "off", "auto": "auto (Keras decides per model)"}[jit]
 
 
-def steps_per_execution(train: dict, steps_per_epoch: int) -> int:
+def steps_per_execution(train: TrainSettings | Mapping, steps_per_epoch: int) -> int:
     """Training steps per call into the compiled function.
 
     On a GPU, a small model's step takes less time than launching it, so
     ``auto`` runs a whole epoch (at most 64 steps) per call; on a CPU one
     step per call costs nothing extra and keeps per-batch callbacks exact.
     """
-    setting = train.get("steps_per_execution", "auto")
+    setting = TrainSettings.of(train).steps_per_execution
     if setting == "auto":
         return max(1, min(64, steps_per_epoch)) if gpu_names() else 1
     return int(setting)
 
 
-def profile_note(train: dict, gpus: list[str]) -> str | None:
-    batches = train.get("profile_batch")
+def profile_note(train: TrainSettings | Mapping, gpus: list[str]) -> str | None:
+    batches = TrainSettings.of(train).profile_batch
     if not batches:
         return None
     where = "" if gpus else "; CPU ops only here"
@@ -129,7 +133,7 @@ def profile_note(train: dict, gpus: list[str]) -> str | None:
     return f"train.profile_batch={batches}: the {backend} backend has no profiler; nothing is traced"
 
 
-def configure(train: dict, printer=print) -> list[str]:
+def configure(train: TrainSettings | Mapping, printer=print) -> list[str]:
     """Apply the device switches of a ``train`` section; return (and print) notes on what they do here."""
     gpus = gpu_names()
     if _backend() == "tensorflow" and gpus:
@@ -140,14 +144,14 @@ def configure(train: dict, printer=print) -> list[str]:
                 tf.config.experimental.set_memory_growth(gpu, True)
             except RuntimeError:  # already initialised in this process: leave it as it is
                 pass
-    policy, precision = precision_policy(train.get("mixed_precision"), gpus)
+    policy, precision = precision_policy(TrainSettings.of(train).mixed_precision, gpus)
     keras.mixed_precision.set_global_policy(policy)
     notes = [precision] if precision else []
-    jit = train.get("jit_compile", "auto")
+    jit = TrainSettings.of(train).jit_compile
     if _backend() == "jax" or jit != "auto":
         notes.append("train.jit_compile: " + jit_note(train) + ("" if gpus else " (on the CPU)"))
-    if train.get("steps_per_execution", "auto") != "auto":
-        notes.append(f"train.steps_per_execution: {train['steps_per_execution']} training steps per call")
+    if TrainSettings.of(train).steps_per_execution != "auto":
+        notes.append(f"train.steps_per_execution: {TrainSettings.of(train).steps_per_execution} training steps per call")
     profile = profile_note(train, gpus)
     if profile:
         notes.append(profile)
@@ -156,7 +160,7 @@ def configure(train: dict, printer=print) -> list[str]:
     return notes
 
 
-def strategy(train: dict, printer=print):
+def strategy(train: TrainSettings | Mapping, printer=print):
     """``(tf.distribute strategy or None, replicas)`` for ``train.strategy``.
 
     ``mirrored`` copies the model onto every visible GPU (or every logical
@@ -168,7 +172,7 @@ def strategy(train: dict, printer=print):
     any distribution a previous search set is cleared.
     """
     backend = _backend()
-    if train.get("strategy") != "mirrored":
+    if TrainSettings.of(train).strategy != "mirrored":
         if backend == "jax" and keras.distribution.distribution() is not None:
             keras.distribution.set_distribution(None)
         return None, 1

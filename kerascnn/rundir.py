@@ -22,24 +22,22 @@ import contextlib
 import datetime
 import json
 import os
-import re
 import shutil
 import socket
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import yaml
 
-from kerascnn.validation import invalid
+from kerascnn._version import __version__
+from kerascnn.config import with_defaults
+from kerascnn.validation import check_name
 
 MARKER = ".kerascnn-run.json"
 LOCK = ".kerascnn.lock"
 CONFIG = "config.yaml"
 #: Last line of every config.yaml the kit writes: a file without it was cut short.
 CONFIG_END = "# end of kerascnn config"
-NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,100}")
-NAME_RULE = ("a plain folder name: 1 to 100 letters, digits, '.', '_' or '-', not '.' or '..' "
-             "(the run directory is <out>/<name>)")
 #: Keys that do not change how a trial is trained: they may differ when a run is resumed.
 NOT_IDENTITY = ("name", "search.max_trials", "search.worker_timeout", "search.constraints.max_rejections",
                 "search.refit", "search.refit_seeds", "search.refit_epochs", "search.ensemble", "search.baselines",
@@ -67,16 +65,9 @@ class DamagedRunFile(RunDirError):
 
 
 # ----------------------------------------------------------------------------- names
-def check_name(name: Any) -> str:
-    """A run name is one plain folder name: letters, digits, ``.``, ``_``, ``-``."""
-    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or name in (".", ".."):
-        raise invalid("name", name, NAME_RULE)
-    return name
-
-
-def run_dir_for(config: dict, out: str | Path = "runs") -> Path:
+def run_dir_for(name: str, out: str | Path = "runs") -> Path:
     """``<out>/<name>``: always a direct child of ``out``."""
-    return Path(out) / check_name(config["name"])
+    return Path(out) / check_name(name)
 
 
 # ----------------------------------------------------------------------------- atomic files
@@ -206,8 +197,6 @@ def saved_config(run_dir: Path) -> dict | None:
     Raises:
         DamagedRunFile: neither copy can be read.
     """
-    from kerascnn.config import with_defaults
-
     marker, marker_why = _marker_config(run_dir)
     text, text_why = _yaml_config(run_dir / CONFIG)
     if marker is not None:
@@ -232,8 +221,6 @@ def write_config(path: Path, config: dict) -> None:
 
 
 def write_marker(run_dir: Path, config: dict) -> None:
-    from kerascnn import __version__
-
     atomic_write(run_dir / MARKER, json.dumps({
         "kerascnn": __version__, "created": datetime.datetime.now().isoformat(timespec="seconds"),
         "config": config}, indent=1, default=str))

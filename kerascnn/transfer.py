@@ -17,7 +17,8 @@ from __future__ import annotations
 import keras
 
 from kerascnn.architectures import create_model, list_models
-from kerascnn.architectures.weights import all_layers, keras_application
+from kerascnn.architectures._common import all_layers
+from kerascnn.architectures.weights import keras_application
 from kerascnn.layers.build import apply_specs
 from kerascnn.layers.heads import POOLINGS as HEAD_POOLINGS, head_specs
 from kerascnn.memory import released_trial_graphs

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import difflib
 import numbers
+import re
 from typing import Any, Iterable, Sequence
-
-
 
 #: What data of each spatial rank is called, everywhere a message names it (``data.layout`` uses these words).
 RANK_NAMES = {1: "signals", 2: "images", 3: "volumes"}
+
+#: A run's ``name``: one plain folder name, so the run directory ``<out>/<name>`` never leaves ``--out``.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,100}")
+NAME_RULE = ("a plain folder name: 1 to 100 letters, digits, '.', '_' or '-', not '.' or '..' "
+             "(the run directory is <out>/<name>)")
+
 
 def invalid(arg: str, value: Any, expected: str) -> ValueError:
     """Build the standard error for ``arg``: what was expected and what came."""
@@ -117,3 +122,10 @@ def check_keys(arg: str, mapping: Any, allowed: Iterable[str]) -> dict:
                 f"Allowed keys: {', '.join(allowed)}. Received: {arg}={mapping!r}"
             )
     return mapping
+
+
+def check_name(name: Any) -> str:
+    """A run name is one plain folder name: letters, digits, ``.``, ``_``, ``-`` (:data:`NAME_RULE`)."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or name in (".", ".."):
+        raise invalid("name", name, NAME_RULE)
+    return name

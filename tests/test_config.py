@@ -1,16 +1,17 @@
 import pytest
 import yaml
 
-from kerascnn import config
+from kerascnn import config, rundir
 from kerascnn.config import ConfigError
+from kerascnn.search.run import check_experiment
 
 
 def test_default_experiment_file_resolves():
     cfg = config.load("experiments/digits.yaml")
-    assert cfg["data"]["source"] == "digits" and cfg["model"]["architecture"] == "simple_cnn"
-    assert cfg["search"]["objective"] == "val_f1_macro"
-    assert cfg["train"]["optimizer"] == "adam"  # defaults filled
-    assert cfg["search"]["constraints"]["max_rejections"] == 1000
+    assert cfg.data.source == "digits" and cfg.model.architecture == "simple_cnn"
+    assert cfg.search.objective == "val_f1_macro"
+    assert cfg.train.optimizer == "adam"  # defaults filled
+    assert cfg.search.constraints.max_rejections == 1000
 
 
 def test_issue_example_experiment_resolves():
@@ -36,7 +37,7 @@ search:
 train: {epochs: 10, batch_size: 64, optimizer: adam, learning_rate: 0.001}
 """)
     cfg = config.resolve(raw)
-    assert cfg["search"]["space"]["kernel_size"] == [3, 5, 7]
+    assert cfg.search.space["kernel_size"] == [3, 5, 7]
 
 
 @pytest.mark.parametrize(
@@ -90,23 +91,25 @@ train: {epochs: 10, batch_size: 64, optimizer: adam, learning_rate: 0.001}
     ],
 )
 def test_bad_experiments_fail_with_the_key_path(raw, message):
+    """Checked once at the entry: the typed experiment's own rules, then what the registry, the space and the
+    metrics own (:func:`kerascnn.search.run.check_experiment`)."""
     with pytest.raises(ConfigError) as err:
-        config.resolve(raw)
+        check_experiment(raw)
     assert message in str(err.value)
 
 
 def test_knob_that_applies_to_no_architecture():
     with pytest.raises(ConfigError, match="not a setting of lenet5"):
-        config.resolve({"model": {"architecture": "lenet5"}, "search": {"space": {"conv_layers": [1, 2]}}})
+        check_experiment({"model": {"architecture": "lenet5"}, "search": {"space": {"conv_layers": [1, 2]}}})
 
 
 def test_set_overrides_parse_yaml_values(tmp_path):
     path = tmp_path / "e.yaml"
     path.write_text("name: x\ntrain: {epochs: 5}\n")
     cfg = config.load(path, ["train.epochs=2", "search.space.kernel_size=[3, '1x3']", "data.subset=300"])
-    assert cfg["train"]["epochs"] == 2
-    assert cfg["search"]["space"]["kernel_size"] == [3, "1x3"]
-    assert cfg["data"]["subset"] == 300
+    assert cfg.train.epochs == 2
+    assert cfg.search.space["kernel_size"] == [3, "1x3"]
+    assert cfg.data.subset == 300
     with pytest.raises(ConfigError, match="expected key.path=value"):
         config.load(path, ["train.epochs"])
 
@@ -122,7 +125,7 @@ def test_missing_and_broken_files(tmp_path):
 
 def test_saved_config_round_trips(tmp_path):
     cfg = config.load("experiments/digits.yaml")
-    config.save(cfg, tmp_path / "config.yaml")
+    rundir.write_config(tmp_path / "config.yaml", cfg.to_dict())
     assert config.resolve(yaml.safe_load((tmp_path / "config.yaml").read_text())) == cfg
 
 
@@ -130,9 +133,9 @@ def test_numbers_written_like_1e_3_are_numbers(tmp_path):
     path = tmp_path / "e.yaml"
     path.write_text("name: x\ntrain: {learning_rate: 1e-3}\nsearch:\n  space:\n    learning_rate: [1e-4, 3E-3]\n")
     cfg = config.load(path)
-    assert cfg["train"]["learning_rate"] == 0.001
-    assert cfg["search"]["space"]["learning_rate"] == [0.0001, 0.003]
-    assert config.load(path, ["train.learning_rate=5e-4"])["train"]["learning_rate"] == 0.0005
+    assert cfg.train.learning_rate == 0.001
+    assert cfg.search.space["learning_rate"] == [0.0001, 0.003]
+    assert config.load(path, ["train.learning_rate=5e-4"]).train.learning_rate == 0.0005
     assert config.yaml_load("kernel: 1x3\nn: 10\nx: 1_000")["kernel"] == "1x3"  # strings and ints unchanged
 
 
@@ -153,6 +156,31 @@ def test_files_that_are_not_experiments(tmp_path):
 
 def test_npz_keys_and_skipping_bad_images_are_settings():
     cfg = config.resolve({"data": {"source": "npz", "path": "d.npz", "x_key": "images", "y_key": "labels"}})
-    assert (cfg["data"]["x_key"], cfg["data"]["y_key"]) == ("images", "labels")
+    assert (cfg.data.x_key, cfg.data.y_key) == ("images", "labels")
     with pytest.raises(ConfigError, match="did you mean 'skip_bad_images'"):
         config.resolve({"data": {"skip_bad_image": True}})
+
+
+def test_the_typed_experiment_holds_the_only_defaults_and_checks_python_construction_too():
+    exp = config.Experiment(train={"epochs": 3})  # a mapping for a section is checked and completed
+    assert exp.train.epochs == 3 and exp.train.batch_size == config.TrainSettings().batch_size
+    assert config.DEFAULTS == config.Experiment().to_dict()
+    assert list(config.DEFAULTS) == ["name", "seed", "data", "model", "search", "train"]
+    with pytest.raises(ConfigError, match="Invalid `train.epochs`: expected an integer >= 1. Received: train.epochs=0"):
+        config.TrainSettings(epochs=0)
+    with pytest.raises(ConfigError, match="Invalid `search.constraints.max_params`"):
+        config.SearchSettings(constraints={"max_params": -1})
+    with pytest.raises(Exception):  # frozen: a checked experiment cannot drift
+        exp.train.epochs = 5  # type: ignore[misc]
+
+
+def test_the_experiment_module_imports_nothing_of_the_kit_above_validation():
+    """config sits at the bottom: what only the registry, the space or the metrics can judge is checked by them."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(config.__file__).read_text())
+    imported = {f"{n.module}.{a.name}" if n.module == "kerascnn" else n.module
+                for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+    kit = {m for m in imported if m and m.startswith("kerascnn")}
+    assert kit <= {"kerascnn.validation", "kerascnn.experiments"}, kit  # experiments: the shipped YAML files

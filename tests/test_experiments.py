@@ -19,16 +19,16 @@ def test_every_built_in_experiment_is_valid_and_says_what_it_shows():
     assert set(experiments.names()) >= {"digits", "digits_zoo", "mnist1d", "shapes3d"}
     for name in experiments.names():
         cfg = config.load(experiments.path(name))
-        assert cfg["name"] and experiments.summary(name).endswith("."), name
+        assert cfg.name and experiments.summary(name).endswith("."), name
         assert (ROOT / "experiments" / f"{name}.yaml").read_text() == experiments.path(name).read_text()
 
 
 def test_a_name_finds_the_built_in_from_any_folder_and_a_local_file_wins(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert config.load("mnist1d")["data"]["source"] == "mnist1d"
-    assert config.load("digits.yaml")["name"] == "digits-simple"
+    assert config.load("mnist1d").data.source == "mnist1d"
+    assert config.load("digits.yaml").name == "digits-simple"
     (tmp_path / "digits.yaml").write_text("name: mine\n")
-    assert config.load("digits.yaml")["name"] == "mine"  # a file in the folder is the user's
+    assert config.load("digits.yaml").name == "mine"  # a file in the folder is the user's
     with pytest.raises(config.ConfigError, match="not found: nope.*ship with the kit: digits, digits_zoo"):
         config.load("nope")
 
@@ -62,7 +62,7 @@ def test_a_non_editable_install_runs_the_built_ins_from_an_empty_folder(tmp_path
                    check=True, timeout=600)
     env = {**os.environ, "PYTHONPATH": str(site)}
     code = ("import kerascnn, sys; from kerascnn import cli, config; assert kerascnn.__file__.startswith(sys.argv[1]); "
-            "print(config.load('digits')['name']); sys.exit(cli.main(['init', 'mine.yaml', '--from', 'mnist1d']))")
+            "print(config.load('digits').name); sys.exit(cli.main(['init', 'mine.yaml', '--from', 'mnist1d']))")
     done = subprocess.run([sys.executable, "-c", code, str(site)], cwd=work, env=env, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr

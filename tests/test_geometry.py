@@ -208,6 +208,29 @@ def test_min_input_size():
     assert check_fits((16, 16, 1), specs).ok and not check_fits((15, 15, 1), specs).ok
 
 
+def test_min_input_size_by_bisection_equals_the_linear_scan_in_few_traces(monkeypatch):
+    """Doubling then bisection finds what trying every size from 1 finds, for stacks of every kind."""
+    calls = []
+    real = geometry.check_fits
+    monkeypatch.setattr(geometry, "check_fits", lambda shape, specs: calls.append(shape) or real(shape, specs))
+    cases = 0
+    for kernel, stride, padding, pool, depth, dilation in itertools.product(
+            (1, 3, 7), (1, 2, 3), ("valid", "same"), ("max", "none"), (1, 2, 4), (1, 2)):
+        if stride > 1 and dilation > 1:
+            continue
+        specs = []
+        for i in range(depth):
+            specs += conv_block_specs(4, kernel, strides=stride, padding=padding, pool=pool, dilation=dilation,
+                                      rank=1, name=f"b{i}")
+        linear = next((n for n in range(1, 600) if real((n, 1), specs).ok), None)
+        calls.clear()
+        assert min_input_size(specs, channels=1, rank=1, limit=599) == linear, (kernel, stride, padding, pool, depth)
+        if linear:
+            assert len(calls) <= 2 * max(1, linear).bit_length() + 1, (linear, len(calls))
+        cases += 1
+    assert cases > 100
+
+
 def test_layers_after_flatten_must_not_be_spatial():
     specs = [LayerSpec("flatten", "f")] + conv_block_specs(4, 3, rank=2, name="c")
     with pytest.raises(GeometryError, match="already flattened"):

@@ -14,7 +14,7 @@ from kerascnn import config, rundir
 
 
 def _cfg(name="run", **train):
-    return config.resolve({"name": name, "train": {"epochs": 1, **train}})
+    return config.resolve({"name": name, "train": {"epochs": 1, **train}}).to_dict()
 
 
 @pytest.mark.parametrize("name", ["../victim", ".", "..", "a/b", "/abs", "", "x" * 101, "with space", "a\\b", 3])
@@ -27,7 +27,7 @@ def test_names_that_could_leave_out_are_refused(name):
 
 def test_run_dir_is_a_direct_child_of_out(tmp_path):
     for name in ("digits-simple", "a.b_c-1", "x" * 100):
-        assert rundir.run_dir_for({"name": name}, tmp_path).parent == tmp_path
+        assert rundir.run_dir_for(name, tmp_path).parent == tmp_path
 
 
 def test_atomic_files_leave_no_temporary_behind(tmp_path):
@@ -56,11 +56,11 @@ def test_append_after_a_line_cut_short_keeps_the_new_line_whole(tmp_path):
 def test_identity_covers_what_shapes_a_trial_only():
     base = _cfg()
     assert rundir.differences(base, _cfg(verbose=1)) == []
-    assert rundir.differences(base, config.resolve({**base, "search": {**base["search"], "max_trials": 50}})) == []
+    assert rundir.differences(base, config.resolve({**base, "search": {**base["search"], "max_trials": 50}}).to_dict()) == []
     changed = rundir.differences(base, _cfg(learning_rate=0.01, batch_size=32))
     assert changed == ["train.batch_size: 64 -> 32", "train.learning_rate: 0.001 -> 0.01"]
     assert rundir.differences(base, _cfg(epochs=5)) == ["train.epochs: 1 -> 5"]
-    space = config.resolve({**base, "search": {**base["search"], "space": {"kernel_size": [3, 5]}}})
+    space = config.resolve({**base, "search": {**base["search"], "space": {"kernel_size": [3, 5]}}}).to_dict()
     assert rundir.differences(base, space) == ["search.space.kernel_size: '(not set)' -> [3, 5]"]
 
 

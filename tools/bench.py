@@ -71,7 +71,7 @@ def _kit_config(name, trials, epochs):
                    "space": {"kernel_size": [3, 5], "filters": [16, 32], "padding": ["same"],
                              "bn_placement": ["before_activation", "none"]}},
         "train": {"epochs": epochs, "batch_size": 32},
-    })
+    }).to_dict()
 
 
 def _plain_search(trial_values, data, epochs, batch_size, directory):
@@ -350,7 +350,7 @@ def bench_quality(trials: int, seed: int = 0) -> dict:
     from kerascnn.search import CNNHyperModel, run_search
 
     experiment = config.load(Path(__file__).resolve().parents[1] / "experiments" / "digits.yaml",
-                             [f"search.max_trials={trials}", "name=quality", f"seed={seed}"])
+                             [f"search.max_trials={trials}", "name=quality", f"seed={seed}"]).to_dict()
     if experiment["search"]["pruning"] == "none":
         experiment["search"]["pruning"] = "median"
     search, train = experiment["search"], experiment["train"]

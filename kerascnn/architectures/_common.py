@@ -125,6 +125,16 @@ def _check_name(name) -> None:
         raise invalid("name", name, "a non-empty string")
 
 
+def all_layers(model):
+    """Every layer of ``model`` in order, looking inside nested models."""
+    import keras
+
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from all_layers(layer)
+
+
 def planned(plan_fn: Callable) -> Callable:
     """The builder of a plan function: same signature and docs, returns the built ``keras.Model``.
 

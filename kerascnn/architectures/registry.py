@@ -183,6 +183,24 @@ def argument_hint(key: str, accepted) -> str:
     return f" (renamed to `{new_name}`: {how})" if new_name in accepted else did_you_mean(key, accepted)
 
 
+def check_model_settings(architectures: list[str], params: dict) -> None:
+    """An experiment's ``model`` section: registered names, and ``params`` that their builders take.
+
+    The data decide the input and the classes, so ``input_shape``,
+    ``input_tensor`` and ``num_classes`` are not experiment arguments.
+    """
+    for name in architectures:
+        if name not in _REGISTRY:
+            raise ValueError(f"Invalid `model.architecture`: unknown model {name!r}{did_you_mean(name, _REGISTRY)}. "
+                             f"Registered: {', '.join(list_models())}")
+    accepted = (set().union(*(model_info(a).accepted_arguments() for a in architectures))
+                - {"input_shape", "input_tensor", "num_classes"})
+    for key in params:
+        if key not in accepted:
+            raise ValueError(f"Unknown key `model.params.{key}`{argument_hint(key, accepted)}: not an argument of "
+                             f"{', '.join(architectures)}. Allowed: {', '.join(sorted(accepted))}")
+
+
 def _arguments(info: ModelInfo, kwargs: dict) -> dict:
     """``create_model``'s arguments checked and completed: ``None`` dropped, ``input_shape`` filled in."""
     kwargs = {k: v for k, v in kwargs.items() if v is not None or k == "classifier_activation"}

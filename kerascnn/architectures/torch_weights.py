@@ -66,7 +66,7 @@ def _torch_prefix(layer_name: str) -> str | None:
 
 def key_map(model) -> dict:
     """``{state-dict key: (Keras variable, to_keras, to_torch)}`` for every weight of ``model``."""
-    from kerascnn.architectures.weights import all_layers
+    from kerascnn.architectures._common import all_layers
 
     out = {}
     for layer in all_layers(model):

@@ -19,16 +19,9 @@ import numpy as np
 import keras
 
 from kerascnn.architectures import torch_weights
+from kerascnn.architectures._common import all_layers
 from kerascnn.architectures.torch_weights import TORCH_SUFFIXES, TORCHVISION_MODELS
 from kerascnn.validation import invalid
-
-
-def all_layers(model):
-    """Every layer of ``model`` in order, looking inside nested models."""
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from all_layers(layer)
 
 
 def weighted_layers(model) -> list:

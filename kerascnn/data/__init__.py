@@ -14,6 +14,7 @@ import numpy as np
 
 import keras
 
+from kerascnn.config import LAYOUTS, DataSettings
 from kerascnn.data.sources import SOURCE_LAYOUTS, SOURCES
 from kerascnn.validation import RANK_NAMES, check_choice, invalid
 
@@ -62,7 +63,6 @@ class Dataset:
 
 #: What an experiment's arrays hold (``data.layout``) -> the number of spatial axes.
 LAYOUT_RANKS = {name: rank for rank, name in RANK_NAMES.items()}
-LAYOUTS = ("auto", *LAYOUT_RANKS)  # the experiment's data.layout (config.LAYOUTS, checked in the tests)
 #: The shapes each layout accepts (without and with the channel axis).
 LAYOUT_SHAPES = {"signals": "(N, L) or (N, L, C)", "images": "(N, H, W) or (N, H, W, C)",
                  "volumes": "(N, D, H, W) or (N, D, H, W, C)"}
@@ -181,31 +181,29 @@ def subsample(x, y, count: int, seed: int):
     return x, y
 
 
-def load_dataset(data: dict | None = None, *, seed: int = 0, arrays=None) -> Dataset:
+def load_dataset(data: "DataSettings | dict | None" = None, *, seed: int = 0, arrays=None) -> Dataset:
     """Load, check, scale and split a dataset.
 
     Args:
-        data: the ``data:`` section of an experiment (see
-            :mod:`kerascnn.config`); ``None`` means the digits defaults.
+        data: the ``data:`` section of an experiment (:class:`kerascnn.config.DataSettings`, or a
+            mapping of its keys, checked); ``None`` means the digits defaults.
         seed: makes the splits reproducible.
         arrays: ``(x, y)`` or ``(x, y, x_test, y_test)`` for ``source: arrays``.
 
     Raises:
         ValueError / FileNotFoundError: before any training, naming the problem.
     """
-    from kerascnn.config import DATA_DEFAULTS
-
-    data = {**DATA_DEFAULTS, **(data or {})}
-    source = check_choice("data.source", data["source"], tuple(SOURCES) + ("arrays",))
-    layout = source_layout(source, data["layout"])
+    data = DataSettings.of(data)
+    source = check_choice("data.source", data.source, tuple(SOURCES) + ("arrays",))
+    layout = source_layout(source, data.layout)
     if source == "arrays":
         if arrays is None or len(arrays) not in (2, 4):
             raise invalid("arrays", arrays, "(x, y) or (x, y, x_test, y_test) for source 'arrays'")
         x, y, x_test, y_test = (tuple(arrays) + (None, None))[:4]
         names = None
     else:
-        options = {k: data[k] for k in ("path", "image_size", "color_mode", "allow_download", "x_key", "y_key",
-                                        "skip_bad_images") if k in data}
+        options = {k: getattr(data, k) for k in ("path", "image_size", "color_mode", "allow_download", "x_key",
+                                                 "y_key", "skip_bad_images")}
         x, y, x_test, y_test, names = SOURCES[source](source=source, **options)
     layout = resolve_layout(np.shape(x), layout, f"data ({source})")
     x, y = check_arrays(x, y, f"data ({source})", layout)
@@ -215,12 +213,12 @@ def load_dataset(data: dict | None = None, *, seed: int = 0, arrays=None) -> Dat
             raise ValueError(f"data ({source}): test samples have shape {x_test.shape[1:]}, training samples "
                              f"{x.shape[1:]}")
     num_classes = int(max(y.max(), -1 if y_test is None else y_test.max())) + 1
-    if data.get("subset"):
-        x, y = subsample(x, y, int(data["subset"]), seed)
+    if data.subset:
+        x, y = subsample(x, y, int(data.subset), seed)
         if x_test is not None:
-            x_test, y_test = subsample(x_test, y_test, max(int(data["subset"]) // 4, num_classes * 2), seed)
-    x, x_test = scale(x, data["scale"]), None if x_test is None else scale(x_test, data["scale"])
-    parts = split(x, y, validation_split=data["validation_split"], test_split=data["test_split"], seed=seed,
+            x_test, y_test = subsample(x_test, y_test, max(int(data.subset) // 4, num_classes * 2), seed)
+    x, x_test = scale(x, data.scale), None if x_test is None else scale(x_test, data.scale)
+    parts = split(x, y, validation_split=data.validation_split, test_split=data.test_split, seed=seed,
                   x_test=x_test, y_test=y_test)
     names = list(names) if names else [str(i) for i in range(num_classes)]
     return Dataset(*parts, class_names=names, source=source, layout=layout)

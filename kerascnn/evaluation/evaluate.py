@@ -30,7 +30,7 @@ def evaluate_model(model_path: str | Path, data: str = "digits", seed: int | Non
         raise FileNotFoundError(f"No model file at {model_path}")
     if str(data).endswith((".yaml", ".yml")):
         cfg = config_module.load(data)
-        data_section, split_seed = cfg["data"], cfg["seed"]
+        data_section, split_seed = cfg.data, cfg.seed
     else:
         data_section, split_seed = {"source": data}, 0
     dataset = load_dataset(data_section, seed=split_seed if seed is None else seed)

@@ -13,6 +13,8 @@ import numpy as np
 
 import keras
 
+from kerascnn.validation import did_you_mean
+
 #: Scalar metrics, each logged as ``val_<name>`` by :class:`SklearnMetrics`.
 METRIC_NAMES = (
     "accuracy",
@@ -108,6 +110,14 @@ def objective_names() -> list[str]:
     """Every name a search objective may take (the sklearn ones and Keras' own)."""
     names = [f"val_{m}" for m in METRIC_NAMES] + ["val_loss", "val_accuracy", "loss", "accuracy"]
     return list(dict.fromkeys(names))
+
+
+def check_objective(name: str) -> str:
+    """``search.objective``, if it is a name the search logs (:func:`objective_names`)."""
+    if name not in objective_names():
+        raise ValueError(f"Invalid `search.objective`{did_you_mean(name, objective_names())}: "
+                         f"allowed objectives are {', '.join(objective_names())}. Received: search.objective={name!r}")
+    return name
 
 
 def objective_direction(name: str) -> str:

@@ -17,8 +17,8 @@ TensorFlow and the dashboards are the same on TensorFlow, JAX and PyTorch:
   every metric (TensorBoard otherwise guesses and shows few of each), and the
   resolved config and the device as text.
 
-keras-tuner gives the per-trial callback its folder ``tb/<trial>/execution<n>``
-(:class:`kerascnn._compat.TrialLogDirs`, on every backend).
+Each trial's folder is ``tb/<trial>/execution<n>``
+(:class:`kerascnn.search.trial_log.TrialLog`, on every backend).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import numpy as np
 import keras
 
 from kerascnn._compat import is_tuner_entry, searched_values
+from kerascnn.config import TrainSettings
 from kerascnn.evaluation.metrics import METRIC_NAMES
 
 #: Run folders inside a trial's log dir, as Keras' TensorBoard callback names them.
@@ -196,7 +197,7 @@ def confusion_matrix_png(cm: np.ndarray, class_names, title: str = "Confusion ma
     Drawn with Pillow (matplotlib's dependency) in about 15 ms; the
     matplotlib figure took 0.35 s, paid once per trial on the search's clock.
     The report's larger test-split figure stays matplotlib's
-    (:func:`kerascnn.evaluation.report.confusion_matrix_figure`).
+    (:func:`kerascnn.results.report.confusion_matrix_figure`).
     """
     from PIL import Image, ImageDraw, ImageFont
 
@@ -321,7 +322,7 @@ def write_hparams_experiment(tb_dir, space, objective: str) -> None:
     write_summaries(tb_dir, [api.hparams_config_pb(hparams=hparams, metrics=metrics)])
 
 
-def device_description(train: dict) -> dict:
+def device_description(train) -> dict:
     """The device a run trains on, and the GPU switches in effect there."""
     import platform
 
@@ -330,7 +331,7 @@ def device_description(train: dict) -> dict:
     backend = keras.backend.backend()
     return {"backend": backend, "gpus": device.gpu_names(), "cpu": platform.processor() or platform.machine(),
             "mixed_precision": keras.mixed_precision.global_policy().name,
-            "jit_compile": device.jit_note(train), "profile_batch": train.get("profile_batch"),
+            "jit_compile": device.jit_note(train), "profile_batch": TrainSettings.of(train).profile_batch,
             "model_graph": ("written by Keras' TensorBoard callback (Graphs tab)" if backend == "tensorflow" else
                             "not written: TensorBoard's graph plugin reads TensorFlow graphs only")}
 

@@ -38,7 +38,7 @@ def _initializer(value):
     return value
 
 
-def _conv_layers(spec: LayerSpec, rank: int, in_channels: int) -> list:
+def _conv_layers(spec: LayerSpec, rank: int, in_channels: int | None) -> list:
     p = spec.params
     common = dict(
         kernel_size=p["kernel_size"], strides=p["strides"], padding=p["padding"],

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import copy
-import csv
 import json
 import math
 import time
@@ -27,8 +26,11 @@ from keras_tuner import Hyperband
 from keras_tuner.oracles import BayesianOptimizationOracle, GridSearchOracle, HyperbandOracle, RandomSearchOracle
 
 from kerascnn import _compat, rundir
-from kerascnn._compat import AtomicOracleState, AtomicTunerState, TrialLogDirs, searched_values
+from kerascnn._compat import AtomicOracleState, AtomicTunerState, searched_values
+from kerascnn.config import SearchSettings
 from kerascnn.evaluation.metrics import METRIC_NAMES, objective_direction
+from kerascnn.results import files
+from kerascnn.search.trial_log import TrialLog
 
 
 class RejectingOracle:
@@ -183,10 +185,6 @@ ORACLES = {
 }
 
 
-#: Trial statuses that end a trial in trials.csv; PRUNED is a completed trial that the median rule stopped.
-FINISHED = ("COMPLETED", "PRUNED", "FAILED")
-
-
 class RunRecorder:
     """Mixin for a tuner: per-trial facts, ``trials.csv`` and the progress line.
 
@@ -206,34 +204,33 @@ class RunRecorder:
         return self.oracle.objective.name
 
     def run_trial(self, trial, *args, **kwargs):
+        """keras-tuner's trial, with its :class:`~kerascnn.search.trial_log.TrialLog` handed to ``fit``.
+
+        The log gives each fit its TensorBoard folder and session and keeps
+        the trial's facts, written to the trial's ``kerascnn.json`` however
+        the trial ends (completed, pruned or failed).
+        """
         from kerascnn.search.progress import FitProgress
 
         for callback in kwargs.get("callbacks") or []:
             if isinstance(callback, FitProgress):  # keras-tuner copies it for the trial: name it first
                 callback.label = f"trial {trial.trial_id}"
-        start, histories = time.perf_counter(), None
+        log = TrialLog(self.run_dir / files.TENSORBOARD, trial.trial_id, trial.hyperparameters.values,
+                       profile_batch=getattr(getattr(self.hypermodel, "train", None), "profile_batch", 0))
+        start = time.perf_counter()
         try:
-            histories = super().run_trial(trial, *args, **kwargs)
-            return histories
+            return super().run_trial(trial, *args, trial_log=log, **kwargs)
         except Exception as err:
-            from kerascnn.evaluation.tensorboard import mark_trial_failed
-
-            log_dir = self.run_dir / "tb" / str(trial.trial_id) / "execution0"
-            mark_trial_failed(log_dir, trial.hyperparameters.values, trial.trial_id, f"{type(err).__name__}: {err}")
+            log.failed(err)
             raise
         finally:
-            # the facts CNNHyperModel.fit returned with its History (the last execution's)
-            info = dict(getattr(histories[-1], "trial_facts", {})) if histories else {}
-            info["seconds"] = round(time.perf_counter() - start, 3)
-            info["worker"] = self.tuner_id
+            info = {**log.facts, "seconds": round(time.perf_counter() - start, 3), "worker": self.tuner_id}
             pruned = self._pruned_here.pop(trial.trial_id, None)
             if pruned is not None:
                 info["pruned_epoch"] = pruned
-                from kerascnn.evaluation.tensorboard import mark_trial_pruned
-
-                mark_trial_pruned(self.run_dir / "tb" / str(trial.trial_id) / "execution0", pruned)
+                log.pruned(pruned)
             Path(self.get_trial_dir(trial.trial_id)).mkdir(parents=True, exist_ok=True)
-            rundir.atomic_write(Path(self.get_trial_dir(trial.trial_id)) / "kerascnn.json", json.dumps(info))
+            rundir.atomic_write(Path(self.get_trial_dir(trial.trial_id)) / files.TRIAL_FACTS, json.dumps(info))
 
     @property
     def _pruned_here(self) -> dict:
@@ -286,7 +283,7 @@ class RunRecorder:
 
     def _record_trial(self, trial):
         rows = self.trial_rows()
-        write_trials_csv(self.run_dir / "trials.csv", rows)
+        files.write_trials(self.run_dir / files.TRIALS, rows)
         self._progress(trial, rows)
 
     def on_trial_end(self, trial):
@@ -297,7 +294,7 @@ class RunRecorder:
             info = self._trial_info(trial.trial_id)
             values = (info.get("history") or {}).get(self.objective_name) or []
             better = min if objective_direction(self.objective_name) == "min" else max
-            status = f"{self.objective_name}={better(values):.4f}" if values and trial.status != "FAILED" else trial.status
+            status = f"{self.objective_name}={better(values):.4f}" if values and trial.status != files.FAILED else trial.status
             if info.get("pruned_epoch"):
                 status = f"PRUNED at epoch {info['pruned_epoch']} ({status})"
             self.printer(f"[worker {self.tuner_id}] trial {trial.trial_id} {status} | {info.get('seconds', 0):.1f}s")
@@ -305,7 +302,7 @@ class RunRecorder:
         self._record_trial(trial)
 
     def _trial_info(self, trial_id) -> dict:
-        path = Path(self.get_trial_dir(trial_id)) / "kerascnn.json"
+        path = Path(self.get_trial_dir(trial_id)) / files.TRIAL_FACTS
         try:
             return json.loads(path.read_text()) if path.exists() else {}
         except ValueError:  # damaged outside the kit: the trial's facts (params, seconds) are left blank
@@ -318,34 +315,31 @@ class RunRecorder:
             trial = self.oracle.trials[trial_id]
             extra = self._trial_info(trial_id)
             pruned = getattr(self.oracle, "pruned", {}).get(trial_id) or extra.get("pruned_epoch")
-            status = "PRUNED" if pruned and trial.status == kt.engine.trial.TrialStatus.COMPLETED else trial.status
+            status = files.PRUNED if pruned and trial.status == kt.engine.trial.TrialStatus.COMPLETED else trial.status
             row = {"trial_id": trial_id, "status": status}
             row.update(searched_values(trial.hyperparameters.values))
             row.update(best_epoch_metrics(trial, self.objective_name))
             row["params"] = extra.get("params")
             row["seconds"] = extra.get("seconds")
             row["worker"] = extra.get("worker")
-            row["pruned_epoch"] = pruned if status == "PRUNED" else None
+            row["pruned_epoch"] = pruned if status == files.PRUNED else None
             row["message"] = (trial.message or "").strip().splitlines()[-1][:300] if trial.message else ""
             rows.append(row)
         return rows
 
     def _progress(self, trial, rows):
-        done = [r for r in rows if r["status"] in FINISHED]
+        done = [r for r in rows if r["status"] in files.FINISHED]
         n, total = len(done), self.oracle.max_trials
-        scores = [(r[self.objective_name], r["trial_id"]) for r in rows
-                  if r["status"] in ("COMPLETED", "PRUNED") and r.get(self.objective_name) is not None]
-        direction = self.oracle.objective.direction
-        best = (max if direction == "max" else min)(scores, key=lambda s: s[0]) if scores else None  # first on ties
+        best = next(iter(files.ranked(rows, self.objective_name, self.oracle.objective.direction)), None)
         row = next(r for r in rows if r["trial_id"] == trial.trial_id)
         knobs = " ".join(f"{k}={_short(v)}" for k, v in searched_values(trial.hyperparameters.values).items())
         seconds = [r["seconds"] for r in done if r.get("seconds")]
         left = (total - n) * (sum(seconds) / len(seconds)) if seconds else 0
         score = row.get(self.objective_name)
         status = f"{self.objective_name}={score:.4f}" if score is not None else f"{trial.status}: {row['message']}"
-        if row["status"] == "PRUNED":
+        if row["status"] == files.PRUNED:
             status = f"PRUNED at epoch {row['pruned_epoch']} ({status})"
-        best_text = f"best={best[0]:.4f} (trial {best[1]})" if best else "best=-"
+        best_text = f"best={best[self.objective_name]:.4f} (trial {best['trial_id']})" if best else "best=-"
         self.printer(f"[{n}/{total}] trial {trial.trial_id} {status} | {best_text} | "
                      f"{row.get('seconds') or 0:.1f}s, ~{_duration(left)} left | {knobs}")
 
@@ -371,16 +365,6 @@ def best_epoch_metrics(trial, objective_name: str) -> dict:
     return out
 
 
-def write_trials_csv(path: Path, rows: list[dict]) -> None:
-    columns = []
-    for row in rows:
-        columns += [k for k in row if k not in columns]
-    with rundir.atomic_target(path) as tmp, open(tmp, "w", newline="") as f:  # never half a file
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def _short(v):
     return f"{v:.3g}" if isinstance(v, float) else v
 
@@ -390,32 +374,34 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-class KitTuner(RunRecorder, TrialLogDirs, AtomicTunerState, kt.Tuner):
+class KitTuner(RunRecorder, AtomicTunerState, kt.Tuner):
     """A keras-tuner ``Tuner`` with the kit's oracle and run records."""
 
 
-class KitHyperband(RunRecorder, TrialLogDirs, AtomicTunerState, _compat.HyperbandOnOracle, Hyperband):
+class KitHyperband(RunRecorder, AtomicTunerState, _compat.HyperbandOnOracle, Hyperband):
     """keras-tuner's Hyperband (epoch budgets per round) with the kit's oracle."""
 
 
-def make_tuner(kind: str, hypermodel, *, objective: str, max_trials: int, seed: int, run_dir: Path,
-               overwrite: bool, max_params=None, max_rejections: int = 1000, epochs: int = 10,
-               hyperband_factor: int = 3, executions_per_trial: int = 1, printer=print,
-               distribution_strategy=None, worker_timeout: float = 600.0, pruning: str = "none",
-               pruning_warmup_epochs: int = 5, pruning_min_trials: int = 3):
-    """A keras-tuner tuner of ``kind`` over ``hypermodel``, writing into ``run_dir``."""
-    common = dict(objective=kt.Objective(objective, objective_direction(objective)), seed=seed,
-                  max_consecutive_failed_trials=max(3, max_trials),
-                  candidate_check=lambda hp: hypermodel.check_candidate(hp, max_params=max_params),
-                  rejections_path=Path(run_dir) / "rejections.jsonl", max_rejections=max_rejections,
-                  pruning=pruning, warmup_epochs=pruning_warmup_epochs, min_trials=pruning_min_trials)
-    if kind == "hyperband":
-        oracle = ORACLES[kind](max_epochs=epochs, factor=hyperband_factor, **common)
-        oracle.max_trials = max_trials  # keras-tuner's Hyperband sets no trial cap: the kit's progress line needs one
+def make_tuner(search: SearchSettings, hypermodel, *, seed: int, run_dir: Path, epochs: int, overwrite: bool = False,
+               printer=print, distribution_strategy=None):
+    """A keras-tuner tuner for the experiment's ``search`` section over ``hypermodel``, writing into ``run_dir``.
+
+    ``epochs`` is ``train.epochs`` (Hyperband's largest budget).
+    """
+    search = SearchSettings.of(search)
+    common = dict(objective=kt.Objective(search.objective, objective_direction(search.objective)), seed=seed,
+                  max_consecutive_failed_trials=max(3, search.max_trials),
+                  candidate_check=lambda hp: hypermodel.check_candidate(hp, max_params=search.constraints.max_params),
+                  rejections_path=Path(run_dir) / files.REJECTIONS,
+                  max_rejections=search.constraints.max_rejections, pruning=search.pruning,
+                  warmup_epochs=search.pruning_warmup_epochs, min_trials=search.pruning_min_trials)
+    if search.tuner == "hyperband":
+        oracle = ORACLES["hyperband"](max_epochs=epochs, factor=search.hyperband_factor, **common)
+        oracle.max_trials = search.max_trials  # keras-tuner's Hyperband sets no trial cap: the progress line needs one
     else:
-        oracle = ORACLES[kind](max_trials=max_trials, **common)
-    cls = KitHyperband if kind == "hyperband" else KitTuner
-    return cls(oracle=oracle, hypermodel=hypermodel, directory=str(run_dir), project_name="tuner",
-               overwrite=overwrite, executions_per_trial=executions_per_trial,
+        oracle = ORACLES[search.tuner](max_trials=search.max_trials, **common)
+    cls = KitHyperband if search.tuner == "hyperband" else KitTuner
+    return cls(oracle=oracle, hypermodel=hypermodel, directory=str(run_dir), project_name=files.TUNER,
+               overwrite=overwrite, executions_per_trial=search.executions_per_trial,
                distribution_strategy=distribution_strategy, run_dir=run_dir, printer=printer,
-               worker_timeout=worker_timeout)
+               worker_timeout=search.worker_timeout)

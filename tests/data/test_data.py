@@ -261,12 +261,6 @@ def test_each_layout_is_read_with_its_channel_axis(shape, layout, rank, sample):
     assert d.layout == {1: "signals", 2: "images", 3: "volumes"}[rank]
 
 
-def test_config_and_data_allow_the_same_layouts():
-    from kerascnn import config
-    from kerascnn.data import LAYOUTS
-
-    assert config.LAYOUTS == LAYOUTS
-
 
 def test_a_layout_that_does_not_fit_the_arrays_or_the_source_is_named():
     x, y = np.zeros((10, 8, 8)), np.arange(10) % 2

@@ -2,6 +2,8 @@
 
 import keras
 import keras_tuner as kt
+
+from kerascnn.search import training
 import pytest
 
 from kerascnn.search import CNNHyperModel
@@ -62,7 +64,7 @@ def test_training_defaults_are_the_configs():
     from kerascnn.config import DEFAULTS
 
     hm = CNNHyperModel((8, 8, 1), 10)
-    assert {k: hm.train[k] for k in ("optimizer", "learning_rate", "momentum", "batch_size", "epochs")} == {
+    assert {k: getattr(hm.train, k) for k in ("optimizer", "learning_rate", "momentum", "batch_size", "epochs")} == {
         k: DEFAULTS["train"][k] for k in ("optimizer", "learning_rate", "momentum", "batch_size", "epochs")}
 
 
@@ -155,6 +157,34 @@ def test_candidate_check_rejects_collapse_and_budget_without_building(monkeypatc
     assert hm.check_candidate(hp) is None
     rejection = hm.check_candidate(hp, max_params=1000)
     assert rejection.kind == "over parameter budget" and "over budget" in str(rejection)
+
+
+def test_an_accepted_candidate_is_resolved_and_traced_once_for_its_check_build_and_fit(monkeypatch):
+    """The check's candidate (arguments, training, plan) is what build and fit use: one trace, one declaration."""
+    from kerascnn import geometry
+    from kerascnn.search import hypermodel as module
+
+    data, hm = _digits_hypermodel(space={"kernel_size": [3, 5], "filters": [4, 8]})
+    traces, declared = [], []
+    real_trace, real_declare = geometry.trace, module.declare
+    monkeypatch.setattr(geometry, "trace", lambda *a, **k: traces.append(1) or real_trace(*a, **k))
+    monkeypatch.setattr(module, "declare", lambda hp, name, *a, **k: declared.append(name) or real_declare(
+        hp, name, *a, **k))
+    space = kt.HyperParameters()
+    hm.declare_hyperparameters(space)
+    hm.resolve(space)  # keras-tuner learns the space from a first build
+    traces.clear(), declared.clear()
+    hp = space.copy()
+    hp.values.update({"block1/kernel_size": 5, "block1/filters": 8})
+    assert hm.check_candidate(hp) is None  # the oracle's check, on its own copy
+    model = hm.build(hp)  # the trial's build and fit
+    hm.fit(hp, model, epochs=1)
+    assert len(traces) == 1 and sorted(declared) == ["filters", "kernel_size"]
+    assert model.get_layer("block1_conv").kernel.shape[:2] == (5, 5)
+    assert hm.candidate(hp) is hm.candidate(hp)  # one frozen candidate, reused
+    changed = hp.copy()
+    changed.values["block1/kernel_size"] = 3
+    assert hm.candidate(changed).arguments["conv_layers"][0]["kernel_size"] == 3  # other values: another candidate
 
 
 def test_dilation_with_strides_is_a_rejection_not_a_crash():
@@ -273,7 +303,7 @@ def test_folds_are_disjoint_stratified_and_cover_train_plus_validation():
 
     data, hm = _digits_hypermodel(cv_folds=3)
     y = np.concatenate([data.y_train, data.y_val])
-    folds = hm.folds()
+    folds = training.folds(hm)
     held = [set(h.tolist()) for _, h in folds]
     assert len(folds) == 3 and set().union(*held) == set(range(len(y)))
     assert all(not (a & b) for i, a in enumerate(held) for b in held[i + 1:])  # disjoint
@@ -286,7 +316,7 @@ def test_folds_are_disjoint_stratified_and_cover_train_plus_validation():
 def test_fold_mean_averages_every_validation_value_and_adds_the_objective_std():
     import numpy as np
 
-    from kerascnn.search.hypermodel import FoldMean
+    from kerascnn.search.training import FoldMean
 
     callback = FoldMean([{"val_accuracy": [0.5, 0.7], "val_loss": [1.0, 0.9]},
                          {"val_accuracy": [0.6, 0.8], "val_loss": [1.2, 0.7]}], objective="val_accuracy")
@@ -301,7 +331,7 @@ def test_fold_mean_averages_every_validation_value_and_adds_the_objective_std():
 def test_k_fold_fit_trains_every_fold_and_reports_their_mean(monkeypatch):
     import numpy as np
 
-    import kerascnn.search.hypermodel as module
+    import kerascnn.search.training as module
 
     data, hm = _digits_hypermodel(cv_folds=3, objective="val_accuracy")
     fold_sizes = []
@@ -322,7 +352,7 @@ def test_k_fold_fit_trains_every_fold_and_reports_their_mean(monkeypatch):
     monkeypatch.setattr(module, "FoldMean", RecordingFoldMean)
     model = hm.build(kt.HyperParameters())
     history = hm.fit(kt.HyperParameters(), model, epochs=2).history
-    folds = hm.folds()
+    folds = module.folds(hm)
     # folds 2 and 3 first (their own models), then fold 1 with keras-tuner's callbacks
     assert fold_sizes == [len(folds[1][0]), len(folds[2][0]), len(folds[0][0])]
     assert len(history["val_accuracy"]) == 2 and len(history["val_accuracy_std"]) == 2

@@ -15,7 +15,7 @@ import yaml
 
 import kerascnn
 from kerascnn import config, geometry, rundir
-from kerascnn.evaluation.report import leaderboard
+from kerascnn.results.report import leaderboard
 from kerascnn.search import run_search
 
 
@@ -175,8 +175,9 @@ def test_same_seed_same_candidates(tmp_path):
                                                                  "dropout": {"min": 0.0, "max": 0.5, "step": 0.1}}})
 
     def candidates(folder):
-        _, hypermodel, strategy = run_module._prepare(cfg, None, lambda line: None)
-        tuner = run_module._make_tuner(cfg, hypermodel, folder, strategy, lambda line: None)
+        experiment = config.resolve(cfg)
+        _, hypermodel, strategy = run_module._prepare(experiment, None, lambda line: None)
+        tuner = run_module._make_tuner(experiment, hypermodel, folder, strategy, lambda line: None)
         return [tuner.oracle.create_trial(f"t{i}").hyperparameters.values for i in range(4)]
 
     first = candidates(tmp_path / "a")
@@ -187,7 +188,7 @@ def test_same_seed_same_candidates(tmp_path):
 def test_changed_experiment_is_not_mixed_into_an_old_run(tiny_run, tmp_path):
     run_dir, cfg = _copy_run(tiny_run, tmp_path)
     saved = (run_dir / "config.yaml").read_text()
-    other = config.resolve({**cfg, "train": {**cfg["train"], "learning_rate": 0.01}})
+    other = config.resolve({**cfg.to_dict(), "train": {**cfg.to_dict()["train"], "learning_rate": 0.01}})
     with pytest.raises(rundir.ExperimentChanged, match=r"train.learning_rate: 0.001 -> 0.01") as err:
         run_search(other, out=run_dir.parent, printer=lambda line: None)
     assert "--set name=" in str(err.value) and "--overwrite" in str(err.value)
@@ -389,7 +390,7 @@ def test_a_second_search_is_refused_while_the_first_runs_and_ctrl_c_says_how_to_
     assert "Traceback" not in out
     # Left consistent and unlocked: the same experiment opens again (resuming is the kill -9 test's subject).
     rundir.check_tuner_state(run_dir / "tuner")
-    rundir.open_run(run_dir, config.load(exp), overwrite=False).release()
+    rundir.open_run(run_dir, config.load(exp).to_dict(), overwrite=False).release()
 
 
 def test_a_training_side_objective_is_recorded_in_the_trial_row():
@@ -516,22 +517,22 @@ def test_refit_seeds_average_refits_that_differ_only_in_their_seed():
     import numpy as np
 
     from kerascnn.data import load_dataset
-    from kerascnn.search import run as run_module
+    from kerascnn.results import finalize as finalize_module
     from kerascnn.search.hypermodel import CNNHyperModel
 
     data = load_dataset({"source": "digits", "subset": 300}, seed=0)
     hm = CNNHyperModel(data.input_shape, data.num_classes, tune_unlisted=False, data=data, seed=0,
                        params={"conv_layers": 1, "filters": 4, "dense_units": 8}, train={"batch_size": 32})
     trial, lines = SimpleNamespace(trial_id="3", hyperparameters=kt.HyperParameters()), []
-    final = run_module._final_model(hm, trial, 2, 2, None, lines.append)
-    members = [run_module._refit(hm, trial, 2, None, lambda line: None, replica=r) for r in range(2)]
+    final = finalize_module._final_model(hm, trial, 2, 2, None, lines.append)
+    members = [finalize_module._refit(hm, trial, 2, None, lambda line: None, replica=r) for r in range(2)]
     x = data.x_test[:20]
     p = [np.asarray(m.predict(x, verbose=0)) for m in members]
     assert not np.allclose(p[0], p[1])  # two seeds: two different models
     np.testing.assert_allclose(np.asarray(final.predict(x, verbose=0)), (p[0] + p[1]) / 2, atol=1e-6)
     assert [line.split("-> ")[1] for line in lines] == ["final_model.keras (seed 1 of 2)",
                                                        "final_model.keras (seed 2 of 2)"]
-    one = run_module._final_model(hm, trial, 2, 1, None, lambda line: None)  # one seed: the first refit itself
+    one = finalize_module._final_model(hm, trial, 2, 1, None, lambda line: None)  # one seed: the first refit itself
     np.testing.assert_allclose(np.asarray(one.predict(x, verbose=0)), p[0], atol=1e-6)
 
 
@@ -543,20 +544,20 @@ def test_refit_ensemble_members_average_as_many_seeds_as_the_final_model(tmp_pat
     import numpy as np
 
     from kerascnn.data import load_dataset
-    from kerascnn.search import run as run_module
+    from kerascnn.results import finalize as finalize_module
     from kerascnn.search.hypermodel import CNNHyperModel
 
     data = load_dataset({"source": "digits", "subset": 300}, seed=0)
     hm = CNNHyperModel(data.input_shape, data.num_classes, tune_unlisted=False, data=data, seed=0,
                        params={"conv_layers": 1, "filters": 4, "dense_units": 8}, train={"batch_size": 32})
     members = [SimpleNamespace(trial_id=t, hyperparameters=kt.HyperParameters()) for t in ("3", "5")]
-    final = run_module._final_model(hm, members[0], 2, 2, None, lambda line: None)
+    final = finalize_module._final_model(hm, members[0], 2, 2, None, lambda line: None)
     final.save(tmp_path / "final_model.keras")  # the best trial's: reused, not refit again
     lines = []
     source = {"trial_ids": ["3", "5"], "refit_epochs": [2, 1], "refit_seeds": 2}
-    ensemble = run_module._ensemble(None, hm, members, source, tmp_path, None, lines.append, final_trial="3")
+    ensemble = finalize_module._ensemble(None, hm, members, source, tmp_path, None, lines.append, final_trial="3")
     x = data.x_test[:20]
-    second = [run_module._refit(hm, members[1], 1, None, lambda line: None, replica=r) for r in range(2)]
+    second = [finalize_module._refit(hm, members[1], 1, None, lambda line: None, replica=r) for r in range(2)]
     expected = (np.asarray(final.predict(x, verbose=0))
                 + (np.asarray(second[0].predict(x, verbose=0)) + np.asarray(second[1].predict(x, verbose=0))) / 2) / 2
     np.testing.assert_allclose(np.asarray(ensemble.predict(x, verbose=0)), expected, atol=1e-6)
@@ -567,7 +568,7 @@ def test_refit_ensemble_members_average_as_many_seeds_as_the_final_model(tmp_pat
 def test_a_finished_run_resumed_scores_nothing_again(pruned_run, tmp_path, monkeypatch):
     import shutil
 
-    import kerascnn.search.run as run_module
+    import kerascnn.results.finalize as finalize_module
 
     run_dir, _, cfg = pruned_run
     copy = tmp_path / run_dir.name
@@ -576,7 +577,7 @@ def test_a_finished_run_resumed_scores_nothing_again(pruned_run, tmp_path, monke
     experiment = sorted(p.name for p in (copy / "tb").glob("events.out.tfevents.*"))
     before = json.loads((copy / "summary.json").read_text())
     for name in ("score_baseline", "_refit", "_ensemble", "_load_trial_model"):
-        monkeypatch.setattr(run_module, name, lambda *a, **k: pytest.fail("recomputed on resume"))
+        monkeypatch.setattr(finalize_module, name, lambda *a, **k: pytest.fail("recomputed on resume"))
     run_search(cfg, out=tmp_path, printer=lambda line: None)
     assert {p.name: p.stat().st_mtime_ns for p in copy.glob("*.keras")} == stamps
     assert sorted(p.name for p in (copy / "tb").glob("events.out.tfevents.*")) == experiment  # HParams once
@@ -622,14 +623,15 @@ def test_the_best_trials_are_ranked_the_same_after_a_resume_reloads_the_oracle()
     """Tied scores go to the earlier trial, whatever order the (reloaded) oracle keeps its trials in."""
     from types import SimpleNamespace as NS
 
-    from kerascnn.search.run import _best_completed
+    from kerascnn.results.finalize import _best_completed
+
+    scores = {"00": 0.99, "01": 0.98, "02": 0.995, "03": 0.99, "04": 0.999}
 
     def tuner(order, direction="max"):
-        scores = {"00": 0.99, "01": 0.98, "02": 0.995, "03": 0.99, "04": 0.999}
-        return NS(oracle=NS(objective=NS(direction=direction),
+        return NS(oracle=NS(objective=NS(name="val_f1_macro", direction=direction),
                             trials={t: NS(trial_id=t, score=scores[t]) for t in order}))
 
-    rows = [{"trial_id": t, "status": s} for t, s in
+    rows = [{"trial_id": t, "status": s, "val_f1_macro": scores[t]} for t, s in
             (("00", "COMPLETED"), ("01", "COMPLETED"), ("02", "PRUNED"), ("03", "COMPLETED"), ("04", "FAILED"))]
     for order in (["00", "01", "02", "03", "04"], ["04", "03", "02", "01", "00"]):
         assert [t.trial_id for t in _best_completed(tuner(order), rows, 3)] == ["00", "03", "01"]

@@ -3,6 +3,7 @@
 import keras_tuner as kt
 import pytest
 
+from kerascnn.config import SearchSettings
 from kerascnn.search import CNNHyperModel
 from kerascnn.search.tuner import make_tuner
 
@@ -11,9 +12,9 @@ STOPPED, COMPLETED = kt.engine.trial.TrialStatus.STOPPED, kt.engine.trial.TrialS
 
 def _tuner(run_dir, objective="val_f1_macro", min_trials=2, warmup=1, pruning="median"):
     hm = CNNHyperModel((8, 8, 1), 10, space={"filters": [8, 16, 32, 64]}, tune_unlisted=False)
-    return make_tuner("random", hm, objective=objective, max_trials=20, seed=0, run_dir=run_dir, overwrite=False,
-                      pruning=pruning, pruning_warmup_epochs=warmup, pruning_min_trials=min_trials,
-                      printer=lambda line: None)
+    search = SearchSettings(tuner="random", objective=objective, max_trials=20, pruning=pruning,
+                            pruning_warmup_epochs=warmup, pruning_min_trials=min_trials)
+    return make_tuner(search, hm, seed=0, run_dir=run_dir, epochs=10, printer=lambda line: None)
 
 
 def _run(oracle, values, objective="val_f1_macro", finish=True):

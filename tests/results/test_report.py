@@ -12,7 +12,8 @@ import pytest
 import keras
 
 import kerascnn
-from kerascnn.evaluation import report, visualize
+from kerascnn.evaluation import visualize
+from kerascnn.results import report
 from kerascnn.evaluation.evaluate import evaluate_model
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,6 +19,8 @@ from kerascnn import rundir
 from kerascnn.data.sources import PUBLISHED
 from kerascnn.evaluation.metrics import objective_direction
 from kerascnn.evaluation.samples import FIGURES
+from kerascnn.results import files
+from kerascnn.results.files import COMPLETED, FAILED, PRUNED
 
 PLOTS = {
     "objective": "objective_per_trial.png",
@@ -32,16 +34,10 @@ _FIXED_COLUMNS = ("trial_id", "status", "params", "seconds", "message", "best_ep
 _TRAIN_OBJECTIVES = ("loss", "accuracy")
 
 
-def load_trials(run_dir: str | Path) -> list[dict]:
-    path = Path(run_dir) / "trials.csv"
-    if not path.exists():
-        raise FileNotFoundError(f"{run_dir} has no trials.csv: is it a kerascnn run directory?")
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def _summary(run_dir: Path) -> dict:
-    path = run_dir / "summary.json"
+    path = run_dir / files.SUMMARY
     if not path.exists():
         return {}
     try:
@@ -52,11 +48,7 @@ def _summary(run_dir: Path) -> dict:
 
 
 def _float(value):
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(out) else out
+    return files.score({"value": value}, "value")
 
 
 def knob_columns(rows: list[dict]) -> list[str]:
@@ -65,10 +57,8 @@ def knob_columns(rows: list[dict]) -> list[str]:
 
 
 def ranked(rows: list[dict], objective: str) -> list[dict]:
-    """Completed trials, best first, then the others in trial order."""
-    reverse = objective_direction(objective) == "max"
-    done = [r for r in rows if r["status"] == "COMPLETED" and _float(r.get(objective)) is not None]
-    done.sort(key=lambda r: _float(r[objective]), reverse=reverse)
+    """Completed trials, best first (:func:`kerascnn.results.files.ranked`), then the others in trial order."""
+    done = files.ranked(rows, objective, objective_direction(objective))
     return done + [r for r in rows if r not in done]
 
 
@@ -88,14 +78,14 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
 
 def leaderboard_rows(run_dir: str | Path) -> tuple[list[str], list[list[str]]]:
     run_dir = Path(run_dir)
-    rows = load_trials(run_dir)
+    rows = files.read_trials(run_dir)
     objective = _summary(run_dir).get("objective") or "val_f1_macro"
     header = ["rank", "trial", "status", objective, "val_accuracy", "params", "seconds"] + knob_columns(rows)
     table, rank = [], 0
     for r in ranked(rows, objective):
-        done = r["status"] == "COMPLETED"
+        done = r["status"] == COMPLETED
         rank += done
-        status = f"PRUNED@{r['pruned_epoch']}" if r["status"] == "PRUNED" and r.get("pruned_epoch") else r["status"]
+        status = f"PRUNED@{r['pruned_epoch']}" if r["status"] == PRUNED and r.get("pruned_epoch") else r["status"]
         table.append([str(rank) if done else "-", r["trial_id"], status, _fmt(r.get(objective)),
                       _fmt(r.get("val_accuracy")), r.get("params") or "", _fmt(r.get("seconds"), 1)]
                      + [r.get(c, "") for c in knob_columns(rows)])
@@ -138,13 +128,13 @@ def test_results(summary: dict, baselines: bool = True) -> list[tuple[str, dict]
         return f"{seeds} seeds refit on train+validation, averaged" if seeds else "refit on train+validation"
 
     if summary.get("test"):
-        final = "final_model.keras" in models and summary.get("predictions_from") == "final_model.keras"
-        how = refit((models.get("final_model.keras") or {}).get("seeds"))
+        final = files.FINAL_MODEL in models and summary.get("predictions_from") == files.FINAL_MODEL
+        how = refit((models.get(files.FINAL_MODEL) or {}).get("seeds"))
         out.append((f"final model (trial {best}, {how})" if final else f"best trial {best}", summary["test"]))
         if final and summary.get("test_best_trial"):
             out.append((f"best trial {best} as searched", summary["test_best_trial"]))
     if summary.get("test_ensemble"):
-        source = models.get("ensemble_model.keras") or {}
+        source = models.get(files.ENSEMBLE_MODEL) or {}
         how = f" (each {refit(source.get('refit_seeds'))})" if source.get("refit_epochs") else ""
         out.append((f"ensemble of trials {', '.join(map(str, source.get('trial_ids') or []))}{how}",
                     summary["test_ensemble"]))
@@ -193,13 +183,13 @@ def _savefig(fig, path: Path) -> None:
 def plot_objective(rows, objective, path: Path) -> None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    xs = [i for i, r in enumerate(rows) if _float(r.get(objective)) is not None and r["status"] == "COMPLETED"]
+    xs = [i for i, r in enumerate(rows) if _float(r.get(objective)) is not None and r["status"] == COMPLETED]
     ys = [_float(rows[i][objective]) for i in xs]
     better = max if objective_direction(objective) == "max" else min
     best_so_far = [better(ys[: k + 1]) for k in range(len(ys))]
     ax.plot(xs, ys, "o", label=objective)
     ax.step(xs, best_so_far, where="post", color="tab:red", label="best so far")
-    failed = [i for i, r in enumerate(rows) if r["status"] == "FAILED"]
+    failed = [i for i, r in enumerate(rows) if r["status"] == FAILED]
     if failed and ys:
         ax.plot(failed, [min(ys)] * len(failed), "x", color="gray", label="failed")
     ax.set(xlabel="trial", ylabel=objective, title=f"{objective} per trial")
@@ -213,7 +203,7 @@ def plot_objective(rows, objective, path: Path) -> None:
 def plot_pareto(rows, path: Path, metric: str = "val_accuracy") -> list[dict]:
     """Accuracy against parameter count with the Pareto front; returns the front's rows."""
     plt = _pyplot()
-    done = [r for r in rows if r["status"] == "COMPLETED" and _float(r.get(metric)) is not None and r.get("params")]
+    done = [r for r in rows if r["status"] == COMPLETED and _float(r.get(metric)) is not None and r.get("params")]
     points = [(float(r["params"]), _float(r[metric])) for r in done]
     front = [done[i] for i in pareto_front(points)]
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
@@ -234,7 +224,7 @@ def plot_pareto(rows, path: Path, metric: str = "val_accuracy") -> list[dict]:
 def plot_knob_effects(rows, objective, path: Path) -> list[str]:
     """One small panel per hyperparameter: the objective of each trial against its value."""
     plt = _pyplot()
-    done = [r for r in rows if r["status"] == "COMPLETED" and _float(r.get(objective)) is not None]
+    done = [r for r in rows if r["status"] == COMPLETED and _float(r.get(objective)) is not None]
     knobs = [k for k in knob_columns(rows) if len({r.get(k) for r in done}) > 1] or knob_columns(rows)
     cols = min(4, max(1, len(knobs)))
     nrows = max(1, math.ceil(len(knobs) / cols))
@@ -277,7 +267,7 @@ def confusion_matrix_figure(cm: np.ndarray, class_names, title: str = "Confusion
 def plot_confusion(run_dir: Path, class_names, path: Path) -> np.ndarray | None:
     from sklearn.metrics import confusion_matrix
 
-    pred_file = run_dir / "predictions_test.csv"
+    pred_file = run_dir / files.PREDICTIONS
     if not pred_file.exists():
         return None
     with open(pred_file, newline="") as f:
@@ -311,7 +301,7 @@ def plot_curves(history: dict, path: Path, title: str) -> None:
 def write_report(run_dir: str | Path) -> Path:
     """Write ``report.md``, the PNG plots and ``leaderboard.csv`` / ``.md``; return the report path."""
     run_dir = Path(run_dir)
-    rows = load_trials(run_dir)
+    rows = files.read_trials(run_dir)
     summary = _summary(run_dir)
     objective = summary.get("objective") or "val_f1_macro"
     header, table = leaderboard_rows(run_dir)
@@ -325,7 +315,7 @@ def write_report(run_dir: str | Path) -> Path:
     class_names = summary.get("class_names") or []
     cm = plot_confusion(run_dir, class_names, run_dir / PLOTS["confusion"]) if class_names else None
     best = summary.get("best") or {}
-    history_file = run_dir / "tuner" / f"trial_{best.get('trial_id')}" / "kerascnn.json"
+    history_file = run_dir / files.TUNER / f"trial_{best.get('trial_id')}" / files.TRIAL_FACTS
     try:
         history = json.loads(history_file.read_text()).get("history") if history_file.exists() else None
     except ValueError:  # a damaged per-trial record: the report goes without the curves
@@ -376,6 +366,6 @@ def write_report(run_dir: str | Path) -> Path:
                            [[r["trial_id"], r["params"], _fmt(r.get("val_accuracy"))] for r in front]), "",
            "## Effect of each hyperparameter", "", f"![effect of each hyperparameter]({PLOTS['knobs']})", "",
            "Knobs shown: " + ", ".join(f"`{k}`" for k in knobs), ""]
-    path = run_dir / "report.md"
+    path = run_dir / files.REPORT
     rundir.atomic_write(path, "\n".join(md))
     return path

@@ -1,0 +1,80 @@
+"""The run directory's result files, trial statuses and the one ranking of trials.
+
+Every module that writes or reads a result names it from here: the search
+(trials.csv after each trial, rejections, each trial's facts), the final
+models and ``summary.json`` (:mod:`kerascnn.results.finalize`) and the report
+(:mod:`kerascnn.results.report`). :func:`ranked` is "the best trial" for all of
+them: the progress line's best so far, the leaderboard and the models made
+once the search has chosen.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+from kerascnn import rundir
+
+TRIALS = "trials.csv"
+SUMMARY = "summary.json"
+PREDICTIONS = "predictions_test.csv"
+REJECTIONS = "rejections.jsonl"
+BEST_MODEL = "best_model.keras"
+FINAL_MODEL = "final_model.keras"
+ENSEMBLE_MODEL = "ensemble_model.keras"
+REPORT = "report.md"
+#: Each trial's facts (seconds, parameters, batch size, per-epoch history), in its keras-tuner folder.
+TRIAL_FACTS = "kerascnn.json"
+#: keras-tuner's project folder and the TensorBoard logs, inside the run directory.
+TUNER, TENSORBOARD = "tuner", "tb"
+
+#: Trial statuses in trials.csv. PRUNED is a trial keras-tuner completed that the median rule stopped early.
+COMPLETED, PRUNED, FAILED = "COMPLETED", "PRUNED", "FAILED"
+#: Statuses that end a trial.
+FINISHED = (COMPLETED, PRUNED, FAILED)
+
+
+def score(row: dict, objective: str) -> float | None:
+    """A trial row's objective as a number (``None`` when missing or not a number)."""
+    try:
+        value = float(row.get(objective))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(value) else value
+
+
+def _number(trial_id) -> tuple:
+    """Trial order: keras-tuner's ids are zero-padded counters; any other id after them, by name."""
+    text = str(trial_id)
+    return (0, int(text), "") if text.isdigit() else (1, 0, text)
+
+
+def ranked(rows: list[dict], objective: str, direction: str) -> list[dict]:
+    """Completed, unpruned trials with a score, best first; a tie goes to the earlier trial.
+
+    ``direction`` is ``"max"`` or ``"min"`` (:func:`kerascnn.evaluation.metrics.objective_direction`).
+    """
+    sign = -1 if direction == "max" else 1
+    done = [r for r in rows if r["status"] == COMPLETED and score(r, objective) is not None]
+    return sorted(done, key=lambda r: (sign * score(r, objective), _number(r["trial_id"])))  # type: ignore[operator]
+
+
+def write_trials(path: Path, rows: list[dict]) -> None:
+    """trials.csv: one row per trial, every column any row has; never half a file."""
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    with rundir.atomic_target(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def read_trials(run_dir: str | Path) -> list[dict]:
+    """trials.csv's rows as strings (the report's view)."""
+    path = Path(run_dir) / TRIALS
+    if not path.exists():
+        raise FileNotFoundError(f"{run_dir} has no {TRIALS}: is it a kerascnn run directory?")
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))

@@ -1,0 +1,212 @@
+"""How a candidate is trained: a trial's fit, k-fold scoring and the refit on train+validation.
+
+:class:`~kerascnn.search.hypermodel.CNNHyperModel` says *what* a candidate is
+(the hyperparameter contract and ``build``); this module says how every fit
+of the search runs: the data pipeline, the scikit-learn metrics pass, the
+per-fit callbacks (NaN stop, Ctrl-C between steps, the learning-rate
+schedule) and, for a trial, what its :class:`~kerascnn.search.trial_log.TrialLog`
+records. Nothing is attached to Keras' ``History``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+
+import numpy as np
+
+import keras
+import keras_tuner as kt
+
+from kerascnn.data import make_pipeline
+from kerascnn.evaluation.metrics import SklearnMetrics, epoch_aligned
+from kerascnn.memory import released_trial_graphs
+from kerascnn.search.interrupt import StepInterrupt
+
+
+def fit_candidate(hm, hp, model, args: tuple, kwargs: dict, trial_log=None):
+    """Train one candidate: its batch size, the data pipeline, scikit-learn metrics; Keras' History.
+
+    With no arrays given, trains on ``hm.data``'s train split and validates on
+    its validation split (with ``cv_folds``: on fold 1, the other folds
+    trained first). ``trial_log`` (the kit's tuners pass one) gets the
+    TensorBoard callback for this fit, the last epoch's summaries and the
+    trial's facts (seconds, parameters, batch size, per-epoch history).
+    """
+    kwargs = dict(kwargs)
+    candidate = hm.candidate(hp)
+    batch_size = (kwargs.pop("batch_size", None) or candidate.training["batch_size"]) * hm.replicas
+    epochs = kwargs.pop("epochs", hm.train.epochs)
+    x, y, x_val, y_val, fold_logs = _fit_data(hm, hp, args, kwargs, batch_size, epochs)
+    metrics = SklearnMetrics(x_val, y_val, hm.num_classes, x_train=x, y_train=y, seed=hm.seed)
+    callbacks = [metrics] + ([FoldMean(fold_logs, hm.objective)] if fold_logs else [])
+    callbacks += list(kwargs.pop("callbacks", []))
+    if trial_log is not None:
+        callbacks += trial_log.begin_fit()
+    # no validation_data: the metrics callback's one pass over the validation split gives val_loss too;
+    # shuffle=False: the pipeline shuffles
+    fit_kwargs = {"epochs": epochs, "verbose": kwargs.pop("verbose", 0), **kwargs, "shuffle": False}
+    start = time.perf_counter()
+    with released_trial_graphs():  # memory stays flat over a long search, whichever tuner runs it
+        history = model.fit(make_pipeline(x, y, batch_size, shuffle=True, seed=hm.seed),
+                            callbacks=callbacks + every_fit(hm), **fit_kwargs)
+    if diverged(history):
+        raise kt.errors.FailedTrialError(f"loss became NaN/inf at epoch {len(history.epoch)}: diverged")
+    if trial_log is not None:
+        params = int(model.count_params())
+        trial_log.end_fit({"seconds": time.perf_counter() - start, "params": params, "batch_size": int(batch_size),
+                           "metrics_seconds": metrics.seconds,
+                           "history": epoch_aligned(history.history, metrics.train_epochs)},
+                          y_true=y_val, y_pred=metrics.last_pred, class_names=_class_names(hm),
+                          step=len(history.epoch) - 1)
+    return history
+
+
+def _class_names(hm) -> list[str]:
+    return hm.data.class_names if hm.data is not None else [str(i) for i in range(hm.num_classes)]
+
+
+def _fit_data(hm, hp, args, kwargs, batch_size, epochs):
+    """``(x, y, x_val, y_val, other folds' logs)``: arrays passed to ``fit``, fold 1, or ``hm.data``'s splits."""
+    if args or "x" in kwargs:
+        x = args[0] if args else kwargs.pop("x")
+        y = args[1] if len(args) > 1 else kwargs.pop("y")
+        x_val, y_val = kwargs.pop("validation_data")
+        return x, y, x_val, y_val, []
+    if hm.cv_folds:
+        return _other_folds(hm, hp, batch_size, epochs)
+    d = hm.data
+    return d.x_train, d.y_train, d.x_val, d.y_val, []
+
+
+# ----- k-fold scoring -----
+def folds(hm) -> list:
+    """``(train_index, held_out_index)`` of each stratified fold over train+validation (``cv_folds``)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.concatenate([hm.data.y_train, hm.data.y_val])
+    return list(StratifiedKFold(hm.cv_folds, shuffle=True, random_state=hm.seed).split(np.zeros(len(y)), y))
+
+
+def _other_folds(hm, hp, batch_size, epochs):
+    """Train folds 2..K (each a fresh model, scikit-learn metrics only); fold 1 is left to keras-tuner's fit.
+
+    Returns fold 1's split and the other folds' per-epoch logs, which
+    :class:`FoldMean` averages into fold 1's logs, so the objective every
+    callback sees (checkpoint, pruning, early stopping, TensorBoard) is the
+    mean over the folds.
+    """
+    x_all, y_all = train_and_validation(hm)
+    splits, fold_logs = folds(hm), []
+    for train_idx, held_idx in splits[1:]:
+        logs = FoldLogs()
+        metrics = SklearnMetrics(x_all[held_idx], y_all[held_idx], hm.num_classes, seed=hm.seed)
+        history = fit_fresh(hm, hm.build(hp), x_all[train_idx], y_all[train_idx], batch_size, epochs,
+                            [metrics, logs])
+        if diverged(history):
+            raise kt.errors.FailedTrialError("loss became NaN/inf in a cross-validation fold: diverged")
+        fold_logs.append(logs.history)
+    train_idx, held_idx = splits[0]
+    return x_all[train_idx], y_all[train_idx], x_all[held_idx], y_all[held_idx], fold_logs
+
+
+# ----- the refit -----
+def refit(hm, hp, epochs: int, strategy=None, seed: int | None = None, callbacks=()):
+    """A fresh model of candidate ``hp`` trained on train+validation for ``epochs`` (no validation split).
+
+    What scikit-learn's ``GridSearchCV(refit=True)`` and AutoKeras do once the
+    search has chosen: the final model learns from every labelled sample
+    outside the test split. ``seed`` (Keras' global seed, set first) makes the
+    refit reproducible whatever ran before it in the process. ``callbacks``:
+    added to the fit's (a progress line). Returns ``(model, samples)``.
+    """
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    x, y = train_and_validation(hm)
+    with strategy.scope() if strategy is not None else nullcontext():
+        model = hm.build(hp)
+    batch_size = hm.candidate(hp).training["batch_size"] * hm.replicas
+    if diverged(fit_fresh(hm, model, x, y, batch_size, epochs, callbacks)):
+        raise ValueError(f"the refit on train+validation diverged (loss NaN/inf within {epochs} epochs)")
+    return model, len(y)
+
+
+def train_and_validation(hm):
+    """The train and validation splits as one set (what k-fold splits and a refit learns from)."""
+    return (np.concatenate([hm.data.x_train, hm.data.x_val]),
+            np.concatenate([hm.data.y_train, hm.data.y_val]))
+
+
+def fit_fresh(hm, model, x, y, batch_size, epochs, callbacks=()):
+    """Train ``model`` on ``(x, y)`` outside keras-tuner (a k-fold fold, a refit); Keras' History."""
+    with released_trial_graphs():
+        return model.fit(make_pipeline(x, y, batch_size, shuffle=True, seed=hm.seed), epochs=epochs, verbose=0,
+                         shuffle=False, callbacks=[*callbacks, *every_fit(hm)])
+
+
+def every_fit(hm) -> list:
+    """Callbacks every fit of the search has (trials, folds, refits): stop on a NaN loss; a Ctrl-C lands
+    between steps; the learning-rate schedule."""
+    schedule = [CosineAnnealing()] if hm.train.lr_schedule == "cosine" else []
+    return [keras.callbacks.TerminateOnNaN(), StepInterrupt(), *schedule]
+
+
+def diverged(history) -> bool:
+    """Whether a Keras History's training loss became NaN or inf (``TerminateOnNaN`` stopped it)."""
+    return any(not np.isfinite(v) for v in history.history.get("loss", []))
+
+
+class CosineAnnealing(keras.callbacks.LearningRateScheduler):
+    """Cosine annealing over the fit's own epochs, set once per epoch (timm's default granularity).
+
+    Epoch ``e`` of ``E`` trains at ``lr * (1 + cos(pi * e / E)) / 2``, where
+    ``lr`` is the compiled optimizer's rate when the fit starts (a tuned
+    ``learning_rate`` included) and ``E`` the ``epochs`` that ``fit`` was
+    given, so a trial, a k-fold fold and a shorter refit each anneal to
+    nearly zero at their own last epoch. Ending at a small rate gives a
+    final model that does not hinge on where the last steps of a constant
+    rate happened to land, which matters when the refit (no validation
+    split left) keeps its last weights. Hyperband's continued brackets
+    (``initial_epoch``) pick up the curve where it was.
+    """
+
+    def __init__(self):
+        super().__init__(self._rate)
+        self.base = None
+
+    def on_train_begin(self, logs=None):
+        if self.base is None:
+            self.base = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+    def _rate(self, epoch, _current):
+        return self.base * 0.5 * (1.0 + math.cos(math.pi * epoch / max(1, self.params["epochs"])))
+
+
+class FoldLogs(keras.callbacks.Callback):
+    """Keeps each epoch's logs (after the metrics callback filled them in)."""
+
+    def __init__(self):
+        super().__init__()
+        self.history: dict = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+
+
+class FoldMean(keras.callbacks.Callback):
+    """Replaces each ``val_*`` value in the logs by its mean over every fold; adds ``<objective>_std``."""
+
+    def __init__(self, fold_logs: list[dict], objective: str):
+        super().__init__()
+        self.fold_logs, self.objective = fold_logs, objective
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        for key in [k for k in logs if k.startswith("val_")]:
+            values = [logs[key]] + [h[key][epoch] for h in self.fold_logs if len(h.get(key, [])) > epoch]
+            logs[key] = float(np.mean(values))
+            if key == self.objective:
+                logs[f"{key}_std"] = float(np.std(values))
