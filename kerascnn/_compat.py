@@ -172,6 +172,7 @@ def tf_gradient_registry() -> dict | None:
 # keras-tuner has no public way to say "this candidate is taken, draw another": each oracle keeps its own
 # bookkeeping. Checked: KERAS_TUNER_CHECKED.
 
+
 def mark_tried(oracle, values: dict) -> None:
     """Never hand ``values`` out again (``Oracle._tried_so_far``, ``Oracle._compute_values_hash``)."""
     oracle._tried_so_far.add(oracle._compute_values_hash(values))

@@ -99,11 +99,18 @@ def cmd_search(args) -> int:
 
     distributed.set_role(args.chief, args.worker, args.worker_id, args.recycle_after)
     _quiet_tensorflow()
-    args.resume_hint = (f"rerun the same command to resume the search in {run_dir_for(cfg.name, args.out)} "
-                        "(finished trials are kept; the trial that was running starts again)")
+    args.resume_hint = (
+        f"rerun the same command to resume the search in {run_dir_for(cfg.name, args.out)} "
+        "(finished trials are kept; the trial that was running starts again)"
+    )
     try:
-        run_search(cfg, out=args.out, overwrite=args.overwrite, printer=lambda line: print(line, flush=True),
-                   progress=not args.quiet)
+        run_search(
+            cfg,
+            out=args.out,
+            overwrite=args.overwrite,
+            printer=lambda line: print(line, flush=True),
+            progress=not args.quiet,
+        )
     except distributed.WorkerRecycled as done:
         print(done, flush=True)
         return distributed.RECYCLE_EXIT_CODE
@@ -117,8 +124,10 @@ def cmd_experiments(args) -> int:
     width = max(map(len, experiments.names()))
     for name in experiments.names():
         print(f"{name.ljust(width)}  {experiments.summary(name)}")
-    print(f"\nRun one with `kerascnn search NAME` (default {experiments.DEFAULT}); copy one to edit with "
-          "`kerascnn init FILE --from NAME`.")
+    print(
+        f"\nRun one with `kerascnn search NAME` (default {experiments.DEFAULT}); copy one to edit with "
+        "`kerascnn init FILE --from NAME`."
+    )
     return 0
 
 
@@ -130,8 +139,9 @@ def cmd_init(args) -> int:
 
     source = experiments.path(args.source)
     if source is None:
-        raise ValueError(f"--from {args.source!r} is not a built-in experiment; they are: "
-                         f"{', '.join(experiments.names())}")
+        raise ValueError(
+            f"--from {args.source!r} is not a built-in experiment; they are: {', '.join(experiments.names())}"
+        )
     given = Path(args.file)
     if given.is_dir() or given.name in ("", ".", ".."):
         raise ValueError(f"init writes a file: give its name, e.g. my.yaml (received {args.file!r}, a folder)")
@@ -172,25 +182,41 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     search = sub.add_parser("search", help="run (or resume) the hyperparameter search of an experiment file")
-    search.add_argument("config", nargs="?", default=DEFAULT_EXPERIMENT,
-                        help=f"experiment YAML, or a built-in experiment's name (default {DEFAULT_EXPERIMENT})")
+    search.add_argument(
+        "config",
+        nargs="?",
+        default=DEFAULT_EXPERIMENT,
+        help=f"experiment YAML, or a built-in experiment's name (default {DEFAULT_EXPERIMENT})",
+    )
     search.add_argument("--out", default="runs", help="parent folder of the run directory (default runs/)")
     search.add_argument("--max-trials", type=int, help="override search.max_trials")
-    search.add_argument("--quiet", action="store_true",
-                        help="no progress line inside trials and refits (the line per trial stays)")
+    search.add_argument(
+        "--quiet", action="store_true", help="no progress line inside trials and refits (the line per trial stays)"
+    )
     search.add_argument("--epochs", type=int, help="override train.epochs")
     search.add_argument("--tuner", help="override search.tuner (random, bayesian, hyperband, grid)")
-    search.add_argument("--overwrite", action="store_true",
-                        help="delete the trials of an existing kerascnn run of this name and start over "
-                             "(a folder the kit did not make is never removed)")
-    search.add_argument("--set", action="append", metavar="KEY.PATH=VALUE",
-                        help="override any config key, e.g. --set data.subset=500 (repeatable)")
+    search.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete the trials of an existing kerascnn run of this name and start over "
+        "(a folder the kit did not make is never removed)",
+    )
+    search.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY.PATH=VALUE",
+        help="override any config key, e.g. --set data.subset=500 (repeatable)",
+    )
     search.add_argument("--chief", metavar="HOST:PORT", help="serve the oracle of a distributed search here")
     search.add_argument("--worker", metavar="HOST:PORT", help="run trials for the chief at HOST:PORT")
     search.add_argument("--worker-id", type=int, help="this worker's id (restart with the same id to resume)")
-    search.add_argument("--recycle-after", type=int, metavar="N",
-                        help="worker: exit with status 75 after N trials, to be restarted with fresh memory "
-                             "(tools/workers_per_gpu.sh restarts it)")
+    search.add_argument(
+        "--recycle-after",
+        type=int,
+        metavar="N",
+        help="worker: exit with status 75 after N trials, to be restarted with fresh memory "
+        "(tools/workers_per_gpu.sh restarts it)",
+    )
     search.set_defaults(func=cmd_search)
 
     report = sub.add_parser("report", help="write report.md with plots and print the leaderboard of a run directory")
@@ -200,8 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("evaluate", help="metrics and classification report of a saved model")
     evaluate.add_argument("model", help="a .keras file, e.g. runs/digits-simple/best_model.keras")
-    evaluate.add_argument("--data", default="digits",
-                          help="a data source name (digits, mnist, ...) or an experiment YAML (its data section and seed)")
+    evaluate.add_argument(
+        "--data",
+        default="digits",
+        help="a data source name (digits, mnist, ...) or an experiment YAML (its data section and seed)",
+    )
     evaluate.add_argument("--seed", type=int, help="split seed (default: the experiment's, or 0)")
     evaluate.set_defaults(func=cmd_evaluate)
 
@@ -210,8 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     init = sub.add_parser("init", help="write a built-in experiment to a file of yours, to edit")
     init.add_argument("file", help="the new experiment file, e.g. my_experiment.yaml")
-    init.add_argument("--from", dest="source", default=DEFAULT_EXPERIMENT,
-                      help=f"the built-in experiment to start from (default {DEFAULT_EXPERIMENT})")
+    init.add_argument(
+        "--from",
+        dest="source",
+        default=DEFAULT_EXPERIMENT,
+        help=f"the built-in experiment to start from (default {DEFAULT_EXPERIMENT})",
+    )
     init.set_defaults(func=cmd_init)
 
     models = sub.add_parser("models", help="list the registered architectures with their parameter counts")
@@ -230,9 +263,12 @@ def _os_error(err: OSError) -> str:
         return str(err)
     what = err.strerror or type(err).__name__
     where = f" {str(err.filename)!r}" if err.filename else ""
-    hint = {13: "check its permissions or choose another --out", 30: "the file system is read-only; choose another --out",
-            28: "the disk is full; free space and run the same command again",
-            36: "the name is too long for the file system; choose a shorter name or --out"}.get(err.errno, "")
+    hint = {
+        13: "check its permissions or choose another --out",
+        30: "the file system is read-only; choose another --out",
+        28: "the disk is full; free space and run the same command again",
+        36: "the name is too long for the file system; choose a shorter name or --out",
+    }.get(err.errno, "")
     return f"cannot use{where}: {what}" + (f" ({hint})" if hint else "") + (f" {err}" if not err.strerror else "")
 
 

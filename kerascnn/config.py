@@ -40,8 +40,18 @@ LR_SCHEDULES = ("constant", "cosine")
 OPTIMIZERS = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop", "adagrad": "Adagrad"}
 #: Optimizers that take ``train.momentum``.
 MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")
-SOURCES = ("digits", "mnist1d", "shapes3d", "mnist", "fashion_mnist", "cifar10", "cifar100", "image_folder", "npz",
-           "arrays")
+SOURCES = (
+    "digits",
+    "mnist1d",
+    "shapes3d",
+    "mnist",
+    "fashion_mnist",
+    "cifar10",
+    "cifar100",
+    "image_folder",
+    "npz",
+    "arrays",
+)
 #: What the arrays hold (``data.layout``): ``auto`` reads it off the shape where that leaves no doubt.
 LAYOUTS = ("auto", *RANK_NAMES.values())
 #: How long a refit trains (``search.refit_epochs``): the trial's best epoch, or every epoch of ``train.epochs``.
@@ -59,13 +69,17 @@ Rule = tuple[Callable[[Any], bool], str]
 
 
 def _int(min_value: int | None = None) -> Rule:
-    return (lambda v: is_int(v) and (min_value is None or v >= min_value),
-            "an integer" + ("" if min_value is None else f" >= {min_value}"))
+    return (
+        lambda v: is_int(v) and (min_value is None or v >= min_value),
+        "an integer" + ("" if min_value is None else f" >= {min_value}"),
+    )
 
 
 def _frac(low_open: bool = True) -> Rule:
-    return (lambda v: is_number(v) and (0 < v < 1 if low_open else 0 <= v < 1),
-            "a number in (0, 1)" if low_open else "a number in [0, 1)")
+    return (
+        lambda v: is_number(v) and (0 < v < 1 if low_open else 0 <= v < 1),
+        "a number in (0, 1)" if low_open else "a number in [0, 1)",
+    )
 
 
 def _choice(options) -> Rule:
@@ -113,8 +127,9 @@ def _check_mapping(value: Any, rules: dict[str, Rule], where: str) -> None:
         raise ConfigError(f"`{where}` must be a mapping with keys {', '.join(rules)}. Received: {where}={value!r}")
     for key, item in value.items():
         if key not in rules:
-            raise ConfigError(f"Unknown key `{where}.{key}`{did_you_mean(key, rules)}. "
-                              f"Allowed keys in {where}: {', '.join(rules)}")
+            raise ConfigError(
+                f"Unknown key `{where}.{key}`{did_you_mean(key, rules)}. Allowed keys in {where}: {', '.join(rules)}"
+            )
         if not rules[key][0](item):
             raise ConfigError(f"Invalid `{where}.{key}`: expected {rules[key][1]}. Received: {where}.{key}={item!r}")
 
@@ -148,15 +163,19 @@ class Section:
         where = cls._where
         names = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
         if not isinstance(raw, Mapping):
-            raise ConfigError(f"`{where}` must be a mapping with keys {', '.join(names)}. Received: {where}={raw!r}"
-                              if where else f"An experiment must be a mapping of sections "
-                              f"({', '.join(names)}); received {type(raw).__name__}")
+            raise ConfigError(
+                f"`{where}` must be a mapping with keys {', '.join(names)}. Received: {where}={raw!r}"
+                if where
+                else f"An experiment must be a mapping of sections ({', '.join(names)}); received {type(raw).__name__}"
+            )
         values = {}
         for key, value in raw.items():
             if key not in names:
                 path = f"{where}.{key}" if where else key
-                raise ConfigError(f"Unknown key `{path}`{did_you_mean(key, names)}. "
-                                  f"Allowed keys{' in ' + where if where else ''}: {', '.join(names)}")
+                raise ConfigError(
+                    f"Unknown key `{path}`{did_you_mean(key, names)}. "
+                    f"Allowed keys{' in ' + where if where else ''}: {', '.join(names)}"
+                )
             kind = _SECTIONS.get(str(names[key].type))
             values[key] = kind.from_dict(value) if kind is not None else copy.deepcopy(value)
         return cls(**values)
@@ -181,12 +200,15 @@ class DataSettings(Section):
     layout: str = setting("auto", _choice(LAYOUTS))
     validation_split: float = setting(0.15, _frac())
     test_split: float = setting(0.2, _frac(low_open=False))
-    image_size: list = setting([64, 64], (lambda v: isinstance(v, list) and len(v) == 2
-                                          and all(is_int(s) and s > 0 for s in v), "[height, width]"))
+    image_size: list = setting(
+        [64, 64],
+        (lambda v: isinstance(v, list) and len(v) == 2 and all(is_int(s) and s > 0 for s in v), "[height, width]"),
+    )
     color_mode: str = setting("rgb", _choice(("rgb", "grayscale")))
     subset: int | None = setting(None, _optional(_int(2)))
-    scale: Any = setting("auto", (lambda v: v in ("auto", "none") or (is_number(v) and v > 0),
-                                  "'auto', 'none' or a positive divisor"))
+    scale: Any = setting(
+        "auto", (lambda v: v in ("auto", "none") or (is_number(v) and v > 0), "'auto', 'none' or a positive divisor")
+    )
     allow_download: bool = setting(True, _BOOL)
     augmentation: dict = setting({}, AUGMENTATION)
     cache: bool = setting(True, _BOOL)
@@ -205,8 +227,13 @@ class ModelSettings(Section):
     """``model``: the architecture(s) searched and fixed builder arguments."""
 
     _where = "model"
-    architecture: Any = setting("simple_cnn", (lambda v: isinstance(v, str) or (
-        isinstance(v, list) and bool(v) and all(isinstance(s, str) for s in v)), "a registry name or a list of names"))
+    architecture: Any = setting(
+        "simple_cnn",
+        (
+            lambda v: isinstance(v, str) or (isinstance(v, list) and bool(v) and all(isinstance(s, str) for s in v)),
+            "a registry name or a list of names",
+        ),
+    )
     params: dict = setting({}, _DICT)
 
     @property
@@ -243,18 +270,29 @@ class SearchSettings(Section):
     refit: bool = setting(True, _BOOL)
     refit_seeds: int = setting(1, _int(1))
     refit_epochs: str = setting("best", _choice(REFIT_EPOCHS))
-    ensemble: int = setting(0, (lambda v: is_int(v) and (v == 0 or v >= 2),
-                                "0 (off) or the number of top trials to average, >= 2"))
+    ensemble: int = setting(
+        0, (lambda v: is_int(v) and (v == 0 or v >= 2), "0 (off) or the number of top trials to average, >= 2")
+    )
     cv_folds: int | None = setting(None, _optional(_int(2)))
-    baselines: list = setting(["svc"], (lambda v: isinstance(v, list) and len(set(map(repr, v))) == len(v)
-                                        and all(isinstance(b, str) and b in BASELINES for b in v),
-                                        "a list of distinct names from " + ", ".join(map(repr, BASELINES))))
+    baselines: list = setting(
+        ["svc"],
+        (
+            lambda v: (
+                isinstance(v, list)
+                and len(set(map(repr, v))) == len(v)
+                and all(isinstance(b, str) and b in BASELINES for b in v)
+            ),
+            "a list of distinct names from " + ", ".join(map(repr, BASELINES)),
+        ),
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.refit_seeds > 1 and not self.refit:
-            raise ConfigError(f"`search.refit_seeds` ({self.refit_seeds}) averages refits of the best trial, so it "
-                              "needs `search.refit: true`. Set search.refit: true, or search.refit_seeds: 1.")
+            raise ConfigError(
+                f"`search.refit_seeds` ({self.refit_seeds}) averages refits of the best trial, so it "
+                "needs `search.refit: true`. Set search.refit: true, or search.refit_seeds: 1."
+            )
 
 
 @dataclass(frozen=True)
@@ -270,17 +308,33 @@ class TrainSettings(Section):
     momentum: float = setting(0.9, _frac(low_open=False))
     early_stopping: int | None = setting(None, _optional(_int(1)))
     verbose: int = setting(0, (lambda v: is_int(v) and v in (0, 1, 2), "one of 0, 1, 2"))
-    mixed_precision: Any = setting(False, (lambda v: v in (True, False, "float16", "bfloat16") and not is_int(v),
-                                           "false, true (bfloat16 where the GPU has it, else float16), "
-                                           "'float16' or 'bfloat16'"))
-    jit_compile: Any = setting("auto", (lambda v: v in ("auto", True, False) and not is_int(v),
-                                        "'auto', true or false"))
-    steps_per_execution: Any = setting("auto", (lambda v: v == "auto" or (is_int(v) and v >= 1),
-                                                "'auto' (1 on a CPU, a whole epoch per call on a GPU) "
-                                                "or an integer >= 1"))
-    profile_batch: Any = setting(0, (lambda v: (is_int(v) and v >= 0) or (
-        isinstance(v, list) and len(v) == 2 and all(is_int(b) and b >= 1 for b in v) and v[0] <= v[1]),
-        "0 (off), a batch number, or [first, last] batches"))
+    mixed_precision: Any = setting(
+        False,
+        (
+            lambda v: v in (True, False, "float16", "bfloat16") and not is_int(v),
+            "false, true (bfloat16 where the GPU has it, else float16), 'float16' or 'bfloat16'",
+        ),
+    )
+    jit_compile: Any = setting(
+        "auto", (lambda v: v in ("auto", True, False) and not is_int(v), "'auto', true or false")
+    )
+    steps_per_execution: Any = setting(
+        "auto",
+        (
+            lambda v: v == "auto" or (is_int(v) and v >= 1),
+            "'auto' (1 on a CPU, a whole epoch per call on a GPU) or an integer >= 1",
+        ),
+    )
+    profile_batch: Any = setting(
+        0,
+        (
+            lambda v: (
+                (is_int(v) and v >= 0)
+                or (isinstance(v, list) and len(v) == 2 and all(is_int(b) and b >= 1 for b in v) and v[0] <= v[1])
+            ),
+            "0 (off), a batch number, or [first, last] batches",
+        ),
+    )
     strategy: str | None = setting(None, _optional(_choice(("mirrored",))))
 
 
@@ -304,9 +358,11 @@ class Experiment(Section):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.search.cv_folds and self.train.strategy:
-            raise ConfigError(f"`search.cv_folds` ({self.search.cv_folds}) and `train.strategy` "
-                              f"({self.train.strategy!r}) cannot be combined: each fold trains its own model "
-                              "outside keras-tuner's distribution scope. Set one of them to null.")
+            raise ConfigError(
+                f"`search.cv_folds` ({self.search.cv_folds}) and `train.strategy` "
+                f"({self.train.strategy!r}) cannot be combined: each fold trains its own model "
+                "outside keras-tuner's distribution scope. Set one of them to null."
+            )
 
     def replace(self, **sections: Any) -> "Experiment":
         """A copy with whole sections or top-level values replaced (checked again)."""
@@ -314,9 +370,14 @@ class Experiment(Section):
 
 
 #: Field type names (``from __future__ import annotations`` keeps them as strings) -> their section class.
-_SECTIONS: dict[str, type[Section]] = {"DataSettings": DataSettings, "ModelSettings": ModelSettings,
-                                       "SearchSettings": SearchSettings, "TrainSettings": TrainSettings,
-                                       "Constraints": Constraints, "'Constraints'": Constraints}
+_SECTIONS: dict[str, type[Section]] = {
+    "DataSettings": DataSettings,
+    "ModelSettings": ModelSettings,
+    "SearchSettings": SearchSettings,
+    "TrainSettings": TrainSettings,
+    "Constraints": Constraints,
+    "'Constraints'": Constraints,
+}
 
 #: The defaults as a mapping, read off the dataclasses (their one home), for code that merges mappings.
 DEFAULTS: dict = Experiment().to_dict()
@@ -334,11 +395,14 @@ class _Loader(yaml.SafeLoader):
 _Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
-    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
                    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
                    |\.[0-9_]+(?:[eE][-+][0-9]+)?
                    |[-+]?\.(?:inf|Inf|INF)
-                   |\.(?:nan|NaN|NAN))$""", re.X),
+                   |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
     list("-+0123456789."),
 )
 
@@ -380,16 +444,20 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         return path, yaml_load(value) if value.strip() else None
     except yaml.YAMLError as err:
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigError(f"Invalid --set {text!r}: the value is not valid YAML ({problem}); quote strings "
-                          "and write lists as [a, b], e.g. --set search.space.kernel_size=\"[3, 5]\"") from None
+        raise ConfigError(
+            f"Invalid --set {text!r}: the value is not valid YAML ({problem}); quote strings "
+            'and write lists as [a, b], e.g. --set search.space.kernel_size="[3, 5]"'
+        ) from None
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     """Apply ``--set key.path=value`` strings to a raw experiment mapping."""
     raw = copy.deepcopy(raw or {})
     if not isinstance(raw, dict):
-        raise ConfigError(f"An experiment must be a mapping of sections (name, data, model, search, train); "
-                          f"received a {type(raw).__name__}")
+        raise ConfigError(
+            f"An experiment must be a mapping of sections (name, data, model, search, train); "
+            f"received a {type(raw).__name__}"
+        )
     for text in overrides or []:
         path, value = parse_override(text)
         node = raw
@@ -413,8 +481,10 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Experiment:
     if not path.is_file() and shipped is not None:
         path = shipped
     if not path.is_file():
-        raise ConfigError(f"Experiment file not found: {path} (the experiments that ship with the kit: "
-                          f"{', '.join(experiments.names())}; `kerascnn experiments` lists them)")
+        raise ConfigError(
+            f"Experiment file not found: {path} (the experiments that ship with the kit: "
+            f"{', '.join(experiments.names())}; `kerascnn experiments` lists them)"
+        )
     try:
         raw = yaml_load(path.read_text())
     except UnicodeDecodeError:
@@ -422,6 +492,8 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Experiment:
     except yaml.YAMLError as err:
         raise ConfigError(f"{path} is not valid YAML: {err}") from None
     if raw is not None and not isinstance(raw, dict):
-        raise ConfigError(f"{path}: an experiment must be a mapping of sections (name, data, model, search, "
-                          f"train); the file holds a {type(raw).__name__}")
+        raise ConfigError(
+            f"{path}: an experiment must be a mapping of sections (name, data, model, search, "
+            f"train); the file holds a {type(raw).__name__}"
+        )
     return Experiment.from_dict(apply_overrides(raw or {}, overrides or []))

@@ -27,8 +27,10 @@ def gpu_names() -> list[str]:
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
-                for gpu in tf.config.list_physical_devices("GPU")]
+        return [
+            tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+            for gpu in tf.config.list_physical_devices("GPU")
+        ]
     if backend == "jax":
         import jax
 
@@ -75,7 +77,10 @@ def precision_policy(setting, gpus: list[str]) -> tuple[str, str | None]:
         return "float32", None
     if setting is True:
         if not gpus:
-            return "float32", "train.mixed_precision: no GPU here, so training stays in float32 (half precision is slower on CPUs)"
+            return (
+                "float32",
+                "train.mixed_precision: no GPU here, so training stays in float32 (half precision is slower on CPUs)",
+            )
         capability = _compute_capability()
         setting = "bfloat16" if capability is not None and capability >= (8, 0) else "float16"
     note = f"mixed precision on: {setting} compute, float32 weights and outputs"
@@ -96,7 +101,8 @@ def jit_note(train: TrainSettings | Mapping) -> str:
     backend, jit = _backend(), TrainSettings.of(train).jit_compile
     if backend == "jax":
         return "always on: JAX compiles every step with XLA" + (
-            " (train.jit_compile: false has no effect on JAX)" if jit is False else "")
+            " (train.jit_compile: false has no effect on JAX)" if jit is False else ""
+        )
     if backend == "torch":
         return {True: "torch.compile", False: "off (eager PyTorch)", "auto": "auto (Keras: eager PyTorch)"}[jit]
     return {True: "XLA", False: "off", "auto": "auto (Keras decides per model)"}[jit]
@@ -122,14 +128,20 @@ def profile_note(train: TrainSettings | Mapping, gpus: list[str]) -> str | None:
     where = "" if gpus else "; CPU ops only here"
     backend = _backend()
     if backend == "tensorflow":
-        return (f"train.profile_batch={batches}: TensorBoard profiler traces those batches (view with the "
-                f"tensorboard-plugin-profile package){where}")
+        return (
+            f"train.profile_batch={batches}: TensorBoard profiler traces those batches (view with the "
+            f"tensorboard-plugin-profile package){where}"
+        )
     if backend == "jax":
-        return (f"train.profile_batch={batches}: jax.profiler traces those batches into each trial's train/ "
-                f"folder (view with the tensorboard-plugin-profile package){where}")
+        return (
+            f"train.profile_batch={batches}: jax.profiler traces those batches into each trial's train/ "
+            f"folder (view with the tensorboard-plugin-profile package){where}"
+        )
     if backend == "torch":
-        return (f"train.profile_batch={batches}: torch.profiler traces those batches into each trial's train/ "
-                f"folder (view with the torch-tb-profiler package){where}")
+        return (
+            f"train.profile_batch={batches}: torch.profiler traces those batches into each trial's train/ "
+            f"folder (view with the torch-tb-profiler package){where}"
+        )
     return f"train.profile_batch={batches}: the {backend} backend has no profiler; nothing is traced"
 
 
@@ -151,7 +163,9 @@ def configure(train: TrainSettings | Mapping, printer=print) -> list[str]:
     if _backend() == "jax" or jit != "auto":
         notes.append("train.jit_compile: " + jit_note(train) + ("" if gpus else " (on the CPU)"))
     if TrainSettings.of(train).steps_per_execution != "auto":
-        notes.append(f"train.steps_per_execution: {TrainSettings.of(train).steps_per_execution} training steps per call")
+        notes.append(
+            f"train.steps_per_execution: {TrainSettings.of(train).steps_per_execution} training steps per call"
+        )
     profile = profile_note(train, gpus)
     if profile:
         notes.append(profile)
@@ -188,11 +202,15 @@ def strategy(train: TrainSettings | Mapping, printer=print):
         keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
         result, replicas = None, len(devices)
     else:
-        raise ValueError(f"train.strategy: mirrored needs the TensorFlow (tf.distribute) or JAX "
-                         f"(keras.distribution) backend; KERAS_BACKEND is {backend!r}. Remove train.strategy, or "
-                         "set KERAS_BACKEND=jax or tensorflow")
-    printer(f"train.strategy: mirrored over {replicas} device(s) ({', '.join(devices)}); "
-            f"each step takes batch_size × {replicas} samples")
+        raise ValueError(
+            f"train.strategy: mirrored needs the TensorFlow (tf.distribute) or JAX "
+            f"(keras.distribution) backend; KERAS_BACKEND is {backend!r}. Remove train.strategy, or "
+            "set KERAS_BACKEND=jax or tensorflow"
+        )
+    printer(
+        f"train.strategy: mirrored over {replicas} device(s) ({', '.join(devices)}); "
+        f"each step takes batch_size × {replicas} samples"
+    )
     return result, replicas
 
 

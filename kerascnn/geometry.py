@@ -57,7 +57,9 @@ def _check_axis(size, kernel_size, strides=1, dilation=1, *, kernel_arg="kernel_
     check_int("dilation", dilation)
 
 
-def explicit_padding(padding: Any, kernel_size: int, dilation: int = 1, *, arg: str = "padding") -> tuple[int, int] | None:
+def explicit_padding(
+    padding: Any, kernel_size: int, dilation: int = 1, *, arg: str = "padding"
+) -> tuple[int, int] | None:
     """Padding as ``(before, after)`` zeros, or ``None`` for Keras' own ``valid``/``same``.
 
     ``"full"`` pads ``d * (k - 1)`` on each side; an int pads that much on both
@@ -74,9 +76,7 @@ def explicit_padding(padding: Any, kernel_size: int, dilation: int = 1, *, arg: 
         return (int(padding[0]), int(padding[1]))
     if isinstance(padding, str) and padding in ("valid", "same"):
         return None
-    raise invalid(
-        arg, padding, "'valid', 'same', 'full', a non-negative integer or a (before, after) pair"
-    )
+    raise invalid(arg, padding, "'valid', 'same', 'full', a non-negative integer or a (before, after) pair")
 
 
 def conv_output_length(size, kernel_size, strides=1, padding="valid", dilation=1):
@@ -105,9 +105,7 @@ def conv_output_length(size, kernel_size, strides=1, padding="valid", dilation=1
     return max(0, (size + pads[0] + pads[1] - span) // strides + 1)
 
 
-def conv_transpose_output_length(
-    size, kernel_size, strides=1, padding="valid", dilation=1, output_padding=None
-):
+def conv_transpose_output_length(size, kernel_size, strides=1, padding="valid", dilation=1, output_padding=None):
     """Output length of a transposed convolution along one axis.
 
     ``"valid"`` and ``"same"`` follow Keras exactly (with ``output_padding=None``
@@ -229,7 +227,8 @@ def check_input_shape(input_shape, *, ranks=(1, 2, 3)) -> tuple:
     ):
         forms = {1: "(length, channels)", 2: "(height, width, channels)", 3: "(depth, height, width, channels)"}
         raise invalid(
-            "input_shape", input_shape,
+            "input_shape",
+            input_shape,
             " or ".join(forms[r] for r in ranks)
             + " with positive sizes (channels_last, no batch axis; spatial sizes may be None)",
         )
@@ -257,13 +256,17 @@ def _describe(spec: LayerSpec) -> str:
     k = spec.kind
     if k in CONV_KINDS or k == "pool":
         size = spec.get("kernel_size") or spec.get("pool_size")
-        label = {"conv": "conv", "depthwise": "depthwise conv", "separable": "separable conv",
-                 "transposed": "transposed conv", "pool": f"{spec.get('pool')} pool"}[k]
+        label = {
+            "conv": "conv",
+            "depthwise": "depthwise conv",
+            "separable": "separable conv",
+            "transposed": "transposed conv",
+            "pool": f"{spec.get('pool')} pool",
+        }[k]
         extra = ""
         if any(d > 1 for d in spec.get("dilation", (1,))):
             extra = f", dilation {_fmt(spec.get('dilation'))}"
-        return (f"{label} {_fmt(size)} stride {_fmt(spec.get('strides'))}{extra}, "
-                f"padding '{spec.get('padding')}'")
+        return f"{label} {_fmt(size)} stride {_fmt(spec.get('strides'))}{extra}, padding '{spec.get('padding')}'"
     if k == "cropping":
         return f"cropping {spec.get('pads')}"
     return k.replace("_", " ")
@@ -305,7 +308,11 @@ def _trace_window(st: _TraceState, spec: LayerSpec, i: int, table: list):
     if len(ks) != rank:
         raise GeometryError(
             f"Layer {i} ({spec.name}) has a {len(ks)}D kernel {ks} but the input has "
-            f"{rank} spatial axes (shape {_fmt(st.shape)}).", index=i, layer=spec.name, table=table)
+            f"{rank} spatial axes (shape {_fmt(st.shape)}).",
+            index=i,
+            layer=spec.name,
+            table=table,
+        )
     new = []
     for a in range(rank):
         n = st.spatial[a]
@@ -315,17 +322,21 @@ def _trace_window(st: _TraceState, spec: LayerSpec, i: int, table: list):
             if out and n is not None and conv_output_length(out, ks[a], strides[a], pad, dl[a]) != n:
                 # TensorFlow computes a transposed conv as the gradient of the forward
                 # conv, so it refuses an output the forward conv would not map back to n.
-                raise _Collapse(f"axis {a}: output_padding={out_pad[a]} gives length {out}, which a forward conv "
-                                f"maps to {conv_output_length(out, ks[a], strides[a], pad, dl[a])}, "
-                                f"not the input's {n}")
+                raise _Collapse(
+                    f"axis {a}: output_padding={out_pad[a]} gives length {out}, which a forward conv "
+                    f"maps to {conv_output_length(out, ks[a], strides[a], pad, dl[a])}, "
+                    f"not the input's {n}"
+                )
         else:
             out = conv_output_length(n, ks[a], strides[a], pad, dl[a])
         span = dilated_kernel_size(ks[a], dl[a])
         if out == 0:
             what = "pool window" if is_pool else "kernel"
             dil = f" (dilated span {span})" if span != ks[a] else ""
-            raise _Collapse(f"axis {a} has size {n}, smaller than the {what} {ks[a]}{dil} "
-                            f"with padding '{pad}', so the output would be 0")
+            raise _Collapse(
+                f"axis {a} has size {n}, smaller than the {what} {ks[a]}{dil} "
+                f"with padding '{pad}', so the output would be 0"
+            )
         new.append(out)
         if kind == "transposed":  # receptive field
             st.rf_jump[a] /= strides[a]
@@ -425,15 +436,20 @@ def trace(input_shape: Sequence, specs: Iterable[LayerSpec], *, strict: bool = T
             raise GeometryError(
                 f"Layer {i} ({spec.name}, {_describe(spec)}) needs spatial axes, but the "
                 "stack was already flattened or globally pooled before it.",
-                index=i, layer=spec.name, table=table,
+                index=i,
+                layer=spec.name,
+                table=table,
             )
         try:
             params = _TRACERS.get(spec.kind, _trace_nothing)(st, spec, i, table)
         except _Collapse as reason:
             msg = f"The feature map collapses at {spec.name} ({_describe(spec)}): {reason}."
             if table:
-                msg += (f" Shapes before it: {_fmt(shape)} -> ... -> "
-                        + " -> ".join(_fmt(g.output_shape) for g in table[-3:]) + ".")
+                msg += (
+                    f" Shapes before it: {_fmt(shape)} -> ... -> "
+                    + " -> ".join(_fmt(g.output_shape) for g in table[-3:])
+                    + "."
+                )
             if strict:
                 raise GeometryError(msg, index=i, layer=spec.name, table=table) from None
             return table
@@ -441,8 +457,11 @@ def trace(input_shape: Sequence, specs: Iterable[LayerSpec], *, strict: bool = T
         if st.flat:
             table.append(LayerGeometry(spec.name, spec.kind, out_shape, params))
         else:
-            table.append(LayerGeometry(spec.name, spec.kind, out_shape, params,
-                                       tuple(st.rf_size), tuple(st.rf_jump), tuple(st.rf_start)))
+            table.append(
+                LayerGeometry(
+                    spec.name, spec.kind, out_shape, params, tuple(st.rf_size), tuple(st.rf_jump), tuple(st.rf_start)
+                )
+            )
     return table
 
 
@@ -508,12 +527,17 @@ def format_table(table: Sequence[LayerGeometry]) -> str:
     """A plain-text table: layer, output shape, parameters, receptive field."""
     rows = [("layer", "kind", "output shape", "params", "receptive field", "jump", "start")]
     for g in table:
-        rows.append((
-            g.name, g.kind, _fmt(g.output_shape), "?" if g.params is None else f"{g.params:,}",
-            "-" if g.rf_size is None else _fmt(_clean(g.rf_size)),
-            "-" if g.rf_jump is None else _fmt(_clean(g.rf_jump)),
-            "-" if g.rf_start is None else _fmt(_clean(g.rf_start)),
-        ))
+        rows.append(
+            (
+                g.name,
+                g.kind,
+                _fmt(g.output_shape),
+                "?" if g.params is None else f"{g.params:,}",
+                "-" if g.rf_size is None else _fmt(_clean(g.rf_size)),
+                "-" if g.rf_jump is None else _fmt(_clean(g.rf_jump)),
+                "-" if g.rf_start is None else _fmt(_clean(g.rf_start)),
+            )
+        )
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

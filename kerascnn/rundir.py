@@ -39,9 +39,21 @@ CONFIG = "config.yaml"
 #: Last line of every config.yaml the kit writes: a file without it was cut short.
 CONFIG_END = "# end of kerascnn config"
 #: Keys that do not change how a trial is trained: they may differ when a run is resumed.
-NOT_IDENTITY = ("name", "search.max_trials", "search.worker_timeout", "search.constraints.max_rejections",
-                "search.refit", "search.refit_seeds", "search.refit_epochs", "search.ensemble", "search.baselines",
-                "train.verbose", "train.profile_batch", "train.steps_per_execution", "data.cache")
+NOT_IDENTITY = (
+    "name",
+    "search.max_trials",
+    "search.worker_timeout",
+    "search.constraints.max_rejections",
+    "search.refit",
+    "search.refit_seeds",
+    "search.refit_epochs",
+    "search.ensemble",
+    "search.baselines",
+    "train.verbose",
+    "train.profile_batch",
+    "train.steps_per_execution",
+    "data.cache",
+)
 
 
 class RunDirError(Exception):
@@ -143,16 +155,18 @@ def _flatten(config: dict, prefix: str = "") -> dict:
 
 def identity(config: dict) -> dict:
     """Every key that shapes a trial (data, model, space, training, seed), flattened to ``a.b.c``."""
-    return {k: v for k, v in _flatten(config).items()
-            if not any(k == n or k.startswith(n + ".") for n in NOT_IDENTITY)}
+    return {k: v for k, v in _flatten(config).items() if not any(k == n or k.startswith(n + ".") for n in NOT_IDENTITY)}
 
 
 def differences(saved: dict, new: dict) -> list[str]:
     """``["train.learning_rate: 0.001 -> 0.01", ...]`` between two resolved configs."""
     old, cur = identity(saved), identity(new)
     missing = "(not set)"
-    return [f"{k}: {old.get(k, missing)!r} -> {cur.get(k, missing)!r}"
-            for k in sorted(set(old) | set(cur)) if old.get(k, missing) != cur.get(k, missing)]
+    return [
+        f"{k}: {old.get(k, missing)!r} -> {cur.get(k, missing)!r}"
+        for k in sorted(set(old) | set(cur))
+        if old.get(k, missing) != cur.get(k, missing)
+    ]
 
 
 # ----------------------------------------------------------------------------- ownership
@@ -213,7 +227,8 @@ def saved_config(run_dir: Path) -> dict | None:
         f"{run_dir / CONFIG} is {text_why} and {run_dir / MARKER} is {marker_why}: the kit cannot tell which "
         f"experiment the trials in {run_dir} belong to. Nothing was changed. Restore {CONFIG} from a copy and "
         f"run the same command again, or keep these trials and start a new run with another name "
-        f"(--set name=NEW_NAME).")
+        f"(--set name=NEW_NAME)."
+    )
 
 
 def write_config(path: Path, config: dict) -> None:
@@ -221,9 +236,18 @@ def write_config(path: Path, config: dict) -> None:
 
 
 def write_marker(run_dir: Path, config: dict) -> None:
-    atomic_write(run_dir / MARKER, json.dumps({
-        "kerascnn": __version__, "created": datetime.datetime.now().isoformat(timespec="seconds"),
-        "config": config}, indent=1, default=str))
+    atomic_write(
+        run_dir / MARKER,
+        json.dumps(
+            {
+                "kerascnn": __version__,
+                "created": datetime.datetime.now().isoformat(timespec="seconds"),
+                "config": config,
+            },
+            indent=1,
+            default=str,
+        ),
+    )
 
 
 def check_tuner_state(project_dir: Path) -> None:
@@ -236,8 +260,9 @@ def check_tuner_state(project_dir: Path) -> None:
     """
     project_dir = Path(project_dir)
     damaged = []
-    for path in sorted(p for pattern in ("oracle.json", "tuner*.json", "trial_*/trial.json")
-                       for p in project_dir.glob(pattern)):
+    for path in sorted(
+        p for pattern in ("oracle.json", "tuner*.json", "trial_*/trial.json") for p in project_dir.glob(pattern)
+    ):
         try:
             json.loads(path.read_text())
         except (ValueError, UnicodeDecodeError):
@@ -246,7 +271,8 @@ def check_tuner_state(project_dir: Path) -> None:
         raise DamagedRunFile(
             f"keras-tuner cannot resume from damaged state file(s) (empty or cut short): {', '.join(damaged)}. "
             f"Nothing was changed. Restore them from a copy, or keep these trials and start a new run with another "
-            "name (--set name=NEW_NAME).")
+            "name (--set name=NEW_NAME)."
+        )
 
 
 # ----------------------------------------------------------------------------- lock
@@ -302,8 +328,10 @@ def _check_parent(run_dir: Path) -> None:
     if out.exists() and not out.is_dir():
         raise RunDirError(f"--out {str(out)!r} is a file, not a folder: choose a folder for the runs.")
     if run_dir.is_symlink():
-        raise NotARun(f"{run_dir} is a symbolic link: the kit writes runs only into folders it makes inside "
-                      f"{out}. Choose another name (--set name=NEW_NAME) or another --out.")
+        raise NotARun(
+            f"{run_dir} is a symbolic link: the kit writes runs only into folders it makes inside "
+            f"{out}. Choose another name (--set name=NEW_NAME) or another --out."
+        )
     if run_dir.exists() and not run_dir.is_dir():
         raise NotARun(f"{run_dir} is a file, not a run directory: choose another name or --out.")
 
@@ -313,8 +341,10 @@ def check_usable(run_dir: Path, overwrite: bool) -> None:
     _check_parent(run_dir)
     if run_dir.is_dir() and any(p.name != LOCK for p in run_dir.iterdir()) and not is_run_dir(run_dir):
         action = "remove it with --overwrite" if overwrite else "write into it"
-        raise NotARun(f"{run_dir} exists and is not a kerascnn run directory (no {MARKER} or {CONFIG}): the kit "
-                      f"will not {action}. Choose another name (--set name=NEW_NAME) or another --out.")
+        raise NotARun(
+            f"{run_dir} exists and is not a kerascnn run directory (no {MARKER} or {CONFIG}): the kit "
+            f"will not {action}. Choose another name (--set name=NEW_NAME) or another --out."
+        )
 
 
 def open_run(run_dir: Path, config: dict, overwrite: bool, printer=print) -> RunLock:
@@ -344,7 +374,8 @@ def open_run(run_dir: Path, config: dict, overwrite: bool, printer=print) -> Run
                     f"{run_dir} holds trials of a different experiment; these settings differ "
                     f"(saved -> now):\n  " + "\n  ".join(changed) + "\nResuming would rank trials trained "
                     "differently against each other. Run under another name (--set name=NEW_NAME) to keep both, "
-                    f"or add --overwrite to delete the trials in {run_dir} and start over.")
+                    f"or add --overwrite to delete the trials in {run_dir} and start over."
+                )
     except BaseException:
         lock.release()
         raise

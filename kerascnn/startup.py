@@ -73,8 +73,11 @@ def quiet_tensorflow_import():
             os.close(saved)
             capture.seek(0)
             driver = os.path.exists("/proc/driver/nvidia")
-            kept = [line for line in capture.read().decode(errors="replace").splitlines(keepends=True)
-                    if not is_noise(line, driver)]
+            kept = [
+                line
+                for line in capture.read().decode(errors="replace").splitlines(keepends=True)
+                if not is_noise(line, driver)
+            ]
             if kept:
                 sys.stderr.write("".join(kept))
                 sys.stderr.flush()
@@ -91,9 +94,11 @@ def missing_backend(err: ModuleNotFoundError) -> None:
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     if err.name is None or err.name.split(".")[0] not in (*BACKENDS, "jaxlib"):
         raise err
-    message = (f"Keras' backend is {backend!r} (KERAS_BACKEND), but {err.name.split('.')[0]!r} is not installed. "
-               f"Install the kit with that backend: pip install \"kerascnn[{backend}]\" (from a checkout: "
-               f"pip install \".[{backend}]\"); or set KERAS_BACKEND to an installed one ({', '.join(BACKENDS)}).")
+    message = (
+        f"Keras' backend is {backend!r} (KERAS_BACKEND), but {err.name.split('.')[0]!r} is not installed. "
+        f'Install the kit with that backend: pip install "kerascnn[{backend}]" (from a checkout: '
+        f'pip install ".[{backend}]"); or set KERAS_BACKEND to an installed one ({", ".join(BACKENDS)}).'
+    )
     if _running_the_command():
         print(f"kerascnn: error: {message}", file=sys.stderr)
         raise SystemExit(2)

@@ -20,7 +20,8 @@ from kerascnn.architectures import create_model, list_models
 from kerascnn.architectures._common import all_layers
 from kerascnn.architectures.weights import keras_application
 from kerascnn.layers.build import apply_specs
-from kerascnn.layers.heads import POOLINGS as HEAD_POOLINGS, head_specs
+from kerascnn.layers.heads import POOLINGS as HEAD_POOLINGS
+from kerascnn.layers.heads import head_specs
 from kerascnn.memory import released_trial_graphs
 from kerascnn.validation import check_choice, check_int, did_you_mean, invalid, is_int
 
@@ -64,9 +65,12 @@ def load_backbone(source, *, input_shape=None, weights=None, cut: str | None = N
         return create_model(source, input_shape=input_shape, include_top=False, weights=weights, **kwargs)
     if hasattr(keras.applications, app) and app[0].isupper():
         return keras_application(app, include_top=False, weights=weights, input_shape=input_shape, **kwargs)
-    raise invalid("source", source,
-                  f"a registry model{did_you_mean(source, list_models())} ({', '.join(list_models())}), a "
-                  "keras.applications function such as 'keras.applications.ResNet50', or a keras.Model")
+    raise invalid(
+        "source",
+        source,
+        f"a registry model{did_you_mean(source, list_models())} ({', '.join(list_models())}), a "
+        "keras.applications function such as 'keras.applications.ResNet50', or a keras.Model",
+    )
 
 
 def freeze(backbone: keras.Model, layers="all") -> keras.Model:
@@ -94,9 +98,17 @@ def freeze(backbone: keras.Model, layers="all") -> keras.Model:
     return backbone
 
 
-def transfer_model(backbone: keras.Model, num_classes: int, *, freeze_layers="all", pooling="avg",
-                   dropout: float = 0.0, dense_layers=(), classifier_activation="softmax",
-                   name: str = "transfer") -> keras.Model:
+def transfer_model(
+    backbone: keras.Model,
+    num_classes: int,
+    *,
+    freeze_layers="all",
+    pooling="avg",
+    dropout: float = 0.0,
+    dense_layers=(),
+    classifier_activation="softmax",
+    name: str = "transfer",
+) -> keras.Model:
     """``backbone`` (in inference mode) under a new classifier for ``num_classes``.
 
     Args:
@@ -118,8 +130,14 @@ def transfer_model(backbone: keras.Model, num_classes: int, *, freeze_layers="al
         x = pool(name=f"{pooling}_pool")(x)
     elif len(x.shape) > 2:
         x = keras.layers.Flatten(name="flatten")(x)
-    specs = head_specs(include_top=True, num_classes=num_classes, pooling=None, dropout=dropout,
-                       classifier_activation=classifier_activation, dense_layers=list(dense_layers))
+    specs = head_specs(
+        include_top=True,
+        num_classes=num_classes,
+        pooling=None,
+        dropout=dropout,
+        classifier_activation=classifier_activation,
+        dense_layers=list(dense_layers),
+    )
     outputs = apply_specs(x, specs[1:])  # the features are already a vector: skip the head's flatten
     return keras.Model(inputs, outputs, name=name)
 
@@ -135,19 +153,53 @@ def _fit(model, x, y, *, learning_rate, epochs, batch_size, loss, validation_dat
     loss = loss or ("sparse_categorical_crossentropy" if model.output_shape[-1] > 1 else "binary_crossentropy")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
     with released_trial_graphs():  # repeated fine-tuning runs in one process keep memory flat
-        return model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_data=validation_data,
-                         verbose=verbose, **fit_kwargs)
+        return model.fit(
+            x, y, epochs=epochs, batch_size=batch_size, validation_data=validation_data, verbose=verbose, **fit_kwargs
+        )
 
 
-def train_head(model, x, y=None, *, epochs: int = 10, learning_rate: float = 1e-3, batch_size: int = 32,
-               loss=None, validation_data=None, verbose=0, **fit_kwargs):
+def train_head(
+    model,
+    x,
+    y=None,
+    *,
+    epochs: int = 10,
+    learning_rate: float = 1e-3,
+    batch_size: int = 32,
+    loss=None,
+    validation_data=None,
+    verbose=0,
+    **fit_kwargs,
+):
     """Train with the backbone as frozen as :func:`transfer_model` left it; returns the History."""
-    return _fit(model, x, y, learning_rate=learning_rate, epochs=epochs, batch_size=batch_size, loss=loss,
-                validation_data=validation_data, verbose=verbose, **fit_kwargs)
+    return _fit(
+        model,
+        x,
+        y,
+        learning_rate=learning_rate,
+        epochs=epochs,
+        batch_size=batch_size,
+        loss=loss,
+        validation_data=validation_data,
+        verbose=verbose,
+        **fit_kwargs,
+    )
 
 
-def fine_tune(model, x, y=None, *, unfreeze="all", epochs: int = 5, learning_rate: float = 1e-5,
-              batch_size: int = 32, loss=None, validation_data=None, verbose=0, **fit_kwargs):
+def fine_tune(
+    model,
+    x,
+    y=None,
+    *,
+    unfreeze="all",
+    epochs: int = 5,
+    learning_rate: float = 1e-5,
+    batch_size: int = 32,
+    loss=None,
+    validation_data=None,
+    verbose=0,
+    **fit_kwargs,
+):
     """Unfreeze the backbone (``"all"`` or its last ``N`` layers) and train at a low learning rate.
 
     Batch-norm layers stay frozen, hence in inference mode (see
@@ -161,5 +213,15 @@ def fine_tune(model, x, y=None, *, unfreeze="all", epochs: int = 5, learning_rat
         freeze(backbone, len(backbone.layers) - unfreeze)
     else:
         raise invalid("unfreeze", unfreeze, f"'all' or a number of last layers from 1 to {len(backbone.layers)}")
-    return _fit(model, x, y, learning_rate=learning_rate, epochs=epochs, batch_size=batch_size, loss=loss,
-                validation_data=validation_data, verbose=verbose, **fit_kwargs)
+    return _fit(
+        model,
+        x,
+        y,
+        learning_rate=learning_rate,
+        epochs=epochs,
+        batch_size=batch_size,
+        loss=loss,
+        validation_data=validation_data,
+        verbose=verbose,
+        **fit_kwargs,
+    )

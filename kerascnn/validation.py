@@ -18,8 +18,10 @@ RANK_NAMES = {1: "signals", 2: "images", 3: "volumes"}
 
 #: A run's ``name``: one plain folder name, so the run directory ``<out>/<name>`` never leaves ``--out``.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,100}")
-NAME_RULE = ("a plain folder name: 1 to 100 letters, digits, '.', '_' or '-', not '.' or '..' "
-             "(the run directory is <out>/<name>)")
+NAME_RULE = (
+    "a plain folder name: 1 to 100 letters, digits, '.', '_' or '-', not '.' or '..' "
+    "(the run directory is <out>/<name>)"
+)
 
 
 def invalid(arg: str, value: Any, expected: str) -> ValueError:
@@ -45,8 +47,7 @@ def check_choice(arg: str, value: Any, choices: Sequence[Any]) -> Any:
         return value
     allowed = ", ".join(repr(c) for c in choices)
     raise ValueError(
-        f"Invalid `{arg}`{did_you_mean(value, choices)}: allowed values are {allowed}. "
-        f"Received: {arg}={value!r}"
+        f"Invalid `{arg}`{did_you_mean(value, choices)}: allowed values are {allowed}. Received: {arg}={value!r}"
     )
 
 

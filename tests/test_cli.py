@@ -61,11 +61,17 @@ def _experiment(tmp_path, **data):
     import yaml
 
     path = tmp_path / "exp.yaml"
-    path.write_text(yaml.safe_dump({
-        "name": "run", "data": {"source": "digits", "subset": 300, **data},
-        "model": {"architecture": "simple_cnn", "params": {"conv_layers": 1, "dense_units": 8}},
-        "search": {"max_trials": 1, "space": {"filters": [4]}}, "train": {"epochs": 1},
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "run",
+                "data": {"source": "digits", "subset": 300, **data},
+                "model": {"architecture": "simple_cnn", "params": {"conv_layers": 1, "dense_units": 8}},
+                "search": {"max_trials": 1, "space": {"filters": [4]}},
+                "train": {"epochs": 1},
+            }
+        )
+    )
     return str(path)
 
 
@@ -80,7 +86,7 @@ def test_overwrite_never_removes_a_folder_the_kit_did_not_make(tmp_path, capsys)
     for name in ("../victim", "."):  # outside --out, and --out itself
         assert cli.main(["search", exp, "--out", str(out), "--set", f"name={name}", "--overwrite"]) == 2
         err = capsys.readouterr().err
-        assert f"Invalid `name`" in err and f"Received: name={name!r}" in err and "Traceback" not in err
+        assert "Invalid `name`" in err and f"Received: name={name!r}" in err and "Traceback" not in err
     # a run named like the image folder it trains on, with --out pointing at its parent
     photos = tmp_path / "photos"
     for label in ("cats", "dogs"):
@@ -94,12 +100,21 @@ def test_overwrite_never_removes_a_folder_the_kit_did_not_make(tmp_path, capsys)
     assert sorted(p.name for p in photos.iterdir()) == ["cats", "dogs"] and (photos / "cats" / "1.png").exists()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--set", "search.space.kernel_size=[3, 5"], "Invalid --set 'search.space.kernel_size=[3, 5': the value is not valid YAML"),
-    (["--set", "search.space.kernel_size=[0, 3]"], "Invalid `search.space.kernel_size`: expected integers >= 1. Received: search.space.kernel_size=0"),
-    (["--set", "train=3"], "`train` must be a mapping"),
-    (["--max-trials", "0"], "Invalid `search.max_trials`"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["--set", "search.space.kernel_size=[3, 5"],
+            "Invalid --set 'search.space.kernel_size=[3, 5': the value is not valid YAML",
+        ),
+        (
+            ["--set", "search.space.kernel_size=[0, 3]"],
+            "Invalid `search.space.kernel_size`: expected integers >= 1. Received: search.space.kernel_size=0",
+        ),
+        (["--set", "train=3"], "`train` must be a mapping"),
+        (["--max-trials", "0"], "Invalid `search.max_trials`"),
+    ],
+)
 def test_bad_input_is_one_line_with_status_2(tmp_path, capsys, argv, message):
     assert cli.main(["search", _experiment(tmp_path), "--out", str(tmp_path / "runs"), *argv]) == 2
     err = capsys.readouterr().err
@@ -134,8 +149,11 @@ def test_a_file_system_error_is_named_with_status_74(tmp_path, capsys, monkeypat
     assert "Traceback" not in err
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores permission bits, so a read-only folder cannot be made "
-                                               "here; the mapping of the OSError is tested above")
+@pytest.mark.skipif(
+    os.geteuid() == 0,
+    reason="root ignores permission bits, so a read-only folder cannot be made "
+    "here; the mapping of the OSError is tested above",
+)
 def test_a_read_only_out_folder(tmp_path, capsys):
     out = tmp_path / "ro"
     out.mkdir()

@@ -4,8 +4,9 @@ moves one fails in this file, by name."""
 import json
 import os
 
-import keras_tuner as kt
 import pytest
+
+import keras_tuner as kt
 
 from kerascnn import _compat
 
@@ -77,8 +78,9 @@ def test_the_oracle_servicer_serves_an_oracle():
 
 @pytest.mark.backend
 def test_every_trial_gets_its_tensorboard_folder_and_session(tmp_path):
-    import keras
     import numpy as np
+
+    import keras
 
     seen = []
 

@@ -45,13 +45,27 @@ train: {epochs: 10, batch_size: 64, optimizer: adam, learning_rate: 0.001}
     [
         ({"trian": {}}, "Unknown key `trian` (did you mean 'train'?)"),
         ({"train": {"epoch": 3}}, "Unknown key `train.epoch` (did you mean 'epochs'?)"),
-        ({"search": {"constraints": {"max_param": 5}}}, "Unknown key `search.constraints.max_param` (did you mean 'max_params'?)"),
-        ({"search": {"space": {"kernal_size": [3]}}}, "Unknown key `search.space.kernal_size` (did you mean 'kernel_size'?)"),
-        ({"model": {"params": {"conv_layer": 2}}}, "Unknown key `model.params.conv_layer` (did you mean 'conv_layers'?)"),
-        ({"model": {"architecture": "vgg16", "params": {"batch_norm": True}}},
-         "Unknown key `model.params.batch_norm` (renamed to `bn_placement`: batch_norm=True is "
-         "bn_placement='before_activation')"),
-        ({"train": {"epochs": "ten"}}, "Invalid `train.epochs`: expected an integer >= 1. Received: train.epochs='ten'"),
+        (
+            {"search": {"constraints": {"max_param": 5}}},
+            "Unknown key `search.constraints.max_param` (did you mean 'max_params'?)",
+        ),
+        (
+            {"search": {"space": {"kernal_size": [3]}}},
+            "Unknown key `search.space.kernal_size` (did you mean 'kernel_size'?)",
+        ),
+        (
+            {"model": {"params": {"conv_layer": 2}}},
+            "Unknown key `model.params.conv_layer` (did you mean 'conv_layers'?)",
+        ),
+        (
+            {"model": {"architecture": "vgg16", "params": {"batch_norm": True}}},
+            "Unknown key `model.params.batch_norm` (renamed to `bn_placement`: batch_norm=True is "
+            "bn_placement='before_activation')",
+        ),
+        (
+            {"train": {"epochs": "ten"}},
+            "Invalid `train.epochs`: expected an integer >= 1. Received: train.epochs='ten'",
+        ),
         ({"train": {"optimizer": "adamw"}}, "'adam', 'sgd', 'rmsprop', 'adagrad'"),
         ({"search": {"tuner": "evolution"}}, "'random', 'bayesian', 'hyperband', 'grid'"),
         ({"data": {"source": "imagenet"}}, "Received: data.source='imagenet'"),
@@ -63,8 +77,10 @@ train: {epochs: 10, batch_size: 64, optimizer: adam, learning_rate: 0.001}
         ({"data": {"source": "npz"}}, "`data.path` is required"),
         ({"model": "simple_cnn"}, "`model` must be a mapping"),
         ({"search": {"prunning": "median"}}, "Unknown key `search.prunning` (did you mean 'pruning'?)"),
-        ({"search": {"pruning": "mean"}}, "Invalid `search.pruning`: expected one of 'none', 'median'. "
-                                          "Received: search.pruning='mean'"),
+        (
+            {"search": {"pruning": "mean"}},
+            "Invalid `search.pruning`: expected one of 'none', 'median'. Received: search.pruning='mean'",
+        ),
         ({"search": {"pruning_min_trial": 2}}, "(did you mean 'pruning_min_trials'?)"),
         ({"search": {"pruning_warmup_epochs": -1}}, "Invalid `search.pruning_warmup_epochs`: expected an integer >= 0"),
         ({"search": {"refit": "yes please"}}, "Invalid `search.refit`: expected true or false"),
@@ -72,19 +88,27 @@ train: {epochs: 10, batch_size: 64, optimizer: adam, learning_rate: 0.001}
         ({"search": {"cv_fold": 3}}, "(did you mean 'cv_folds'?)"),
         ({"search": {"refit_seed": 3}}, "(did you mean 'refit_seeds'?)"),
         ({"search": {"refit_seeds": 0}}, "Invalid `search.refit_seeds`: expected an integer >= 1"),
-        ({"search": {"refit_seeds": 3, "refit": False}}, "`search.refit_seeds` (3) averages refits of the best trial, "
-                                                         "so it needs `search.refit: true`"),
-        ({"train": {"lr_schedule": "cosin"}}, "Invalid `train.lr_schedule`: expected one of 'constant', 'cosine'. "
-                                              "Received: train.lr_schedule='cosin'"),
+        (
+            {"search": {"refit_seeds": 3, "refit": False}},
+            "`search.refit_seeds` (3) averages refits of the best trial, so it needs `search.refit: true`",
+        ),
+        (
+            {"train": {"lr_schedule": "cosin"}},
+            "Invalid `train.lr_schedule`: expected one of 'constant', 'cosine'. Received: train.lr_schedule='cosin'",
+        ),
         ({"train": {"lr_shedule": "cosine"}}, "(did you mean 'lr_schedule'?)"),
         ({"search": {"cv_folds": 1}}, "Invalid `search.cv_folds`: expected an integer >= 2 or null"),
         ({"search": {"refit_epochs": "last"}}, "Invalid `search.refit_epochs`: expected one of 'best', 'all'"),
         ({"search": {"baselines": "svc"}}, "Invalid `search.baselines`: expected a list of distinct names"),
         ({"search": {"baselines": ["svc", "svc"]}}, "Invalid `search.baselines`"),
-        ({"data": {"layout": "sequence"}}, "Invalid `data.layout`: expected one of 'auto', 'signals', 'images', "
-                                           "'volumes'"),
-        ({"data": {"augmentation": {"noise": -0.1}}}, "Invalid `data.augmentation.noise`: expected a standard "
-                                                      "deviation >= 0"),
+        (
+            {"data": {"layout": "sequence"}},
+            "Invalid `data.layout`: expected one of 'auto', 'signals', 'images', 'volumes'",
+        ),
+        (
+            {"data": {"augmentation": {"noise": -0.1}}},
+            "Invalid `data.augmentation.noise`: expected a standard deviation >= 0",
+        ),
         ({"data": {"augmentation": {"flip": "diagonal"}}}, "Invalid `data.augmentation.flip`"),
         ({"search": {"cv_folds": True}}, "Received: search.cv_folds=True"),
         ({"search": {"cv_folds": 3}, "train": {"strategy": "mirrored"}}, "`search.cv_folds` (3) and `train.strategy`"),
@@ -180,7 +204,11 @@ def test_the_experiment_module_imports_nothing_of_the_kit_above_validation():
     from pathlib import Path
 
     tree = ast.parse(Path(config.__file__).read_text())
-    imported = {f"{n.module}.{a.name}" if n.module == "kerascnn" else n.module
-                for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+    imported = {
+        f"{n.module}.{a.name}" if n.module == "kerascnn" else n.module
+        for n in ast.walk(tree)
+        if isinstance(n, ast.ImportFrom)
+        for a in n.names
+    }
     kit = {m for m in imported if m and m.startswith("kerascnn")}
     assert kit <= {"kerascnn.validation", "kerascnn.experiments"}, kit  # experiments: the shipped YAML files

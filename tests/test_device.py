@@ -3,8 +3,9 @@ import os
 import subprocess
 import sys
 
-import keras
 import pytest
+
+import keras
 
 from kerascnn import config, device
 from kerascnn.startup import is_noise
@@ -12,7 +13,9 @@ from kerascnn.startup import is_noise
 
 @pytest.mark.backend
 def test_switches_validate_and_explain_themselves_on_cpu():
-    notes = device.configure({"mixed_precision": True, "jit_compile": True, "profile_batch": [2, 3]}, printer=lambda s: None)
+    notes = device.configure(
+        {"mixed_precision": True, "jit_compile": True, "profile_batch": [2, 3]}, printer=lambda s: None
+    )
     assert keras.mixed_precision.global_policy().name == "float32"  # no GPU: stays float32, and says so
     assert any("no GPU" in n for n in notes) and any("profiler" in n for n in notes)
     jit = next(n for n in notes if n.startswith("train.jit_compile"))
@@ -47,14 +50,22 @@ def test_mirrored_on_pytorch_is_a_clear_error(monkeypatch):
         device.strategy({"strategy": "mirrored"})
 
 
-@pytest.mark.parametrize("key, value", [("mixed_precision", "yes"), ("mixed_precision", 1), ("jit_compile", "xla"),
-                                        ("profile_batch", [3, 2]), ("steps_per_execution", 0)])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("mixed_precision", "yes"),
+        ("mixed_precision", 1),
+        ("jit_compile", "xla"),
+        ("profile_batch", [3, 2]),
+        ("steps_per_execution", 0),
+    ],
+)
 def test_bad_switches(key, value):
     with pytest.raises(config.ConfigError, match=f"train.{key}"):
         config.resolve({"train": {key: value}})
 
 
-MIRRORED_SCRIPT = '''
+MIRRORED_SCRIPT = """
 import json, sys
 import keras
 if keras.backend.backend() == "tensorflow":
@@ -71,8 +82,9 @@ run_dir = run_search(cfg, out=sys.argv[1])
 info = json.loads(next((run_dir / "tuner").glob("trial_*/kerascnn.json")).read_text())
 summary = json.loads((run_dir / "summary.json").read_text())
 print("RESULT", json.dumps({"batch_size": info["batch_size"], "completed": summary["counts"]["completed"],
-                            "test": summary["data"]["test"] == len(open(run_dir / "predictions_test.csv").readlines()) - 1}))
-'''
+                            "test": summary["data"]["test"]
+                                    == len(open(run_dir / "predictions_test.csv").readlines()) - 1}))
+"""
 
 
 @pytest.mark.backend
@@ -85,8 +97,13 @@ def test_mirrored_strategy_over_two_host_devices(tmp_path):
     script = tmp_path / "mirror.py"
     script.write_text(MIRRORED_SCRIPT)
     flags = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2").strip()
-    result = subprocess.run([sys.executable, str(script), str(tmp_path / "runs")], capture_output=True, text=True,
-                            timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "XLA_FLAGS": flags})
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "runs")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "XLA_FLAGS": flags},
+    )
     if keras.backend.backend() == "torch":  # no mirrored strategy there: refused by name, before any run folder
         assert result.returncode != 0 and "train.strategy: mirrored needs the TensorFlow" in result.stderr
         assert not (tmp_path / "runs").exists()
@@ -95,7 +112,7 @@ def test_mirrored_strategy_over_two_host_devices(tmp_path):
     assert "mirrored over 2 device(s)" in result.stdout
     line = next(l for l in result.stdout.splitlines() if l.startswith("RESULT"))
     # 16 per replica × 2; every test sample predicted once although 360 / 2 devices is checked batch by batch
-    assert json.loads(line[len("RESULT "):]) == {"batch_size": 32, "completed": 1, "test": True}
+    assert json.loads(line[len("RESULT ") :]) == {"batch_size": 32, "completed": 1, "test": True}
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's own start-up log")
@@ -103,8 +120,10 @@ def test_no_cuda_start_up_noise_on_a_machine_without_an_nvidia_driver():
     """TensorFlow's CUDA build logs "failed call to cuInit" at ERROR level when it first lists devices on a
     CPU-only machine; importing kerascnn first keeps that line out of every run's output."""
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    script = ("import os, kerascnn, tensorflow as tf; tf.config.list_physical_devices(); "
-              "print('level', os.environ['TF_CPP_MIN_LOG_LEVEL'])")
+    script = (
+        "import os, kerascnn, tensorflow as tf; tf.config.list_physical_devices(); "
+        "print('level', os.environ['TF_CPP_MIN_LOG_LEVEL'])"
+    )
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     expected = "1" if os.path.exists("/proc/driver/nvidia") else "3"

@@ -54,17 +54,24 @@ def test_a_non_editable_install_runs_the_built_ins_from_an_empty_folder(tmp_path
     """The wheel carries the experiments: installed (no source tree on the path), from an empty folder."""
     wheels, site, work = tmp_path / "wheels", tmp_path / "site", tmp_path / "empty"
     work.mkdir()
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(ROOT)],
-                   check=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(ROOT)], check=True, timeout=600
+    )
     (wheel,) = wheels.glob("kerascnn-*.whl")
     assert {f"kerascnn/experiments/{n}.yaml" for n in experiments.names()} <= set(zipfile.ZipFile(wheel).namelist())
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
-                   check=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
+        check=True,
+        timeout=600,
+    )
     env = {**os.environ, "PYTHONPATH": str(site)}
-    code = ("import kerascnn, sys; from kerascnn import cli, config; assert kerascnn.__file__.startswith(sys.argv[1]); "
-            "print(config.load('digits').name); sys.exit(cli.main(['init', 'mine.yaml', '--from', 'mnist1d']))")
-    done = subprocess.run([sys.executable, "-c", code, str(site)], cwd=work, env=env, capture_output=True, text=True,
-                          timeout=300)
+    code = (
+        "import kerascnn, sys; from kerascnn import cli, config; assert kerascnn.__file__.startswith(sys.argv[1]); "
+        "print(config.load('digits').name); sys.exit(cli.main(['init', 'mine.yaml', '--from', 'mnist1d']))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(site)], cwd=work, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("digits-simple") and done.stderr == ""
     assert yaml.safe_load((work / "mine.yaml").read_text())["name"] == "mnist1d-conv1d"

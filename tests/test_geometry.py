@@ -105,10 +105,11 @@ def test_transposed_output_length_matches_keras_on_grid():
         for out_pad in [None] + list(range(s)):
             layer = keras.layers.Conv1DTranspose(1, k, strides=s, padding=pad, output_padding=out_pad)
             expected = conv_transpose_output_length(n, k, s, pad, 1, out_pad)
-            spec = conv_block_specs(1, k, strides=s, padding=pad, conv_type="transposed",
-                                    output_padding=out_pad, rank=1)
+            spec = conv_block_specs(
+                1, k, strides=s, padding=pad, conv_type="transposed", output_padding=out_pad, rank=1
+            )
             if not check_fits((n, 1), spec).ok:  # collapses: TensorFlow refuses it or returns an empty map,
-                try:                               # depending on the CPU kernels (oneDNN on AVX-512 returns one)
+                try:  # depending on the CPU kernels (oneDNN on AVX-512 returns one)
                     got = _keras_len(layer, n)
                 except Exception:
                     got = 0
@@ -134,12 +135,20 @@ def test_pool_output_length_matches_keras_on_grid():
 @pytest.mark.parametrize(
     "kwargs",
     [
-        dict(padding="full"), dict(padding=2), dict(padding=(1, 0)), dict(padding=((2, 0), (0, 1))),
-        dict(padding="full", dilation=2), dict(padding=1, strides=2), dict(padding="full", strides=3),
-        dict(conv_type="transposed", strides=2, padding=1), dict(conv_type="transposed", padding="full"),
+        dict(padding="full"),
+        dict(padding=2),
+        dict(padding=(1, 0)),
+        dict(padding=((2, 0), (0, 1))),
+        dict(padding="full", dilation=2),
+        dict(padding=1, strides=2),
+        dict(padding="full", strides=3),
+        dict(conv_type="transposed", strides=2, padding=1),
+        dict(conv_type="transposed", padding="full"),
         dict(conv_type="transposed", strides=2, padding=1, output_padding=1),
-        dict(conv_type="transposed", dilation=2, padding=2), dict(conv_type="transposed", dilation=2),
-        dict(conv_type="transposed", dilation=3, padding=(7, 5)), dict(conv_type="transposed", dilation=2, padding="same"),
+        dict(conv_type="transposed", dilation=2, padding=2),
+        dict(conv_type="transposed", dilation=2),
+        dict(conv_type="transposed", dilation=3, padding=(7, 5)),
+        dict(conv_type="transposed", dilation=2, padding="same"),
         dict(conv_type="separable", padding="full", pool="max", pool_size=3, pool_strides=2),
         dict(conv_type="depthwise", filters=None, padding=1, pool="avg", pool_padding="same"),
     ],
@@ -215,13 +224,15 @@ def test_min_input_size_by_bisection_equals_the_linear_scan_in_few_traces(monkey
     monkeypatch.setattr(geometry, "check_fits", lambda shape, specs: calls.append(shape) or real(shape, specs))
     cases = 0
     for kernel, stride, padding, pool, depth, dilation in itertools.product(
-            (1, 3, 7), (1, 2, 3), ("valid", "same"), ("max", "none"), (1, 2, 4), (1, 2)):
+        (1, 3, 7), (1, 2, 3), ("valid", "same"), ("max", "none"), (1, 2, 4), (1, 2)
+    ):
         if stride > 1 and dilation > 1:
             continue
         specs = []
         for i in range(depth):
-            specs += conv_block_specs(4, kernel, strides=stride, padding=padding, pool=pool, dilation=dilation,
-                                      rank=1, name=f"b{i}")
+            specs += conv_block_specs(
+                4, kernel, strides=stride, padding=padding, pool=pool, dilation=dilation, rank=1, name=f"b{i}"
+            )
         linear = next((n for n in range(1, 600) if real((n, 1), specs).ok), None)
         calls.clear()
         assert min_input_size(specs, channels=1, rank=1, limit=599) == linear, (kernel, stride, padding, pool, depth)
@@ -255,17 +266,20 @@ def test_format_table_lists_every_layer():
     assert "4×4×4" in text
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: conv_output_length(5, 0), "Received: kernel_size=0"),
-    (lambda: conv_output_length(5, 3, strides=0), "Received: strides=0"),
-    (lambda: conv_output_length(5, 3, dilation=0), "Received: dilation=0"),
-    (lambda: conv_output_length(-1, 3), "Received: size=-1"),
-    (lambda: conv_output_length(5, 2.5), "Received: kernel_size=2.5"),
-    (lambda: pool_output_length(8, 2, strides=0), "Received: strides=0"),
-    (lambda: pool_output_length(8, 0), "Received: pool_size=0"),
-    (lambda: geometry.conv_transpose_output_length(4, 3, strides=0), "Received: strides=0"),
-    (lambda: geometry.same_padding_amounts(4, 3, strides=0), "Received: strides=0"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: conv_output_length(5, 0), "Received: kernel_size=0"),
+        (lambda: conv_output_length(5, 3, strides=0), "Received: strides=0"),
+        (lambda: conv_output_length(5, 3, dilation=0), "Received: dilation=0"),
+        (lambda: conv_output_length(-1, 3), "Received: size=-1"),
+        (lambda: conv_output_length(5, 2.5), "Received: kernel_size=2.5"),
+        (lambda: pool_output_length(8, 2, strides=0), "Received: strides=0"),
+        (lambda: pool_output_length(8, 0), "Received: pool_size=0"),
+        (lambda: geometry.conv_transpose_output_length(4, 3, strides=0), "Received: strides=0"),
+        (lambda: geometry.same_padding_amounts(4, 3, strides=0), "Received: strides=0"),
+    ],
+)
 def test_arguments_are_checked_like_the_builders_check_them(call, message):
     with pytest.raises(ValueError, match=re.escape(message)):  # never a wrong number or a ZeroDivisionError
         call()

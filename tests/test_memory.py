@@ -3,13 +3,14 @@
 import gc
 from contextlib import nullcontext
 
-import keras
-import keras_tuner as kt
 import numpy as np
 import pytest
 
-from kerascnn.search.hypermodel import CNNHyperModel
+import keras
+import keras_tuner as kt
+
 from kerascnn.memory import _gradient_registry, released_trial_graphs
+from kerascnn.search.hypermodel import CNNHyperModel
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's graph registry")
 
@@ -18,8 +19,13 @@ Y = np.arange(64) % 10
 
 
 def _hypermodel():
-    return CNNHyperModel((8, 8, 1), 10, tune_unlisted=False, params={"conv_layers": 1, "dense_units": 8},
-                         train={"batch_size": 32, "epochs": 1})
+    return CNNHyperModel(
+        (8, 8, 1),
+        10,
+        tune_unlisted=False,
+        params={"conv_layers": 1, "dense_units": 8},
+        train={"batch_size": 32, "epochs": 1},
+    )
 
 
 def _train_step_graphs():

@@ -56,7 +56,10 @@ def test_append_after_a_line_cut_short_keeps_the_new_line_whole(tmp_path):
 def test_identity_covers_what_shapes_a_trial_only():
     base = _cfg()
     assert rundir.differences(base, _cfg(verbose=1)) == []
-    assert rundir.differences(base, config.resolve({**base, "search": {**base["search"], "max_trials": 50}}).to_dict()) == []
+    assert (
+        rundir.differences(base, config.resolve({**base, "search": {**base["search"], "max_trials": 50}}).to_dict())
+        == []
+    )
     changed = rundir.differences(base, _cfg(learning_rate=0.01, batch_size=32))
     assert changed == ["train.batch_size: 64 -> 32", "train.learning_rate: 0.001 -> 0.01"]
     assert rundir.differences(base, _cfg(epochs=5)) == ["train.epochs: 1 -> 5"]
@@ -136,14 +139,22 @@ def test_a_second_search_is_refused_while_the_first_holds_the_lock(tmp_path):
 def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import fcntl, os, time
         fd = os.open({str(run_dir / rundir.LOCK)!r}, os.O_RDWR | os.O_CREAT)
         fcntl.flock(fd, fcntl.LOCK_EX)
         os.write(fd, b"pid %d on elsewhere" % os.getpid())
         print("locked", flush=True)
         time.sleep(120)
-    """)], stdout=subprocess.PIPE, text=True)
+    """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(rundir.RunLocked, match=f"pid {holder.pid} on elsewhere"):
@@ -166,8 +177,11 @@ def test_one_damaged_copy_of_the_experiment_is_repaired_from_the_other(tmp_path,
         lines = good.splitlines(keepends=True)
         path.write_text("" if damage == "empty" else "".join(lines[: len(lines) // 2]))  # cut at a line boundary
         rundir.open_run(run_dir, _cfg(), overwrite=False).release()
-        assert json.loads(json.dumps(yaml.safe_load(path.read_text()))) == json.loads(json.dumps(yaml.safe_load(good))) \
-            if name == "config.yaml" else json.loads(path.read_text())["config"] == json.loads(good)["config"]
+        assert (
+            json.loads(json.dumps(yaml.safe_load(path.read_text()))) == json.loads(json.dumps(yaml.safe_load(good)))
+            if name == "config.yaml"
+            else json.loads(path.read_text())["config"] == json.loads(good)["config"]
+        )
 
 
 def test_both_copies_damaged_is_named_and_nothing_is_changed(tmp_path):

@@ -23,8 +23,11 @@ TF_221_NOTICES = [
     "To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow with the "
     "appropriate compiler flags.\n",
 ]
-KEPT = ["E0000 00:00:1796613983.5   23989 some_op.cc:12] a real error\n", "Traceback (most recent call last):\n",
-        "W0000 00:00:1796613983.5   23989 gpu_device.cc:1] a warning worth reading\n"]
+KEPT = [
+    "E0000 00:00:1796613983.5   23989 some_op.cc:12] a real error\n",
+    "Traceback (most recent call last):\n",
+    "W0000 00:00:1796613983.5   23989 gpu_device.cc:1] a warning worth reading\n",
+]
 
 
 def test_the_start_up_notices_are_noise_and_errors_are_not():
@@ -75,6 +78,7 @@ def test_a_missing_backend_is_one_line_naming_the_extra_to_install(tmp_path):
         assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
         assert done.stderr.startswith("kerascnn: error: Keras' backend is 'torch'")
         assert 'pip install "kerascnn[torch]"' in done.stderr
-    done = subprocess.run([sys.executable, "-c", "import kerascnn"], env=env, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", "import kerascnn"], env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.stderr.splitlines()[-1].startswith("ModuleNotFoundError: Keras' backend is 'torch'")

@@ -63,8 +63,9 @@ def test_transfer_beats_training_from_scratch_with_few_labels(digits, pretrained
 
         keras.utils.set_random_seed(seed)
         scratch = kerascnn.create_model("simple_cnn", input_shape=(8, 8, 1), num_classes=5, **ARCH)
-        scratch.compile(keras.optimizers.Adam(budget["learning_rate"]), "sparse_categorical_crossentropy",
-                        metrics=["accuracy"])
+        scratch.compile(
+            keras.optimizers.Adam(budget["learning_rate"]), "sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
         scratch.fit(Xt[few], yt[few], epochs=budget["epochs"], batch_size=budget["batch_size"], verbose=0)
         margins.append(transferred - scratch.evaluate(Xt[test], yt[test], verbose=0)[1])
     assert min(margins) > 0.1, margins
@@ -94,8 +95,7 @@ def test_backbone_errors(tmp_path, monkeypatch, saved_model):
 def test_freezing():
     backbone = kerascnn.create_model("simple_cnn", input_shape=(8, 8, 1), include_top=False)
     model = transfer.transfer_model(backbone, 3)
-    assert model.count_params() - sum(int(np.prod(w.shape)) for w in model.trainable_weights) == \
-        backbone.count_params()
+    assert model.count_params() - sum(int(np.prod(w.shape)) for w in model.trainable_weights) == backbone.count_params()
     transfer.freeze(backbone, 2)
     assert [l.trainable for l in backbone.layers][:3] == [False, False, True]
     transfer.freeze(backbone, "none")
@@ -108,8 +108,9 @@ def test_freezing():
 
 def test_fine_tune_keeps_batch_norm_statistics(digits):
     X, y = digits
-    backbone = kerascnn.create_model("simple_cnn", input_shape=(8, 8, 1), include_top=False,
-                                     bn_placement="before_activation")
+    backbone = kerascnn.create_model(
+        "simple_cnn", input_shape=(8, 8, 1), include_top=False, bn_placement="before_activation"
+    )
     model = transfer.transfer_model(backbone, 10)
     transfer.train_head(model, X[:64], y[:64], epochs=1)
     bn, conv = backbone.get_layer("block1_bn"), backbone.get_layer("block1_conv")

@@ -64,14 +64,26 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 def _kit_config(name, trials, epochs):
     from kerascnn import config
 
-    return config.resolve({
-        "name": name, "seed": 0, "data": {"source": "digits"},
-        "model": {"architecture": "simple_cnn", "params": {"conv_layers": 2, "dense_units": 64}},
-        "search": {"tuner": "random", "max_trials": trials, "refit": False,  # the plain script does not refit
-                   "space": {"kernel_size": [3, 5], "filters": [16, 32], "padding": ["same"],
-                             "bn_placement": ["before_activation", "none"]}},
-        "train": {"epochs": epochs, "batch_size": 32},
-    }).to_dict()
+    return config.resolve(
+        {
+            "name": name,
+            "seed": 0,
+            "data": {"source": "digits"},
+            "model": {"architecture": "simple_cnn", "params": {"conv_layers": 2, "dense_units": 64}},
+            "search": {
+                "tuner": "random",
+                "max_trials": trials,
+                "refit": False,  # the plain script does not refit
+                "space": {
+                    "kernel_size": [3, 5],
+                    "filters": [16, 32],
+                    "padding": ["same"],
+                    "bn_placement": ["before_activation", "none"],
+                },
+            },
+            "train": {"epochs": epochs, "batch_size": 32},
+        }
+    ).to_dict()
 
 
 def _plain_search(trial_values, data, epochs, batch_size, directory):
@@ -91,21 +103,33 @@ def _plain_search(trial_values, data, epochs, batch_size, directory):
         x = inputs
         for i in (1, 2):
             bn = hp.Choice(f"block{i}/bn_placement", ["before_activation", "none"])
-            x = keras.layers.Conv2D(hp.Choice(f"block{i}/filters", [16, 32]), hp.Choice(f"block{i}/kernel_size", [3, 5]),
-                                    padding="same", use_bias=bn == "none",
-                                    activation="relu" if bn == "none" else None)(x)
+            x = keras.layers.Conv2D(
+                hp.Choice(f"block{i}/filters", [16, 32]),
+                hp.Choice(f"block{i}/kernel_size", [3, 5]),
+                padding="same",
+                use_bias=bn == "none",
+                activation="relu" if bn == "none" else None,
+            )(x)
             if bn != "none":
                 x = keras.layers.Activation("relu")(keras.layers.BatchNormalization()(x))
             x = keras.layers.MaxPooling2D(2)(x)
         x = keras.layers.Dense(64, activation="relu")(keras.layers.Flatten()(x))
         model = keras.Model(inputs, keras.layers.Dense(data.num_classes, activation="softmax")(x))
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(
+            optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
         return model
 
     oracle = Replay(objective="val_accuracy", max_trials=len(trial_values))
     tuner = kt.Tuner(oracle=oracle, hypermodel=build, directory=str(directory), project_name="plain", overwrite=True)
-    tuner.search(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=epochs,
-                 batch_size=batch_size, verbose=0)
+    tuner.search(
+        data.x_train,
+        data.y_train,
+        validation_data=(data.x_val, data.y_val),
+        epochs=epochs,
+        batch_size=batch_size,
+        verbose=0,
+    )
 
 
 def _trial_values(run_dir):
@@ -144,15 +168,20 @@ def bench_search(trials: int, epochs: int, rounds: int) -> dict:
             plain_times.append(time.perf_counter() - start)
 
         for r in range(rounds):
-            for run in ((kit, plain) if r % 2 == 0 else (plain, kit)):
+            for run in (kit, plain) if r % 2 == 0 else (plain, kit):
                 run(r)
     ratios = [k / p for k, p in zip(kit_times, plain_times)]
     return {
-        "benchmark": "search", "trials": trials, "epochs": epochs, "rounds": rounds,
-        "kit_seconds": [round(t, 2) for t in kit_times], "plain_seconds": [round(t, 2) for t in plain_times],
+        "benchmark": "search",
+        "trials": trials,
+        "epochs": epochs,
+        "rounds": rounds,
+        "kit_seconds": [round(t, 2) for t in kit_times],
+        "plain_seconds": [round(t, 2) for t in plain_times],
         "ratios": [round(r, 3) for r in ratios],
         "wall_time_ratio_median": round(statistics.median(ratios), 3),
-        "spread": [round(min(ratios), 3), round(max(ratios), 3)], "goal": "<= 1.00",
+        "spread": [round(min(ratios), 3), round(max(ratios), 3)],
+        "goal": "<= 1.00",
         "note": "the kit's time includes data checks, the SVC baseline, test evaluation and saving the best model",
         "metrics_callback_share_of_fit_time": round(statistics.median(metric_share), 3),
     }
@@ -162,11 +191,16 @@ def bench_search(trials: int, epochs: int, rounds: int) -> dict:
 #: (``*`` any function of that file). Outermost calls only: a call from a function of the same category is
 #: not counted twice.
 PROFILE_CATEGORIES = {
-    "build + geometry": (("kerascnn/search/hypermodel.py", "build"), ("kerascnn/search/hypermodel.py", "check_candidate"),
-                         ("tools/bench.py", "build")),
+    "build + geometry": (
+        ("kerascnn/search/hypermodel.py", "build"),
+        ("kerascnn/search/hypermodel.py", "check_candidate"),
+        ("tools/bench.py", "build"),
+    ),
     "scikit-learn metrics callback": (("kerascnn/evaluation/metrics.py", "on_epoch_end"),),
-    "checkpoints": (("keras_tuner/src/engine/tuner_utils.py", "on_epoch_end"),
-                    ("keras_tuner/src/engine/tuner_utils.py", "_save_model")),
+    "checkpoints": (
+        ("keras_tuner/src/engine/tuner_utils.py", "on_epoch_end"),
+        ("keras_tuner/src/engine/tuner_utils.py", "_save_model"),
+    ),
     "TensorBoard writing": (("keras/src/callbacks/tensorboard.py", "*"), ("kerascnn/evaluation/tensorboard.py", "*")),
     "validation (Keras' pass)": (("trainer.py", "evaluate"),),
     "fit": (("trainer.py", "fit"),),
@@ -174,7 +208,9 @@ PROFILE_CATEGORIES = {
 
 
 def _profile_categories(path) -> dict:
-    """Seconds per :data:`PROFILE_CATEGORIES` entry from a cProfile dump; train steps = fit minus what runs inside it."""
+    """Seconds per :data:`PROFILE_CATEGORIES` entry from a cProfile dump.
+
+    Train steps are fit's time minus what runs inside it."""
     import pstats
 
     stats = pstats.Stats(str(path)).stats  # (file, line, name) -> (calls, ncalls, own, cumulative, callers)
@@ -185,10 +221,15 @@ def _profile_categories(path) -> dict:
 
     out = {}
     for category, pairs in PROFILE_CATEGORIES.items():
-        out[category] = sum(cumulative for key, (_, _, _, cumulative, callers) in stats.items()
-                            if member(key, pairs) and not any(member(c, pairs) for c in callers))
-    inside = sum(out[k] for k in ("scikit-learn metrics callback", "checkpoints", "TensorBoard writing",
-                                  "validation (Keras' pass)"))
+        out[category] = sum(
+            cumulative
+            for key, (_, _, _, cumulative, callers) in stats.items()
+            if member(key, pairs) and not any(member(c, pairs) for c in callers)
+        )
+    inside = sum(
+        out[k]
+        for k in ("scikit-learn metrics callback", "checkpoints", "TensorBoard writing", "validation (Keras' pass)")
+    )
     out["train steps (incl. tracing, other callbacks)"] = max(0.0, out.pop("fit") - inside)
     return {k: round(v, 2) for k, v in out.items()}
 
@@ -206,9 +247,10 @@ def bench_profile(trials: int, epochs: int) -> dict:
         run_dir = run_search(_kit_config("warmup", trials, epochs), out=tmp, printer=lambda line: None)
         values = _trial_values(run_dir)
         _plain_search(values, data, epochs, 32, Path(tmp) / "plain-warmup")
-        for who, call in (("kit", lambda: run_search(_kit_config("profiled", trials, epochs), out=tmp,
-                                                       printer=lambda line: None)),
-                          ("plain", lambda: _plain_search(values, data, epochs, 32, Path(tmp) / "plain-profiled"))):
+        for who, call in (
+            ("kit", lambda: run_search(_kit_config("profiled", trials, epochs), out=tmp, printer=lambda line: None)),
+            ("plain", lambda: _plain_search(values, data, epochs, 32, Path(tmp) / "plain-profiled")),
+        ):
             profiler = cProfile.Profile()
             start = time.perf_counter()
             profiler.runcall(call)
@@ -217,7 +259,8 @@ def bench_profile(trials: int, epochs: int) -> dict:
             profiler.dump_stats(path)
             parts = _profile_categories(path)
             parts["other (data, SVC baseline, test split, best model, tuner bookkeeping)"] = round(
-                max(0.0, wall - sum(parts.values())), 2)
+                max(0.0, wall - sum(parts.values())), 2
+            )
             report[who] = {"wall_seconds": round(wall, 2), **parts}
     return report
 
@@ -241,12 +284,22 @@ def bench_memory(trials: int) -> dict:
             rss[int(line[1:].split("/")[0])] = _rss_mb()
 
     cfg = _kit_config("memory", trials, 1)
-    cfg["search"]["space"] = {"filters": [4, 8, 16], "kernel_size": [3, 5], "dropout": {"min": 0.0, "max": 0.5, "step": 0.1}}
+    cfg["search"]["space"] = {
+        "filters": [4, 8, 16],
+        "kernel_size": [3, 5],
+        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
+    }
     with tempfile.TemporaryDirectory() as tmp:
         run_search(cfg, out=tmp, printer=printer)
     first, last = rss[min(5, trials)], rss[trials]
-    return {"benchmark": "memory", "trials": trials, "rss_mb_after_trial_5": round(first, 1),
-            f"rss_mb_after_trial_{trials}": round(last, 1), "growth": round(last / first - 1, 4), "goal": "< 0.10"}
+    return {
+        "benchmark": "memory",
+        "trials": trials,
+        "rss_mb_after_trial_5": round(first, 1),
+        f"rss_mb_after_trial_{trials}": round(last, 1),
+        "growth": round(last / first - 1, 4),
+        "goal": "< 0.10",
+    }
 
 
 def bench_distributed(trials: int, epochs: int) -> dict:
@@ -265,33 +318,58 @@ def bench_distributed(trials: int, epochs: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         for workers in (1, 2):
             exp = Path(tmp) / f"w{workers}.yaml"
-            exp.write_text(yaml.safe_dump({
-                "name": f"w{workers}", "data": {"source": "digits"},
-                "model": {"architecture": "simple_cnn", "params": {"conv_layers": 2, "dense_units": 32}},
-                "search": {"max_trials": trials, "space": {"filters": [8, 16, 32], "kernel_size": [3, 5]}},
-                "train": {"epochs": epochs}}))
+            exp.write_text(
+                yaml.safe_dump(
+                    {
+                        "name": f"w{workers}",
+                        "data": {"source": "digits"},
+                        "model": {"architecture": "simple_cnn", "params": {"conv_layers": 2, "dense_units": 32}},
+                        "search": {"max_trials": trials, "space": {"filters": [8, 16, 32], "kernel_size": [3, 5]}},
+                        "train": {"epochs": epochs},
+                    }
+                )
+            )
             port = free_port()
             cmd = [sys.executable, "-m", "kerascnn", "search", str(exp), "--out", tmp]
             env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
             start = time.perf_counter()
-            chief = subprocess.Popen(cmd + ["--chief", f"127.0.0.1:{port}"], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            procs = [subprocess.Popen(cmd + ["--worker", f"127.0.0.1:{port}", "--worker-id", str(i)], env=env,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i in range(workers)]
+            chief = subprocess.Popen(
+                cmd + ["--chief", f"127.0.0.1:{port}"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            procs = [
+                subprocess.Popen(
+                    cmd + ["--worker", f"127.0.0.1:{port}", "--worker-id", str(i)],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                for i in range(workers)
+            ]
             chief.wait()
             for p in procs:
                 p.wait()
             results[workers] = time.perf_counter() - start
-    return {"benchmark": "distributed", "trials": trials, "epochs": epochs,
-            "seconds_one_worker": round(results[1], 1), "seconds_two_workers": round(results[2], 1),
-            "wall_time_ratio_two_over_one": round(results[2] / results[1], 3),
-            "trials_per_minute": {"one_worker": round(60 * trials / results[1], 2),
-                                  "two_workers": round(60 * trials / results[2], 2)},
-            "cores": os.cpu_count()}
+    return {
+        "benchmark": "distributed",
+        "trials": trials,
+        "epochs": epochs,
+        "seconds_one_worker": round(results[1], 1),
+        "seconds_two_workers": round(results[2], 1),
+        "wall_time_ratio_two_over_one": round(results[2] / results[1], 3),
+        "trials_per_minute": {
+            "one_worker": round(60 * trials / results[1], 2),
+            "two_workers": round(60 * trials / results[2], 2),
+        },
+        "cores": os.cpu_count(),
+    }
 
 
-MODEL_PAIRS = (("resnet50", "ResNet50"), ("mobilenet_v2", "MobileNetV2"), ("efficientnet_b0", "EfficientNetB0"),
-               ("densenet121", "DenseNet121"))
+MODEL_PAIRS = (
+    ("resnet50", "ResNet50"),
+    ("mobilenet_v2", "MobileNetV2"),
+    ("efficientnet_b0", "EfficientNetB0"),
+    ("densenet121", "DenseNet121"),
+)
 
 
 def bench_models(size: int, batch: int, steps: int, rounds: int) -> dict:
@@ -304,7 +382,13 @@ def bench_models(size: int, batch: int, steps: int, rounds: int) -> dict:
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, (batch, size, size, 3)).astype("float32")
     y = rng.integers(0, 10, batch)
-    report = {"size": size, "batch": batch, "steps_per_round": steps, "rounds": rounds, "backend": keras.backend.backend()}
+    report = {
+        "size": size,
+        "batch": batch,
+        "steps_per_round": steps,
+        "rounds": rounds,
+        "backend": keras.backend.backend(),
+    }
     for name, twin in MODEL_PAIRS:
         models = {
             "kit": kerascnn.create_model(name, input_shape=(size, size, 3), num_classes=10),
@@ -323,8 +407,11 @@ def bench_models(size: int, batch: int, steps: int, rounds: int) -> dict:
                     models[key].train_on_batch(x, y)
                 times[key].append(time.perf_counter() - start)
         per_sec = {k: steps * batch / statistics.median(v) for k, v in times.items()}
-        report[name] = {"kit_images_per_s": round(per_sec["kit"], 2), "keras_images_per_s": round(per_sec["keras"], 2),
-                        "ratio": round(per_sec["kit"] / per_sec["keras"], 3)}
+        report[name] = {
+            "kit_images_per_s": round(per_sec["kit"], 2),
+            "keras_images_per_s": round(per_sec["keras"], 2),
+            "ratio": round(per_sec["kit"] / per_sec["keras"], 3),
+        }
         keras.backend.clear_session()
     report["goal"] = "ratio >= 0.98 for every model"
     report["met"] = all(report[name]["ratio"] >= 0.98 for name, _ in MODEL_PAIRS)
@@ -349,8 +436,10 @@ def bench_quality(trials: int, seed: int = 0) -> dict:
     from kerascnn.evaluation.metrics import classification_metrics, predict_labels
     from kerascnn.search import CNNHyperModel, run_search
 
-    experiment = config.load(Path(__file__).resolve().parents[1] / "experiments" / "digits.yaml",
-                             [f"search.max_trials={trials}", "name=quality", f"seed={seed}"]).to_dict()
+    experiment = config.load(
+        Path(__file__).resolve().parents[1] / "experiments" / "digits.yaml",
+        [f"search.max_trials={trials}", "name=quality", f"seed={seed}"],
+    ).to_dict()
     if experiment["search"]["pruning"] == "none":
         experiment["search"]["pruning"] = "median"
     search, train = experiment["search"], experiment["train"]
@@ -371,10 +460,17 @@ def bench_quality(trials: int, seed: int = 0) -> dict:
         kit_scores = {r["trial_id"]: float(r["val_f1_macro"]) for r in rows if r.get("val_f1_macro")}
         summary = json.loads((run_dir / "summary.json").read_text())
 
-        hypermodel = CNNHyperModel(data.input_shape, data.num_classes, experiment["model"]["architecture"],
-                                   space=search["space"], params=experiment["model"]["params"], tune_unlisted=False,
-                                   train=train, augmentation=experiment["data"]["augmentation"],
-                                   seed=experiment["seed"])
+        hypermodel = CNNHyperModel(
+            data.input_shape,
+            data.num_classes,
+            experiment["model"]["architecture"],
+            space=search["space"],
+            params=experiment["model"]["params"],
+            tune_unlisted=False,
+            train=train,
+            augmentation=experiment["data"]["augmentation"],
+            seed=experiment["seed"],
+        )
         plain_ended = {}
 
         class Plain(kt.RandomSearch):
@@ -383,20 +479,35 @@ def bench_quality(trials: int, seed: int = 0) -> dict:
                 super().on_trial_end(trial)
 
         start = time.perf_counter()
-        tuner = Plain(hypermodel.build, objective="val_accuracy", max_trials=trials, seed=experiment["seed"],
-                      directory=tmp, project_name="plain", max_consecutive_failed_trials=trials)
-        tuner.search(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=train["epochs"],
-                     batch_size=train["batch_size"], verbose=0)
+        tuner = Plain(
+            hypermodel.build,
+            objective="val_accuracy",
+            max_trials=trials,
+            seed=experiment["seed"],
+            directory=tmp,
+            project_name="plain",
+            max_consecutive_failed_trials=trials,
+        )
+        tuner.search(
+            data.x_train,
+            data.y_train,
+            validation_data=(data.x_val, data.y_val),
+            epochs=train["epochs"],
+            batch_size=train["batch_size"],
+            verbose=0,
+        )
         plain_seconds = time.perf_counter() - start
         plain_scores = {}
         for trial_id, trial in tuner.oracle.trials.items():  # untimed: the kit's validation F1 for each trial
             if trial.status == "COMPLETED":
                 model = tuner.load_model(trial)
                 plain_scores[trial_id] = classification_metrics(
-                    data.y_val, predict_labels(model, data.x_val), data.num_classes)["f1_macro"]
+                    data.y_val, predict_labels(model, data.x_val), data.num_classes
+                )["f1_macro"]
         best_plain = tuner.oracle.get_best_trials(1)[0]
-        plain_test = classification_metrics(data.y_test, predict_labels(tuner.load_model(best_plain), data.x_test),
-                                             data.num_classes)["accuracy"]
+        plain_test = classification_metrics(
+            data.y_test, predict_labels(tuner.load_model(best_plain), data.x_test), data.num_classes
+        )["accuracy"]
     target = max(plain_scores.values())
 
     def first_reach(scores, ends):
@@ -404,19 +515,29 @@ def bench_quality(trials: int, seed: int = 0) -> dict:
         return min(times) if times else None
 
     kit_reach, plain_reach = first_reach(kit_scores, ended), first_reach(plain_scores, plain_ended)
-    report.update({
-        "target_val_f1_macro": round(target, 4),
-        "kit": {"seconds_to_target": kit_reach and round(kit_reach, 1), "search_seconds": round(kit_seconds, 1),
-                "best_val_f1_macro": round(max(kit_scores.values()), 4), "test_accuracy": summary["test"]["accuracy"],
+    report.update(
+        {
+            "target_val_f1_macro": round(target, 4),
+            "kit": {
+                "seconds_to_target": kit_reach and round(kit_reach, 1),
+                "search_seconds": round(kit_seconds, 1),
+                "best_val_f1_macro": round(max(kit_scores.values()), 4),
+                "test_accuracy": summary["test"]["accuracy"],
                 "test_accuracy_best_trial": (summary.get("test_best_trial") or {}).get("accuracy"),
                 "test_accuracy_ensemble": (summary.get("test_ensemble") or {}).get("accuracy"),
-                "counts": summary["counts"]},
-        "plain": {"seconds_to_target": round(plain_reach, 1), "search_seconds": round(plain_seconds, 1),
-                  "best_val_f1_macro": round(target, 4), "test_accuracy": plain_test,
-                  "failed_trials": sum(t.status == "FAILED" for t in tuner.oracle.trials.values())},
-        "svc_baseline_test_accuracy": summary["baselines"]["svc"]["accuracy"],
-        "goal": "time-to-quality ratio <= 0.5, kit test accuracy not lower",
-    })
+                "counts": summary["counts"],
+            },
+            "plain": {
+                "seconds_to_target": round(plain_reach, 1),
+                "search_seconds": round(plain_seconds, 1),
+                "best_val_f1_macro": round(target, 4),
+                "test_accuracy": plain_test,
+                "failed_trials": sum(t.status == "FAILED" for t in tuner.oracle.trials.values()),
+            },
+            "svc_baseline_test_accuracy": summary["baselines"]["svc"]["accuracy"],
+            "goal": "time-to-quality ratio <= 0.5, kit test accuracy not lower",
+        }
+    )
     report["ratio"] = round(kit_reach / plain_reach, 3) if kit_reach is not None else float("inf")
     return report
 
@@ -436,8 +557,10 @@ def bench_gpu(size: int, batch: int, steps: int, rounds: int, search: bool = Tru
     gpus = device.gpu_names()
     report = {"benchmark": "gpu", "backend": keras.backend.backend(), "keras": keras.__version__, "gpus": gpus}
     if not gpus:
-        report["message"] = (f"no GPU visible to Keras' {keras.backend.backend()} backend: nothing measured "
-                             "(install the backend's CUDA build, e.g. jax[cuda12] or tensorflow[and-cuda])")
+        report["message"] = (
+            f"no GPU visible to Keras' {keras.backend.backend()} backend: nothing measured "
+            "(install the backend's CUDA build, e.g. jax[cuda12] or tensorflow[and-cuda])"
+        )
         return report
     if search:
         from kerascnn.search import run_search
@@ -450,9 +573,12 @@ def bench_gpu(size: int, batch: int, steps: int, rounds: int, search: bool = Tru
             summary = json.loads((run_dir / "summary.json").read_text())
             infos = [json.loads(p.read_text()) for p in (run_dir / "tuner").glob("trial_*/kerascnn.json")]
         report["default_experiment"] = {
-            "search_seconds": round(seconds, 1), "trials": len(infos),
+            "search_seconds": round(seconds, 1),
+            "trials": len(infos),
             "seconds_per_trial": round(statistics.median(i["seconds"] for i in infos), 2) if infos else None,
-            "test_accuracy": (summary.get("test") or {}).get("accuracy"), "goal": "8 trials in <= 30 s on one H100 (JAX)"}
+            "test_accuracy": (summary.get("test") or {}).get("accuracy"),
+            "goal": "8 trials in <= 30 s on one H100 (JAX)",
+        }
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, (batch, size, size, 3)).astype("float32")
     y = rng.integers(0, 10, batch)
@@ -460,8 +586,10 @@ def bench_gpu(size: int, batch: int, steps: int, rounds: int, search: bool = Tru
     for policy in POLICIES:
         keras.mixed_precision.set_global_policy(policy)
         for name, twin in GPU_PAIRS:
-            models = {"kit": kerascnn.create_model(name, input_shape=(size, size, 3), num_classes=10),
-                      "keras": getattr(keras.applications, twin)(weights=None, input_shape=(size, size, 3), classes=10)}
+            models = {
+                "kit": kerascnn.create_model(name, input_shape=(size, size, 3), num_classes=10),
+                "keras": getattr(keras.applications, twin)(weights=None, input_shape=(size, size, 3), classes=10),
+            }
             first = {}
             for key, model in models.items():
                 model.compile(optimizer=keras.optimizers.SGD(0.01), loss="sparse_categorical_crossentropy")
@@ -478,17 +606,26 @@ def bench_gpu(size: int, batch: int, steps: int, rounds: int, search: bool = Tru
                     float(np.asarray(loss))  # wait for the device
                     times[key].append(time.perf_counter() - start)
             per_sec = {k: steps * batch / statistics.median(v) for k, v in times.items()}
-            rows.append({"model": name, "policy": policy, "kit_images_per_s": round(per_sec["kit"], 1),
-                         "keras_images_per_s": round(per_sec["keras"], 1),
-                         "ratio": round(per_sec["kit"] / per_sec["keras"], 3),
-                         "kit_first_step_s": round(first["kit"], 2), "keras_first_step_s": round(first["keras"], 2)})
+            rows.append(
+                {
+                    "model": name,
+                    "policy": policy,
+                    "kit_images_per_s": round(per_sec["kit"], 1),
+                    "keras_images_per_s": round(per_sec["keras"], 1),
+                    "ratio": round(per_sec["kit"] / per_sec["keras"], 3),
+                    "kit_first_step_s": round(first["kit"], 2),
+                    "keras_first_step_s": round(first["keras"], 2),
+                }
+            )
             keras.backend.clear_session()
     keras.mixed_precision.set_global_policy("float32")
     report["throughput"] = rows
     header = "| model | precision | kit img/s | keras.applications img/s | kit / keras | first step kit / keras (s) |"
     lines = [header, "|---|---|---|---|---|---|"] + [
         f"| {r['model']} | {r['policy']} | {r['kit_images_per_s']} | {r['keras_images_per_s']} | {r['ratio']} | "
-        f"{r['kit_first_step_s']} / {r['keras_first_step_s']} |" for r in rows]
+        f"{r['kit_first_step_s']} / {r['keras_first_step_s']} |"
+        for r in rows
+    ]
     report["table"] = "\n".join(lines)
     return report
 
@@ -513,9 +650,14 @@ def main(argv=None) -> int:
     b.add_argument("--rounds", type=int, default=5)
     q = sub.add_parser("quality", help="time to plain keras-tuner's best validation F1, kit with pruning vs plain")
     q.add_argument("--trials", type=int, default=16)
-    q.add_argument("--seeds", type=int, nargs="+", default=[0],
-                   help="seeds (data split and search) to run; the ratio printed last is their median. One search "
-                        "pair is one draw of the candidates' order, so a single seed mostly measures luck")
+    q.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="seeds (data split and search) to run; the ratio printed last is their median. One search "
+        "pair is one draw of the candidates' order, so a single seed mostly measures luck",
+    )
     g = sub.add_parser("gpu", help="default experiment and model throughput on a GPU, any backend")
     g.add_argument("--size", type=int, default=224)
     g.add_argument("--batch", type=int, default=64)
@@ -537,9 +679,11 @@ def main(argv=None) -> int:
         print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
         for r in results if len(results) > 1 else ():
             ensemble = r["kit"]["test_accuracy_ensemble"]
-            print(f"seed {r['seed']}: ratio {r['ratio']}, test accuracy kit {r['kit']['test_accuracy']:.4f}"
-                  + (f" (ensemble {ensemble:.4f})" if ensemble is not None else "")
-                  + f" plain {r['plain']['test_accuracy']:.4f}")
+            print(
+                f"seed {r['seed']}: ratio {r['ratio']}, test accuracy kit {r['kit']['test_accuracy']:.4f}"
+                + (f" (ensemble {ensemble:.4f})" if ensemble is not None else "")
+                + f" plain {r['plain']['test_accuracy']:.4f}"
+            )
         print(f"time-to-quality ratio: {statistics.median(r['ratio'] for r in results)}")
         return 0
     if args.what == "models":
@@ -555,8 +699,10 @@ def main(argv=None) -> int:
             parser.error(f"--rounds: at least 3 alternating rounds give a median with a spread; got {args.rounds}")
         result = bench_search(args.trials, args.epochs, args.rounds)
         print(json.dumps(result, indent=2))
-        print(f"wall-time ratio (median): {result['wall_time_ratio_median']} "
-              f"(spread {result['spread'][0]}-{result['spread'][1]} over {args.rounds} rounds)")
+        print(
+            f"wall-time ratio (median): {result['wall_time_ratio_median']} "
+            f"(spread {result['spread'][0]}-{result['spread'][1]} over {args.rounds} rounds)"
+        )
         return 0
     print(json.dumps(result, indent=2))
     return 0

@@ -1,8 +1,8 @@
 """Feature maps and first-layer filters of a saved model, as PNG grids and TensorBoard images.
 
-    python tools/visualize.py MODEL.keras --image photo.png [--out viz/] [--tb runs/x/tb/visualize]
-    python tools/visualize.py MODEL.keras --digit 0           # a scikit-learn digit (8×8 models)
-    python tools/visualize.py --kernels [--out viz/]           # the notes' classic kernels on a photograph
+python tools/visualize.py MODEL.keras --image photo.png [--out viz/] [--tb runs/x/tb/visualize]
+python tools/visualize.py MODEL.keras --digit 0           # a scikit-learn digit (8×8 models)
+python tools/visualize.py --kernels [--out viz/]           # the notes' classic kernels on a photograph
 """
 
 from __future__ import annotations

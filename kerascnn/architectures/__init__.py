@@ -5,6 +5,19 @@ Importing this package registers every family; use
 (``from kerascnn.architectures.vgg import vgg16``).
 """
 
+# Importing a family module registers its models.
+from kerascnn.architectures import (  # noqa: E402,F401
+    alexnet,
+    densenet,
+    efficientnet,
+    googlenet,
+    lenet,
+    mobilenet,
+    resnet,
+    simple,
+    unet,
+    vgg,
+)
 from kerascnn.architectures._common import ModelPlan
 from kerascnn.architectures.registry import (
     ModelInfo,
@@ -13,11 +26,6 @@ from kerascnn.architectures.registry import (
     model_info,
     plan_model,
     register_model,
-)
-
-# Importing a family module registers its models.
-from kerascnn.architectures import (  # noqa: E402,F401
-    alexnet, densenet, efficientnet, googlenet, lenet, mobilenet, resnet, simple, unet, vgg,
 )
 
 __all__ = ["ModelInfo", "ModelPlan", "create_model", "list_models", "model_info", "plan_model", "register_model"]

@@ -35,8 +35,11 @@ def require_fit(model_name: str, input_shape: tuple, specs) -> list:
         return report.table
     rank, channels = len(input_shape) - 1, input_shape[-1]
     smallest = geometry.min_input_size(specs, channels, rank)
-    need = (f"the smallest input it accepts is {'×'.join([str(smallest)] * rank)}×{channels}"
-            if smallest else "it accepts no input size up to 4096")
+    need = (
+        f"the smallest input it accepts is {'×'.join([str(smallest)] * rank)}×{channels}"
+        if smallest
+        else "it accepts no input size up to 4096"
+    )
     raise InputTooSmall(
         f"Invalid `input_shape` for {model_name}: too small, {need}. {report.reason} "
         f"Received: input_shape={tuple(input_shape)}"
@@ -102,8 +105,14 @@ def sequential_plan(name: str, input_shape, specs) -> ModelPlan:
     _check_name(name)
     specs = tuple(specs)
     table = tuple(require_fit(name, input_shape, specs))
-    return ModelPlan(name, input_shape, specs, specs, lambda input_tensor: build_sequential_model(
-        input_shape, specs, name=name, input_tensor=input_tensor), table=table)
+    return ModelPlan(
+        name,
+        input_shape,
+        specs,
+        specs,
+        lambda input_tensor: build_sequential_model(input_shape, specs, name=name, input_tensor=input_tensor),
+        table=table,
+    )
 
 
 def branching_plan(name: str, input_shape, spine, assemble: Callable) -> ModelPlan:

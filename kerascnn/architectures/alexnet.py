@@ -47,6 +47,11 @@ def alexnet(
     for i, stage in enumerate(ALEXNET_CONVS, start=1):
         specs += conv_block_specs(**stage, activation=activation, bn_placement=bn_placement, name=f"conv{i}")
     dense = [{"units": u, "activation": activation, "dropout": dropout} for u in ALEXNET_DENSE]
-    specs += head_specs(include_top=include_top, num_classes=num_classes, pooling=pooling,
-                        classifier_activation=classifier_activation, dense_layers=dense)
+    specs += head_specs(
+        include_top=include_top,
+        num_classes=num_classes,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+        dense_layers=dense,
+    )
     return sequential_plan(name, input_shape, specs)

@@ -75,8 +75,9 @@ def densenet(
     blocks = [check_int(f"blocks[{i}]", b) for i, b in enumerate(blocks)]
     norm = dict(bn_params=BN, bn_placement="before_activation", activation=activation)
 
-    stem = conv_block_specs(stem_filters, stem_kernel_size, strides=stem_strides, padding=stem_kernel_size // 2,
-                            name="conv1", **norm)
+    stem = conv_block_specs(
+        stem_filters, stem_kernel_size, strides=stem_strides, padding=stem_kernel_size // 2, name="conv1", **norm
+    )
     if stem_pool:
         stem += [LayerSpec("zero_padding", "pool1_pad", {"pads": ((1, 1), (1, 1))})]
         stem += pool_specs("max", 3, 2, name="pool1")
@@ -84,15 +85,21 @@ def densenet(
     for i, count in enumerate(blocks[:-1]):
         channels = int((channels + count * growth_rate) * reduction)
         _, pre = norm_act_specs(f"pool{i + 2}", activation, "before_activation", bn_params=BN)
-        transitions.append(pre + conv_block_specs(channels, 1, activation="linear", use_bias=False, pool="avg",
-                                                  name=f"pool{i + 2}"))
+        transitions.append(
+            pre + conv_block_specs(channels, 1, activation="linear", use_bias=False, pool="avg", name=f"pool{i + 2}")
+        )
 
     def assemble(input_tensor):
         def dense_layer(x, lname):
             _, pre = norm_act_specs(f"{lname}_0", activation, "before_activation", bn_params=BN)
-            y = apply_specs(x, pre + conv_block_specs(bottleneck_width * growth_rate, 1, name=f"{lname}_1", **norm)
-                            + conv_block_specs(growth_rate, kernel_size, padding="same", activation="linear",
-                                               use_bias=False, name=f"{lname}_2"))
+            y = apply_specs(
+                x,
+                pre
+                + conv_block_specs(bottleneck_width * growth_rate, 1, name=f"{lname}_1", **norm)
+                + conv_block_specs(
+                    growth_rate, kernel_size, padding="same", activation="linear", use_bias=False, name=f"{lname}_2"
+                ),
+            )
             return L.Concatenate(name=f"{lname}_concat")([x, y])
 
         inputs, image = model_input(input_shape, input_tensor)
@@ -103,8 +110,14 @@ def densenet(
             if i < len(transitions):
                 x = apply_specs(x, transitions[i])
         _, post = norm_act_specs("post", activation, "before_activation", bn_params=BN)
-        x = classifier_top(apply_specs(x, post), include_top=include_top, num_classes=num_classes, pooling=pooling,
-                           classifier_activation=classifier_activation, dropout=dropout)
+        x = classifier_top(
+            apply_specs(x, post),
+            include_top=include_top,
+            num_classes=num_classes,
+            pooling=pooling,
+            classifier_activation=classifier_activation,
+            dropout=dropout,
+        )
         return keras.Model(inputs, x, name=name)
 
     return branching_plan(name, input_shape, stem + [s for t in transitions for s in t], assemble)
@@ -112,8 +125,9 @@ def densenet(
 
 def _register(depth: int, description: str):
     builder = variant(densenet, f"densenet{depth}", description, blocks=DENSENET_BLOCKS[depth])
-    return register_model(builder, family="densenet", default_input_shape=(224, 224, 3), base=densenet,
-                          keras_twin=f"DenseNet{depth}")
+    return register_model(
+        builder, family="densenet", default_input_shape=(224, 224, 3), base=densenet, keras_twin=f"DenseNet{depth}"
+    )
 
 
 densenet121 = _register(121, "DenseNet-121: dense blocks (6, 12, 24, 16), growth rate 32.")

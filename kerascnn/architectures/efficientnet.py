@@ -30,15 +30,31 @@ from kerascnn.layers.heads import check_head_args
 from kerascnn.validation import check_bool, check_fraction, check_positive, check_rate
 
 #: B0 stages: (kernel, repeats, input channels, output channels, expansion, stride).
-EFFICIENTNET_B0 = ((3, 1, 32, 16, 1, 1), (3, 2, 16, 24, 6, 2), (5, 2, 24, 40, 6, 2), (3, 3, 40, 80, 6, 2),
-                   (5, 3, 80, 112, 6, 1), (5, 4, 112, 192, 6, 2), (3, 1, 192, 320, 6, 1))
+EFFICIENTNET_B0 = (
+    (3, 1, 32, 16, 1, 1),
+    (3, 2, 16, 24, 6, 2),
+    (5, 2, 24, 40, 6, 2),
+    (3, 3, 40, 80, 6, 2),
+    (5, 3, 80, 112, 6, 1),
+    (5, 4, 112, 192, 6, 2),
+    (3, 1, 192, 320, 6, 1),
+)
 #: variant: (width, depth, resolution, top dropout), the paper's compound-scaling table.
-SCALING = {"b0": (1.0, 1.0, 224, 0.2), "b1": (1.0, 1.1, 240, 0.2), "b2": (1.1, 1.2, 260, 0.3),
-           "b3": (1.2, 1.4, 300, 0.3), "b4": (1.4, 1.8, 380, 0.4), "b5": (1.6, 2.2, 456, 0.4),
-           "b6": (1.8, 2.6, 528, 0.5), "b7": (2.0, 3.1, 600, 0.5)}
+SCALING = {
+    "b0": (1.0, 1.0, 224, 0.2),
+    "b1": (1.0, 1.1, 240, 0.2),
+    "b2": (1.1, 1.2, 260, 0.3),
+    "b3": (1.2, 1.4, 300, 0.3),
+    "b4": (1.4, 1.8, 380, 0.4),
+    "b5": (1.6, 2.2, 456, 0.4),
+    "b6": (1.8, 2.6, 528, 0.5),
+    "b7": (2.0, 3.1, 600, 0.5),
+}
 #: keras.applications' initialisers (from the reference TPU implementation).
-CONV_INIT = {"class_name": "VarianceScaling",
-             "config": {"scale": 2.0, "mode": "fan_out", "distribution": "truncated_normal"}}
+CONV_INIT = {
+    "class_name": "VarianceScaling",
+    "config": {"scale": 2.0, "mode": "fan_out", "distribution": "truncated_normal"},
+}
 IMAGENET_STDDEV_RGB = (0.229, 0.224, 0.225)
 
 
@@ -99,8 +115,9 @@ def efficientnet(
             stride, fin = (s, c_in) if j == 0 else (1, c_out)
             prefix = f"block{i + 1}{chr(97 + j)}"
             expand = conv_block_specs(fin * t, 1, name=f"{prefix}_expand", **norm) if t != 1 else []
-            depthwise = conv_block_specs(None, k, strides=stride, padding="same", conv_type="depthwise",
-                                         name=f"{prefix}_dw", **norm)
+            depthwise = conv_block_specs(
+                None, k, strides=stride, padding="same", conv_type="depthwise", name=f"{prefix}_dw", **norm
+            )
             project = conv_block_specs(c_out, 1, name=f"{prefix}_project", **dict(norm, activation="linear"))
             skip = stride == 1 and fin == c_out
             rate = drop_connect_rate * index / total
@@ -127,8 +144,14 @@ def efficientnet(
                 y = squeeze_excite(y, squeeze, activation=activation, kernel_initializer=CONV_INIT, name=f"{prefix}_se")
             y = apply_specs(y, project)
             x = L.Add(name=f"{prefix}_add")([y, x]) if skip else y
-        x = classifier_top(apply_specs(x, top_conv), include_top=include_top, num_classes=num_classes,
-                           pooling=pooling, classifier_activation=classifier_activation, dropout=dropout)
+        x = classifier_top(
+            apply_specs(x, top_conv),
+            include_top=include_top,
+            num_classes=num_classes,
+            pooling=pooling,
+            classifier_activation=classifier_activation,
+            dropout=dropout,
+        )
         return keras.Model(inputs, x, name=name)
 
     return branching_plan(name, input_shape, spine, assemble)
@@ -137,10 +160,21 @@ def efficientnet(
 def _register(key: str):
     width, depth, size, dropout = SCALING[key]
     name = f"efficientnet_{key}"
-    builder = variant(efficientnet, name, f"EfficientNet-{key.upper()}: width {width}, depth {depth}, {size}×{size}.",
-                      width=width, depth=depth, dropout=dropout)
-    return register_model(builder, family="efficientnet", default_input_shape=(size, size, 3), base=efficientnet,
-                          keras_twin=f"EfficientNet{key.upper()}")
+    builder = variant(
+        efficientnet,
+        name,
+        f"EfficientNet-{key.upper()}: width {width}, depth {depth}, {size}×{size}.",
+        width=width,
+        depth=depth,
+        dropout=dropout,
+    )
+    return register_model(
+        builder,
+        family="efficientnet",
+        default_input_shape=(size, size, 3),
+        base=efficientnet,
+        keras_twin=f"EfficientNet{key.upper()}",
+    )
 
 
 efficientnet_b0 = _register("b0")

@@ -21,19 +21,26 @@ from keras import layers as L
 
 from kerascnn.architectures._common import branching_plan, check_input_shape, planned, require_fit
 from kerascnn.architectures.registry import register_model
+from kerascnn.geometry import LayerSpec
 from kerascnn.layers.build import apply_specs, model_input
 from kerascnn.layers.conv import conv_block_specs
-from kerascnn.geometry import LayerSpec
 from kerascnn.layers.heads import check_head_args, head_specs
 from kerascnn.layers.pooling import pool_specs
 from kerascnn.validation import check_bool, check_int, check_rate
 
 #: Inception modules (name, 1×1, 3×3 reduce, 3×3, 5×5 reduce, 5×5, pool projection); "pool" = 3×3/2 max pool.
 INCEPTION_V1 = (
-    ("3a", 64, 96, 128, 16, 32, 32), ("3b", 128, 128, 192, 32, 96, 64), "pool",
-    ("4a", 192, 96, 208, 16, 48, 64), ("4b", 160, 112, 224, 24, 64, 64), ("4c", 128, 128, 256, 24, 64, 64),
-    ("4d", 112, 144, 288, 32, 64, 64), ("4e", 256, 160, 320, 32, 128, 128), "pool",
-    ("5a", 256, 160, 320, 32, 128, 128), ("5b", 384, 192, 384, 48, 128, 128),
+    ("3a", 64, 96, 128, 16, 32, 32),
+    ("3b", 128, 128, 192, 32, 96, 64),
+    "pool",
+    ("4a", 192, 96, 208, 16, 48, 64),
+    ("4b", 160, 112, 224, 24, 64, 64),
+    ("4c", 128, 128, 256, 24, 64, 64),
+    ("4d", 112, 144, 288, 32, 64, 64),
+    ("4e", 256, 160, 320, 32, 128, 128),
+    "pool",
+    ("5a", 256, 160, 320, 32, 128, 128),
+    ("5b", 384, 192, 384, 48, 128, 128),
 )
 #: The auxiliary classifiers sit on these modules' outputs.
 AUX_AFTER = ("4a", "4d")
@@ -77,8 +84,10 @@ def googlenet(
     dropout = check_rate("dropout", dropout)
     check_head_args(num_classes, include_top, pooling, classifier_activation)
     if aux_classifiers and not include_top:
-        raise ValueError("Invalid `aux_classifiers`: the auxiliary classifiers need include_top=True. "
-                         "Received: aux_classifiers=True, include_top=False")
+        raise ValueError(
+            "Invalid `aux_classifiers`: the auxiliary classifiers need include_top=True. "
+            "Received: aux_classifiers=True, include_top=False"
+        )
     conv = dict(activation=activation, bn_placement=bn_placement, padding="same")
 
     def max_pool(pname):
@@ -117,13 +126,20 @@ def googlenet(
                 require_fit(name, input_shape, upto + aux_pool[key])
 
     def aux_head(x, key):
-        specs = (aux_pool[key] + conv_block_specs(128, 1, name=f"aux_{key}_conv", **conv)
-                 + head_specs(include_top=True, num_classes=num_classes, pooling=None,
-                              classifier_activation=classifier_activation, name_prefix=f"aux_{key}_fc",
-                              dense_layers=[{"units": 1024, "activation": activation, "dropout": 0.7}]))
+        specs = (
+            aux_pool[key]
+            + conv_block_specs(128, 1, name=f"aux_{key}_conv", **conv)
+            + head_specs(
+                include_top=True,
+                num_classes=num_classes,
+                pooling=None,
+                classifier_activation=classifier_activation,
+                name_prefix=f"aux_{key}_fc",
+                dense_layers=[{"units": 1024, "activation": activation, "dropout": 0.7}],
+            )
+        )
         # the head's fixed names ("flatten", "predictions") get the branch's prefix
-        specs = [s if s.name.startswith("aux_") else LayerSpec(s.kind, f"aux_{key}_{s.name}", s.params)
-                 for s in specs]
+        specs = [s if s.name.startswith("aux_") else LayerSpec(s.kind, f"aux_{key}_{s.name}", s.params) for s in specs]
         return apply_specs(x, specs)
 
     def assemble(input_tensor):
@@ -136,9 +152,17 @@ def googlenet(
             x = L.Concatenate(name=f"inception{key}_concat")([apply_specs(x, b) for b in branches])
             if aux_classifiers and key in AUX_AFTER:
                 aux.append(aux_head(x, key))
-        x = apply_specs(x, head_specs(include_top=include_top, num_classes=num_classes, pooling=pooling,
-                                      classifier_activation=classifier_activation, flatten=False, dropout=dropout))
+        x = apply_specs(
+            x,
+            head_specs(
+                include_top=include_top,
+                num_classes=num_classes,
+                pooling=pooling,
+                classifier_activation=classifier_activation,
+                flatten=False,
+                dropout=dropout,
+            ),
+        )
         return keras.Model(inputs, [x] + aux if aux else x, name=name)
 
     return branching_plan(name, input_shape, spine, assemble)
-

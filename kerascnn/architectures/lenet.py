@@ -44,11 +44,22 @@ def lenet5(
     specs = []
     for i, stage in enumerate(LENET5_CONVS, start=1):
         specs += conv_block_specs(
-            **stage, padding=padding, activation=activation, bn_placement=bn_placement,
-            pool=pool, pool_size=2, name=f"conv{i}",
+            **stage,
+            padding=padding,
+            activation=activation,
+            bn_placement=bn_placement,
+            pool=pool,
+            pool_size=2,
+            name=f"conv{i}",
         )
-    dense = [{"units": u, "activation": activation, "bn_placement": bn_placement, "dropout": dropout}
-             for u in LENET5_DENSE]
-    specs += head_specs(include_top=include_top, num_classes=num_classes, pooling=pooling,
-                        classifier_activation=classifier_activation, dense_layers=dense)
+    dense = [
+        {"units": u, "activation": activation, "bn_placement": bn_placement, "dropout": dropout} for u in LENET5_DENSE
+    ]
+    specs += head_specs(
+        include_top=include_top,
+        num_classes=num_classes,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+        dense_layers=dense,
+    )
     return sequential_plan(name, input_shape, specs)

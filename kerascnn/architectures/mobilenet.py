@@ -28,11 +28,31 @@ from kerascnn.layers.heads import check_head_args, head_specs
 from kerascnn.validation import check_int, check_positive
 
 #: v1 blocks: (pointwise filters, depthwise stride).
-MOBILENET_V1 = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
-                (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1))
+MOBILENET_V1 = (
+    (64, 1),
+    (128, 2),
+    (128, 1),
+    (256, 2),
+    (256, 1),
+    (512, 2),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (1024, 2),
+    (1024, 1),
+)
 #: v2 stages: (expansion t, output channels c, repeats n, first stride s), the paper's Table 2.
-MOBILENET_V2 = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
-                (6, 320, 1, 1))
+MOBILENET_V2 = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
 V2_BN = {"epsilon": 1e-3, "momentum": 0.999}
 
 
@@ -73,11 +93,25 @@ def mobilenet(
     specs = conv_block_specs(int(32 * alpha), 3, strides=stem_strides, padding="same", name="conv1", **norm)
     for i, (filters, stride) in enumerate(MOBILENET_V1, start=1):
         pad = "same" if stride == 1 else ((k // 2 - 1, k // 2),) * 2  # keras: bottom/right only
-        specs += conv_block_specs(None, k, strides=stride, padding=pad, conv_type="depthwise",
-                                  depth_multiplier=depth_multiplier, name=f"conv_dw_{i}", **norm)
+        specs += conv_block_specs(
+            None,
+            k,
+            strides=stride,
+            padding=pad,
+            conv_type="depthwise",
+            depth_multiplier=depth_multiplier,
+            name=f"conv_dw_{i}",
+            **norm,
+        )
         specs += conv_block_specs(int(filters * alpha), 1, conv_type="pointwise", name=f"conv_pw_{i}", **norm)
-    specs += head_specs(include_top=include_top, num_classes=num_classes, pooling=pooling,
-                        classifier_activation=classifier_activation, flatten=False, dropout=dropout)
+    specs += head_specs(
+        include_top=include_top,
+        num_classes=num_classes,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+        flatten=False,
+        dropout=dropout,
+    )
     return sequential_plan(name, input_shape, specs)
 
 
@@ -121,10 +155,13 @@ def mobilenet_v2(
             stride = s if r == 0 else 1
             prefix = f"block_{index}" if index else "expanded_conv"
             expand = conv_block_specs(channels * t, 1, name=f"{prefix}_expand", **norm) if t != 1 else []
-            main = (expand
-                    + conv_block_specs(None, k, strides=stride, padding="same", conv_type="depthwise",
-                                       name=f"{prefix}_depthwise", **norm)
-                    + conv_block_specs(out, 1, name=f"{prefix}_project", **linear))
+            main = (
+                expand
+                + conv_block_specs(
+                    None, k, strides=stride, padding="same", conv_type="depthwise", name=f"{prefix}_depthwise", **norm
+                )
+                + conv_block_specs(out, 1, name=f"{prefix}_project", **linear)
+            )
             blocks.append((prefix, main, stride == 1 and channels == out))
             channels, index = out, index + 1
     last = make_divisible(1280 * alpha) if alpha > 1.0 else 1280
@@ -136,8 +173,14 @@ def mobilenet_v2(
         for prefix, main, skip in blocks:
             y = apply_specs(x, main)
             x = L.Add(name=f"{prefix}_add")([x, y]) if skip else y
-        x = classifier_top(apply_specs(x, tail), include_top=include_top, num_classes=num_classes, pooling=pooling,
-                           classifier_activation=classifier_activation, dropout=dropout)
+        x = classifier_top(
+            apply_specs(x, tail),
+            include_top=include_top,
+            num_classes=num_classes,
+            pooling=pooling,
+            classifier_activation=classifier_activation,
+            dropout=dropout,
+        )
         return keras.Model(inputs, x, name=name)
 
     return branching_plan(name, input_shape, stem + [s for _, main, _ in blocks for s in main] + tail, assemble)

@@ -56,10 +56,17 @@ class ModelInfo:
         return {**{p.name: p.default for p in params if p.default is not p.empty}, **self.fixed}
 
 
-def register_model(fn: Callable | None = None, *, family: str | None = None,
-                   default_input_shape: tuple | None = None, base: Callable | None = None,
-                   name: str | None = None, keras_twin: str | None = None, blocks: Callable | None = None,
-                   ranks: tuple = (2,)):
+def register_model(
+    fn: Callable | None = None,
+    *,
+    family: str | None = None,
+    default_input_shape: tuple | None = None,
+    base: Callable | None = None,
+    name: str | None = None,
+    keras_twin: str | None = None,
+    blocks: Callable | None = None,
+    ranks: tuple = (2,),
+):
     """Decorator adding a builder to the registry under its function name.
 
     Args:
@@ -191,14 +198,21 @@ def check_model_settings(architectures: list[str], params: dict) -> None:
     """
     for name in architectures:
         if name not in _REGISTRY:
-            raise ValueError(f"Invalid `model.architecture`: unknown model {name!r}{did_you_mean(name, _REGISTRY)}. "
-                             f"Registered: {', '.join(list_models())}")
-    accepted = (set().union(*(model_info(a).accepted_arguments() for a in architectures))
-                - {"input_shape", "input_tensor", "num_classes"})
+            raise ValueError(
+                f"Invalid `model.architecture`: unknown model {name!r}{did_you_mean(name, _REGISTRY)}. "
+                f"Registered: {', '.join(list_models())}"
+            )
+    accepted = set().union(*(model_info(a).accepted_arguments() for a in architectures)) - {
+        "input_shape",
+        "input_tensor",
+        "num_classes",
+    }
     for key in params:
         if key not in accepted:
-            raise ValueError(f"Unknown key `model.params.{key}`{argument_hint(key, accepted)}: not an argument of "
-                             f"{', '.join(architectures)}. Allowed: {', '.join(sorted(accepted))}")
+            raise ValueError(
+                f"Unknown key `model.params.{key}`{argument_hint(key, accepted)}: not an argument of "
+                f"{', '.join(architectures)}. Allowed: {', '.join(sorted(accepted))}"
+            )
 
 
 def _arguments(info: ModelInfo, kwargs: dict) -> dict:
@@ -215,16 +229,19 @@ def _arguments(info: ModelInfo, kwargs: dict) -> dict:
     if tensor is not None:  # keras.applications: the shape comes from the tensor; a different one is an error
         shape = tuple(getattr(tensor, "shape", (None,))[1:])
         if kwargs.get("input_shape") is not None and tuple(kwargs["input_shape"]) != shape:
-            raise ValueError(f"Invalid `input_shape` for model {info.name!r}: input_tensor has shape {shape}. "
-                             f"Received: input_shape={tuple(kwargs['input_shape'])}")
+            raise ValueError(
+                f"Invalid `input_shape` for model {info.name!r}: input_tensor has shape {shape}. "
+                f"Received: input_shape={tuple(kwargs['input_shape'])}"
+            )
         kwargs["input_shape"] = shape
     kwargs.setdefault("input_shape", info.default_input_shape)
     check_rank(info, kwargs["input_shape"])
     return kwargs
 
 
-_RANK_SHAPES = {r: f"{name} {shape}" for (r, name), shape in zip(RANK_NAMES.items(), ("(L, C)", "(H, W, C)",
-                                                                                     "(D, H, W, C)"))}
+_RANK_SHAPES = {
+    r: f"{name} {shape}" for (r, name), shape in zip(RANK_NAMES.items(), ("(L, C)", "(H, W, C)", "(D, H, W, C)"))
+}
 
 
 def check_rank(info: ModelInfo, input_shape) -> None:
@@ -234,10 +251,12 @@ def check_rank(info: ModelInfo, input_shape) -> None:
     rank = len(input_shape) - 1
     if rank in _RANK_SHAPES and rank not in info.ranks:
         families = sorted({i.family for i in _REGISTRY.values() if rank in i.ranks})
-        raise ValueError(f"Invalid `input_shape` for model {info.name!r}: it builds only "
-                         f"{' and '.join(_RANK_SHAPES[r] for r in info.ranks)}, not {_RANK_SHAPES[rank]}; families "
-                         f"that build {RANK_NAMES[rank]}: {', '.join(families)}. "
-                         f"Received: input_shape={tuple(input_shape)}")
+        raise ValueError(
+            f"Invalid `input_shape` for model {info.name!r}: it builds only "
+            f"{' and '.join(_RANK_SHAPES[r] for r in info.ranks)}, not {_RANK_SHAPES[rank]}; families "
+            f"that build {RANK_NAMES[rank]}: {', '.join(families)}. "
+            f"Received: input_shape={tuple(input_shape)}"
+        )
 
 
 def plan_model(name: str, /, **kwargs):

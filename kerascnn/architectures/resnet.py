@@ -62,8 +62,9 @@ def _stage_plan(depths, widths, preact):
     return plan
 
 
-def _block_specs(kind, preact, filters, stride, in_channels, *, kernel_size, activation, bn_placement,
-                 use_bias, rank, name):
+def _block_specs(
+    kind, preact, filters, stride, in_channels, *, kernel_size, activation, bn_placement, use_bias, rank, name
+):
     """``(main path specs, shortcut specs or None, needs identity pooling)`` of one block."""
     out = filters * (4 if kind == "bottleneck" else 1)
     common = dict(bn_params=BN, use_bias=use_bias, bn_placement=bn_placement, activation=activation, rank=rank)
@@ -72,26 +73,33 @@ def _block_specs(kind, preact, filters, stride, in_channels, *, kernel_size, act
         last = dict(bn_params=BN, bn_placement="none", activation="linear", use_bias=use_bias, rank=rank)
         pad = kernel_size // 2
         if kind == "bottleneck":
-            main = (conv_block_specs(filters, 1, name=f"{name}_1", **bn)
-                    + conv_block_specs(filters, kernel_size, strides=stride, padding=pad, name=f"{name}_2", **bn)
-                    + conv_block_specs(out, 1, name=f"{name}_3", **last))
+            main = (
+                conv_block_specs(filters, 1, name=f"{name}_1", **bn)
+                + conv_block_specs(filters, kernel_size, strides=stride, padding=pad, name=f"{name}_2", **bn)
+                + conv_block_specs(out, 1, name=f"{name}_3", **last)
+            )
         else:
-            main = (conv_block_specs(filters, kernel_size, strides=stride, padding=pad, name=f"{name}_1", **bn)
-                    + conv_block_specs(out, kernel_size, padding="same", name=f"{name}_2", **last))
+            main = conv_block_specs(
+                filters, kernel_size, strides=stride, padding=pad, name=f"{name}_1", **bn
+            ) + conv_block_specs(out, kernel_size, padding="same", name=f"{name}_2", **last)
         project = in_channels != out
         shortcut = conv_block_specs(out, 1, strides=stride, name=f"{name}_0", **last) if project else None
         return main, shortcut
     linear = dict(common, activation="linear")
     if kind == "bottleneck":  # keras.applications: stride on the first 1×1
-        main = (conv_block_specs(filters, 1, strides=stride, padding="valid", name=f"{name}_1", **common)
-                + conv_block_specs(filters, kernel_size, padding="same", name=f"{name}_2", **common)
-                + conv_block_specs(out, 1, name=f"{name}_3", **linear))
+        main = (
+            conv_block_specs(filters, 1, strides=stride, padding="valid", name=f"{name}_1", **common)
+            + conv_block_specs(filters, kernel_size, padding="same", name=f"{name}_2", **common)
+            + conv_block_specs(out, 1, name=f"{name}_3", **linear)
+        )
     else:  # the paper / torchvision: symmetric padding, stride on the first 3×3
-        main = (conv_block_specs(filters, kernel_size, strides=stride, padding=kernel_size // 2,
-                                 name=f"{name}_1", **common)
-                + conv_block_specs(out, kernel_size, padding=kernel_size // 2, name=f"{name}_2", **linear))
+        main = conv_block_specs(
+            filters, kernel_size, strides=stride, padding=kernel_size // 2, name=f"{name}_1", **common
+        ) + conv_block_specs(out, kernel_size, padding=kernel_size // 2, name=f"{name}_2", **linear)
     project = stride != 1 or in_channels != out
-    shortcut = conv_block_specs(out, 1, strides=stride, padding="valid", name=f"{name}_0", **linear) if project else None
+    shortcut = (
+        conv_block_specs(out, 1, strides=stride, padding="valid", name=f"{name}_0", **linear) if project else None
+    )
     return main, shortcut
 
 
@@ -153,10 +161,18 @@ def resnet(
     stem_width = max(1, int(round(64 * width_multiplier)))
 
     stem_norm = "none" if preact else bn_placement
-    stem = conv_block_specs(stem_width, stem_kernel_size, strides=stem_strides, padding=stem_kernel_size // 2,
-                            activation="linear" if preact else activation, bn_placement=stem_norm,
-                            use_bias=True if preact and use_bias is None else use_bias, bn_params=BN, rank=rank,
-                            name="conv1")
+    stem = conv_block_specs(
+        stem_width,
+        stem_kernel_size,
+        strides=stem_strides,
+        padding=stem_kernel_size // 2,
+        activation="linear" if preact else activation,
+        bn_placement=stem_norm,
+        use_bias=True if preact and use_bias is None else use_bias,
+        bn_params=BN,
+        rank=rank,
+        name="conv1",
+    )
     if stem_pool:
         stem += [LayerSpec("zero_padding", "pool1_pad", {"pads": ((1, 1),) * rank})]
         stem += pool_specs("max", 3, 2, rank=rank, name="pool1_pool")
@@ -164,9 +180,19 @@ def resnet(
     blocks, channels = [], stem_width
     for stage, b, width, stride in _stage_plan(depths, widths, preact):
         bname = f"conv{stage}_block{b}"
-        main, shortcut = _block_specs(block, preact, width, stride, channels, kernel_size=kernel_size,
-                                      activation=activation, bn_placement=bn_placement, use_bias=use_bias,
-                                      rank=rank, name=bname)
+        main, shortcut = _block_specs(
+            block,
+            preact,
+            width,
+            stride,
+            channels,
+            kernel_size=kernel_size,
+            activation=activation,
+            bn_placement=bn_placement,
+            use_bias=use_bias,
+            rank=rank,
+            name=bname,
+        )
         blocks.append((bname, stride, main, shortcut))
         channels = width * (4 if block == "bottleneck" else 1)
     spine = stem + [s for _, _, main, _ in blocks for s in main]
@@ -189,34 +215,76 @@ def resnet(
         if preact:
             _, post = norm_act_specs("post", activation, "before_activation", bn_params=BN)
             x = apply_specs(x, post)
-        x = classifier_top(x, include_top=include_top, num_classes=num_classes, pooling=pooling,
-                classifier_activation=classifier_activation, dropout=dropout)
+        x = classifier_top(
+            x,
+            include_top=include_top,
+            num_classes=num_classes,
+            pooling=pooling,
+            classifier_activation=classifier_activation,
+            dropout=dropout,
+        )
         return keras.Model(inputs, x, name=name)
 
     return branching_plan(name, input_shape, spine, assemble)
 
 
-def _register(key: str, depth: int, kind: str, preact: bool, description: str, keras_twin: str | None = None,
-              **fixed):
+def _register(key: str, depth: int, kind: str, preact: bool, description: str, keras_twin: str | None = None, **fixed):
     builder = variant(resnet, key, description, depths=RESNET_DEPTHS[depth], block=kind, preact=preact, **fixed)
-    return register_model(builder, family="resnet", default_input_shape=(224, 224, 3), base=resnet,
-                          keras_twin=keras_twin, ranks=(1, 2, 3))
+    return register_model(
+        builder, family="resnet", default_input_shape=(224, 224, 3), base=resnet, keras_twin=keras_twin, ranks=(1, 2, 3)
+    )
 
 
 resnet18 = _register("resnet18", 18, "basic", False, "ResNet-18: basic blocks (2, 2, 2, 2); 11.69M parameters.")
 resnet34 = _register("resnet34", 34, "basic", False, "ResNet-34: basic blocks (3, 4, 6, 3); 21.80M parameters.")
-resnet50 = _register("resnet50", 50, "bottleneck", False,
-                     "ResNet-50: bottleneck blocks (3, 4, 6, 3), as keras.applications.ResNet50.", "ResNet50",
-                     use_bias=True)
-resnet101 = _register("resnet101", 101, "bottleneck", False,
-                      "ResNet-101: bottleneck blocks (3, 4, 23, 3), as keras.applications.ResNet101.", "ResNet101",
-                      use_bias=True)
-resnet152 = _register("resnet152", 152, "bottleneck", False,
-                      "ResNet-152: bottleneck blocks (3, 8, 36, 3), as keras.applications.ResNet152.", "ResNet152",
-                      use_bias=True)
-resnet50_v2 = _register("resnet50_v2", 50, "bottleneck", True,
-                        "Pre-activation ResNet-50 (v2), as keras.applications.ResNet50V2.", "ResNet50V2")
-resnet101_v2 = _register("resnet101_v2", 101, "bottleneck", True,
-                         "Pre-activation ResNet-101 (v2), as keras.applications.ResNet101V2.", "ResNet101V2")
-resnet152_v2 = _register("resnet152_v2", 152, "bottleneck", True,
-                         "Pre-activation ResNet-152 (v2), as keras.applications.ResNet152V2.", "ResNet152V2")
+resnet50 = _register(
+    "resnet50",
+    50,
+    "bottleneck",
+    False,
+    "ResNet-50: bottleneck blocks (3, 4, 6, 3), as keras.applications.ResNet50.",
+    "ResNet50",
+    use_bias=True,
+)
+resnet101 = _register(
+    "resnet101",
+    101,
+    "bottleneck",
+    False,
+    "ResNet-101: bottleneck blocks (3, 4, 23, 3), as keras.applications.ResNet101.",
+    "ResNet101",
+    use_bias=True,
+)
+resnet152 = _register(
+    "resnet152",
+    152,
+    "bottleneck",
+    False,
+    "ResNet-152: bottleneck blocks (3, 8, 36, 3), as keras.applications.ResNet152.",
+    "ResNet152",
+    use_bias=True,
+)
+resnet50_v2 = _register(
+    "resnet50_v2",
+    50,
+    "bottleneck",
+    True,
+    "Pre-activation ResNet-50 (v2), as keras.applications.ResNet50V2.",
+    "ResNet50V2",
+)
+resnet101_v2 = _register(
+    "resnet101_v2",
+    101,
+    "bottleneck",
+    True,
+    "Pre-activation ResNet-101 (v2), as keras.applications.ResNet101V2.",
+    "ResNet101V2",
+)
+resnet152_v2 = _register(
+    "resnet152_v2",
+    152,
+    "bottleneck",
+    True,
+    "Pre-activation ResNet-152 (v2), as keras.applications.ResNet152V2.",
+    "ResNet152V2",
+)

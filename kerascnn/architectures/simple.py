@@ -18,9 +18,7 @@ from kerascnn.layers.heads import head_specs, normalize_dense_layers
 from kerascnn.validation import check_int, check_keys, invalid, is_int
 
 #: Per-layer keys a ``conv_layers`` dict may set (every conv_block argument).
-CONV_LAYER_KEYS = tuple(
-    p for p in inspect.signature(conv_block_specs).parameters if p not in ("rank", "name")
-)
+CONV_LAYER_KEYS = tuple(p for p in inspect.signature(conv_block_specs).parameters if p not in ("rank", "name"))
 
 
 def _conv_layer_settings(conv_layers: Any, filters: Any, shared: dict) -> list[dict]:
@@ -106,9 +104,18 @@ def simple_cnn(
     input_shape = check_input_shape(input_shape)
     rank = len(input_shape) - 1
     shared = dict(
-        kernel_size=kernel_size, strides=strides, padding=padding, dilation=dilation,
-        conv_type=conv_type, activation=activation, bn_placement=bn_placement, dropout=dropout,
-        dropout_type=dropout_type, pool=pool, pool_size=pool_size, pool_strides=pool_strides,
+        kernel_size=kernel_size,
+        strides=strides,
+        padding=padding,
+        dilation=dilation,
+        conv_type=conv_type,
+        activation=activation,
+        bn_placement=bn_placement,
+        dropout=dropout,
+        dropout_type=dropout_type,
+        pool=pool,
+        pool_size=pool_size,
+        pool_strides=pool_strides,
     )
     specs = []
     for i, settings in enumerate(_conv_layer_settings(conv_layers, filters, shared), start=1):
@@ -116,11 +123,15 @@ def simple_cnn(
             settings["filters"] = None
         specs += conv_block_specs(**settings, rank=rank, name=f"block{i}")
     dense = normalize_dense_layers(
-        dense_layers, units=dense_units,
+        dense_layers,
+        units=dense_units,
         defaults={"activation": activation, "bn_placement": bn_placement, "dropout": dense_dropout},
     )
     specs += head_specs(
-        include_top=include_top, num_classes=num_classes, pooling=pooling,
-        classifier_activation=classifier_activation, dense_layers=dense,
+        include_top=include_top,
+        num_classes=num_classes,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+        dense_layers=dense,
     )
     return sequential_plan(name, input_shape, specs)

@@ -37,12 +37,18 @@ import numpy as np
 #: Models with torchvision's architecture, and the ImageNet files published for them
 #: (torchvision's .pth, timm's .safetensors), looked up in the Keras cache for ``weights="imagenet"``.
 TORCHVISION_MODELS = {
-    "resnet18": {"pth": "resnet18-f37072fd.pth", "safetensors": "resnet18.tv_in1k.safetensors",
-                 "published": "https://download.pytorch.org/models/resnet18-f37072fd.pth, or model.safetensors "
-                              "of https://huggingface.co/timm/resnet18.tv_in1k"},
-    "resnet34": {"pth": "resnet34-b627a593.pth", "safetensors": "resnet34.tv_in1k.safetensors",
-                 "published": "https://download.pytorch.org/models/resnet34-b627a593.pth, or model.safetensors "
-                              "of https://huggingface.co/timm/resnet34.tv_in1k"},
+    "resnet18": {
+        "pth": "resnet18-f37072fd.pth",
+        "safetensors": "resnet18.tv_in1k.safetensors",
+        "published": "https://download.pytorch.org/models/resnet18-f37072fd.pth, or model.safetensors "
+        "of https://huggingface.co/timm/resnet18.tv_in1k",
+    },
+    "resnet34": {
+        "pth": "resnet34-b627a593.pth",
+        "safetensors": "resnet34.tv_in1k.safetensors",
+        "published": "https://download.pytorch.org/models/resnet34-b627a593.pth, or model.safetensors "
+        "of https://huggingface.co/timm/resnet34.tv_in1k",
+    },
 }
 TORCH_SUFFIXES = (".safetensors", ".pth", ".pt")
 _BN = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
@@ -74,8 +80,10 @@ def key_map(model) -> dict:
             continue
         prefix = _torch_prefix(layer.name)
         if prefix is None:
-            raise ValueError(f"Layer {layer.name!r} of {model.name!r} has no torchvision counterpart: torchvision "
-                             "weights fit resnet18/resnet34 as the kit builds them")
+            raise ValueError(
+                f"Layer {layer.name!r} of {model.name!r} has no torchvision counterpart: torchvision "
+                "weights fit resnet18/resnet34 as the kit builds them"
+            )
         kind = type(layer).__name__
         if kind == "BatchNormalization":
             for torch_name, keras_name in _BN.items():
@@ -136,8 +144,9 @@ def read_state_dict(path: str | os.PathLike) -> dict:
     except ImportError:
         raise ValueError(
             f"Invalid `weights`: reading {str(path)!r} needs PyTorch, which is not installed. Install it, or convert "
-            "the file once where PyTorch is: python -c \"import torch, safetensors.torch as s; "
-            f"s.save_file(torch.load('{path.name}', map_location='cpu'), '{path.stem}.safetensors')\"") from None
+            'the file once where PyTorch is: python -c "import torch, safetensors.torch as s; '
+            f"s.save_file(torch.load('{path.name}', map_location='cpu'), '{path.stem}.safetensors')\""
+        ) from None
     loaded = torch.load(str(path), map_location="cpu", weights_only=True)
     if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):  # a training checkpoint
         loaded = loaded["state_dict"]
@@ -159,15 +168,19 @@ def load_state_dict(model, tensors: dict, source: str = "the state dict") -> Non
             what.append(f"missing {len(missing)} tensor(s) the model needs, e.g. {missing[:3]}")
         if extra:
             what.append(f"{len(extra)} tensor(s) the model has no place for, e.g. {extra[:3]}")
-        raise ValueError(f"Invalid `weights`: {source} does not fit {model.name!r}: {'; '.join(what)}. "
-                         "torchvision weights fit resnet18/resnet34 as the kit builds them.")
+        raise ValueError(
+            f"Invalid `weights`: {source} does not fit {model.name!r}: {'; '.join(what)}. "
+            "torchvision weights fit resnet18/resnet34 as the kit builds them."
+        )
     values = []
     for key, (var, to_keras, _) in mapping.items():
         value = to_keras(np.asarray(given[key]))
         if tuple(value.shape) != tuple(var.shape):
             hint = " (use num_classes=1000, or include_top=False)" if key.startswith("fc.") else ""
-            raise ValueError(f"Invalid `weights`: tensor {key!r} of {source} has shape {tuple(given[key].shape)}, "
-                             f"which does not fit {var.path} {tuple(var.shape)}{hint}")
+            raise ValueError(
+                f"Invalid `weights`: tensor {key!r} of {source} has shape {tuple(given[key].shape)}, "
+                f"which does not fit {var.path} {tuple(var.shape)}{hint}"
+            )
         values.append((var, value))
     for var, value in values:  # only once everything fits: a failed load leaves the model as it was
         var.assign(value.astype(var.dtype))
@@ -185,4 +198,5 @@ def imagenet_file(name: str) -> Path:
     raise FileNotFoundError(
         f"ImageNet weights for {name} are not on this machine and kerascnn does not download at run time. Put "
         f"{files['safetensors']} (timm's model.safetensors, renamed) or {files['pth']} into {folder}; they are "
-        f"published at {files['published']}.")
+        f"published at {files['published']}."
+    )

@@ -68,32 +68,43 @@ def unet(
     dropout = check_rate("dropout", dropout)
     check_head_args(num_classes, include_top, pooling, classifier_activation)
     if padding == "same":
-        step = 2 ** depth
+        step = 2**depth
         for size in input_shape[:-1]:
             if size is not None and size % step:
                 raise ValueError(
                     f"Invalid `input_shape` for {name}: with padding='same' the height and width must be multiples "
                     f"of 2**depth = {step} so every skip connection fits (nearest: {size // step * step or step} "
-                    f"or {(size // step + 1) * step}). Received: input_shape={input_shape}")
+                    f"or {(size // step + 1) * step}). Received: input_shape={input_shape}"
+                )
     elif any(size is None for size in input_shape[:-1]):
-        raise ValueError(f"Invalid `input_shape` for {name}: padding='valid' crops the skip connections, which needs "
-                         f"a fixed height and width. Received: input_shape={input_shape}")
+        raise ValueError(
+            f"Invalid `input_shape` for {name}: padding='valid' crops the skip connections, which needs "
+            f"a fixed height and width. Received: input_shape={input_shape}"
+        )
     conv = dict(activation=activation, bn_placement=bn_placement, padding=padding)
 
     def double_conv(width, prefix):
-        return (conv_block_specs(width, kernel_size, name=f"{prefix}_conv1", **conv)
-                + conv_block_specs(width, kernel_size, name=f"{prefix}_conv2", **conv))
+        return conv_block_specs(width, kernel_size, name=f"{prefix}_conv1", **conv) + conv_block_specs(
+            width, kernel_size, name=f"{prefix}_conv2", **conv
+        )
 
-    encoder = [double_conv(filters * 2 ** i, f"enc{i + 1}") for i in range(depth)]
+    encoder = [double_conv(filters * 2**i, f"enc{i + 1}") for i in range(depth)]
     pools = [pool_specs("max", 2, 2, name=f"enc{i + 1}_pool") for i in range(depth)]
-    bottom = double_conv(filters * 2 ** depth, "bottleneck")
+    bottom = double_conv(filters * 2**depth, "bottleneck")
     if dropout:
         bottom = bottom + [LayerSpec("dropout", "bottleneck_drop", {"rate": dropout, "spatial": False})]
     decoder = []
     for i in reversed(range(depth)):
-        up = conv_block_specs(filters * 2 ** i, 2, strides=2, padding="valid", conv_type="transposed",
-                              activation="linear", name=f"dec{i + 1}_up")
-        decoder.append((i, up, double_conv(filters * 2 ** i, f"dec{i + 1}")))
+        up = conv_block_specs(
+            filters * 2**i,
+            2,
+            strides=2,
+            padding="valid",
+            conv_type="transposed",
+            activation="linear",
+            name=f"dec{i + 1}_up",
+        )
+        decoder.append((i, up, double_conv(filters * 2**i, f"dec{i + 1}")))
     spine = [s for e, p in zip(encoder, pools) for s in e + p] + bottom
     spine += [s for _, up, convs in decoder for s in up + convs]
 

@@ -57,20 +57,38 @@ def vgg(
     specs = []
     for stage, (depth, width) in enumerate(zip(depths, widths), start=1):
         for i in range(1, check_int(f"depths[{stage - 1}]", depth) + 1):
-            specs += conv_block_specs(width, kernel_size, padding="same", activation=activation,
-                                      bn_placement=bn_placement, rank=rank, name=f"block{stage}_conv{i}")
+            specs += conv_block_specs(
+                width,
+                kernel_size,
+                padding="same",
+                activation=activation,
+                bn_placement=bn_placement,
+                rank=rank,
+                name=f"block{stage}_conv{i}",
+            )
         specs += pool_specs("max", 2, 2, rank=rank, name=f"block{stage}_pool")
     dense = [{"units": dense_units, "activation": activation, "dropout": dropout}] * 2
-    specs += head_specs(include_top=include_top, num_classes=num_classes, pooling=pooling,
-                        classifier_activation=classifier_activation, dense_layers=dense)
+    specs += head_specs(
+        include_top=include_top,
+        num_classes=num_classes,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+        dense_layers=dense,
+    )
     return sequential_plan(name, input_shape, specs)
 
 
 def _register(key: str, bn: bool, description: str, keras_twin: str | None = None):
     name = key + ("_bn" if bn else "")
     fixed = {"depths": VGG_DEPTHS[key], **({"bn_placement": "before_activation"} if bn else {})}
-    return register_model(variant(vgg, name, description, **fixed), family="vgg", default_input_shape=(224, 224, 3),
-                          base=vgg, keras_twin=keras_twin, ranks=(1, 2, 3))
+    return register_model(
+        variant(vgg, name, description, **fixed),
+        family="vgg",
+        default_input_shape=(224, 224, 3),
+        base=vgg,
+        keras_twin=keras_twin,
+        ranks=(1, 2, 3),
+    )
 
 
 vgg11 = _register("vgg11", False, "VGG-11 (configuration A).")

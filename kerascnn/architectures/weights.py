@@ -31,7 +31,8 @@ def weighted_layers(model) -> list:
 
 def _fits(src, dst) -> bool:
     return len(src.weights) == len(dst.weights) and all(
-        int(np.prod(a.shape)) == int(np.prod(b.shape)) for a, b in zip(src.weights, dst.weights))
+        int(np.prod(a.shape)) == int(np.prod(b.shape)) for a, b in zip(src.weights, dst.weights)
+    )
 
 
 def copy_weights(source, target) -> int:
@@ -51,7 +52,8 @@ def copy_weights(source, target) -> int:
     if len(src) < len(dst):
         raise ValueError(
             f"Cannot copy weights from {source.name!r} into {target.name!r}: the source has {len(src)} "
-            f"weighted layers, the target {len(dst)}. Are they the same architecture?")
+            f"weighted layers, the target {len(dst)}. Are they the same architecture?"
+        )
     by_name = {layer.name: layer for layer in src}
     pairs, left_dst = {}, []
     for layer in dst:
@@ -70,7 +72,8 @@ def copy_weights(source, target) -> int:
             raise ValueError(
                 f"Cannot copy weights from {source.name!r} into {target.name!r}: layer {match.name!r} has "
                 f"weights {[tuple(w.shape) for w in match.weights]}, its counterpart {layer.name!r} has "
-                f"{[tuple(w.shape) for w in layer.weights]}. Same architecture, input channels and classes?")
+                f"{[tuple(w.shape) for w in layer.weights]}. Same architecture, input channels and classes?"
+            )
         layer.set_weights([np.reshape(w, tuple(v.shape)) for w, v in zip(match.get_weights(), layer.weights)])
     return len(dst)
 
@@ -94,7 +97,8 @@ def offline():
             raise FileNotFoundError(
                 f"Weights file {name!r} is not on this machine and kerascnn does not download at run time. "
                 f"Put it at {path} (it is published at {origin}), or pass the path of a weights file or a "
-                f"keras.Model as `weights`.")
+                f"keras.Model as `weights`."
+            )
         return str(path)
 
     with _compat.replaced_keras_get_file(cached_only):
@@ -117,21 +121,31 @@ def check_weights(weights, info):
             return torch_weights.imagenet_file(info.name)
         if text == "imagenet":
             if info.keras_twin is None:
-                raise invalid("weights", weights,
-                              f"a keras.Model or a weights file: {info.name!r} has no keras.applications "
-                              "twin with ImageNet weights")
+                raise invalid(
+                    "weights",
+                    weights,
+                    f"a keras.Model or a weights file: {info.name!r} has no keras.applications "
+                    "twin with ImageNet weights",
+                )
             return text
         if not os.path.exists(text):
             raise FileNotFoundError(f"Invalid `weights`: no such file {text!r}. Received: weights={text!r}")
         if text.endswith(TORCH_SUFFIXES):
             if info.name not in TORCHVISION_MODELS:
-                raise invalid("weights", text, f"a .keras or .h5 file: PyTorch state dicts fit "
-                              f"{', '.join(TORCHVISION_MODELS)} (torchvision's architecture), not {info.name!r}")
+                raise invalid(
+                    "weights",
+                    text,
+                    f"a .keras or .h5 file: PyTorch state dicts fit "
+                    f"{', '.join(TORCHVISION_MODELS)} (torchvision's architecture), not {info.name!r}",
+                )
             return Path(text)
         if not text.endswith((".keras", ".h5", ".hdf5")):
-            raise invalid("weights", text, "a .keras model file, a .weights.h5 or .h5 weights file"
-                          + (", or a torchvision/timm .safetensors / .pth state dict"
-                             if info.name in TORCHVISION_MODELS else ""))
+            raise invalid(
+                "weights",
+                text,
+                "a .keras model file, a .weights.h5 or .h5 weights file"
+                + (", or a torchvision/timm .safetensors / .pth state dict" if info.name in TORCHVISION_MODELS else ""),
+            )
         return Path(text)
     raise invalid("weights", weights, "None, 'imagenet', a keras.Model or the path of a weights file")
 

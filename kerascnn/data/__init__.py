@@ -22,11 +22,12 @@ from kerascnn.validation import RANK_NAMES, check_choice, invalid
 AUGMENTATIONS = ("flip", "rotation", "translation", "zoom", "contrast", "amplitude", "noise")
 FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical", "depth", "all")
 #: The augmentations each rank has (1 signals, 2 images, 3 volumes) and the flips each allows.
-RANK_AUGMENTATIONS = {1: ("flip", "translation", "amplitude", "noise"),
-                      2: AUGMENTATIONS,
-                      3: ("flip", "translation", "amplitude", "noise")}
-RANK_FLIPS = {1: ("horizontal", "all"), 2: ("horizontal", "vertical", "horizontal_and_vertical", "all"),
-              3: FLIP_MODES}
+RANK_AUGMENTATIONS = {
+    1: ("flip", "translation", "amplitude", "noise"),
+    2: AUGMENTATIONS,
+    3: ("flip", "translation", "amplitude", "noise"),
+}
+RANK_FLIPS = {1: ("horizontal", "all"), 2: ("horizontal", "vertical", "horizontal_and_vertical", "all"), 3: FLIP_MODES}
 
 
 @dataclass
@@ -64,8 +65,11 @@ class Dataset:
 #: What an experiment's arrays hold (``data.layout``) -> the number of spatial axes.
 LAYOUT_RANKS = {name: rank for rank, name in RANK_NAMES.items()}
 #: The shapes each layout accepts (without and with the channel axis).
-LAYOUT_SHAPES = {"signals": "(N, L) or (N, L, C)", "images": "(N, H, W) or (N, H, W, C)",
-                 "volumes": "(N, D, H, W) or (N, D, H, W, C)"}
+LAYOUT_SHAPES = {
+    "signals": "(N, L) or (N, L, C)",
+    "images": "(N, H, W) or (N, H, W, C)",
+    "volumes": "(N, D, H, W) or (N, D, H, W, C)",
+}
 
 
 def resolve_layout(shape: tuple, layout: str = "auto", what: str = "data") -> str:
@@ -89,16 +93,26 @@ def resolve_layout(shape: tuple, layout: str = "auto", what: str = "data") -> st
         if ndim == 3:
             guess = "signals" if 1 <= shape[-1] <= 4 else "images" if shape[1] == shape[2] else None
         if guess is None:
-            doubt = {3: "grayscale images (N, H, W) or signals (N, L, C)",
-                     4: "images (N, H, W, C) or volumes without a channel axis (N, D, H, W)"}.get(ndim)
-            raise ValueError(f"{what}: an array of shape {tuple(shape)} " + (
-                f"could be {doubt}; set data.layout to images, signals or volumes" if doubt else
-                f"fits no layout ({accepted})") + f". Received: shape={tuple(shape)}, data.layout='auto'")
+            doubt = {
+                3: "grayscale images (N, H, W) or signals (N, L, C)",
+                4: "images (N, H, W, C) or volumes without a channel axis (N, D, H, W)",
+            }.get(ndim)
+            raise ValueError(
+                f"{what}: an array of shape {tuple(shape)} "
+                + (
+                    f"could be {doubt}; set data.layout to images, signals or volumes"
+                    if doubt
+                    else f"fits no layout ({accepted})"
+                )
+                + f". Received: shape={tuple(shape)}, data.layout='auto'"
+            )
         return guess
     rank = LAYOUT_RANKS[layout]
     if ndim not in (rank + 1, rank + 2):
-        raise ValueError(f"{what}: data.layout={layout!r} takes arrays of shape {LAYOUT_SHAPES[layout]}; received "
-                         f"an array of shape {tuple(shape)} (shapes accepted: {accepted})")
+        raise ValueError(
+            f"{what}: data.layout={layout!r} takes arrays of shape {LAYOUT_SHAPES[layout]}; received "
+            f"an array of shape {tuple(shape)} (shapes accepted: {accepted})"
+        )
     return layout
 
 
@@ -116,8 +130,9 @@ def check_arrays(x, y, what: str = "data", layout: str = "auto") -> tuple[np.nda
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1 or len(y) != len(x):
-        raise ValueError(f"{what}: expected one integer label per sample ({len(x)}); "
-                         f"received labels of shape {y.shape}")
+        raise ValueError(
+            f"{what}: expected one integer label per sample ({len(x)}); received labels of shape {y.shape}"
+        )
     if len(x) == 0:
         raise ValueError(f"{what}: no samples")
     if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
@@ -136,8 +151,10 @@ def check_arrays(x, y, what: str = "data", layout: str = "auto") -> tuple[np.nda
         raise ValueError(f"{what}: at least two classes are needed; received only label(s) {classes.tolist()}")
     if classes[0] != 0 or classes[-1] != len(classes) - 1:
         missing = sorted(set(range(int(classes[-1]) + 1)) - set(classes.tolist()))[:10]
-        raise ValueError(f"{what}: labels must be 0..K-1 with every class present; received labels "
-                         f"{classes.tolist()[:20]}" + (f" (missing {missing})" if classes[0] >= 0 and missing else ""))
+        raise ValueError(
+            f"{what}: labels must be 0..K-1 with every class present; received labels "
+            f"{classes.tolist()[:20]}" + (f" (missing {missing})" if classes[0] >= 0 and missing else "")
+        )
     return x, y
 
 
@@ -165,8 +182,10 @@ def split(x, y, *, validation_split: float, test_split: float, seed: int, x_test
         x, x_test, y, y_test = train_test_split(x, y, test_size=test_split, stratify=y, random_state=seed)
     val_count = int(round(validation_split * n))
     if val_count < len(np.unique(y)):
-        raise ValueError(f"data.validation_split={validation_split} leaves {val_count} validation samples, "
-                         f"fewer than the {len(np.unique(y))} classes; use a larger fraction")
+        raise ValueError(
+            f"data.validation_split={validation_split} leaves {val_count} validation samples, "
+            f"fewer than the {len(np.unique(y))} classes; use a larger fraction"
+        )
     x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=val_count, stratify=y, random_state=seed)
     return x_train, y_train, x_val, y_val, x_test, y_test
 
@@ -202,24 +221,34 @@ def load_dataset(data: "DataSettings | dict | None" = None, *, seed: int = 0, ar
         x, y, x_test, y_test = (tuple(arrays) + (None, None))[:4]
         names = None
     else:
-        options = {k: getattr(data, k) for k in ("path", "image_size", "color_mode", "allow_download", "x_key",
-                                                 "y_key", "skip_bad_images")}
+        options = {
+            k: getattr(data, k)
+            for k in ("path", "image_size", "color_mode", "allow_download", "x_key", "y_key", "skip_bad_images")
+        }
         x, y, x_test, y_test, names = SOURCES[source](source=source, **options)
     layout = resolve_layout(np.shape(x), layout, f"data ({source})")
     x, y = check_arrays(x, y, f"data ({source})", layout)
     if x_test is not None:
         x_test, y_test = check_arrays(x_test, y_test, f"test data ({source})", layout)
         if x_test.shape[1:] != x.shape[1:]:
-            raise ValueError(f"data ({source}): test samples have shape {x_test.shape[1:]}, training samples "
-                             f"{x.shape[1:]}")
+            raise ValueError(
+                f"data ({source}): test samples have shape {x_test.shape[1:]}, training samples {x.shape[1:]}"
+            )
     num_classes = int(max(y.max(), -1 if y_test is None else y_test.max())) + 1
     if data.subset:
         x, y = subsample(x, y, int(data.subset), seed)
         if x_test is not None:
             x_test, y_test = subsample(x_test, y_test, max(int(data.subset) // 4, num_classes * 2), seed)
     x, x_test = scale(x, data.scale), None if x_test is None else scale(x_test, data.scale)
-    parts = split(x, y, validation_split=data.validation_split, test_split=data.test_split, seed=seed,
-                  x_test=x_test, y_test=y_test)
+    parts = split(
+        x,
+        y,
+        validation_split=data.validation_split,
+        test_split=data.test_split,
+        seed=seed,
+        x_test=x_test,
+        y_test=y_test,
+    )
     names = list(names) if names else [str(i) for i in range(num_classes)]
     return Dataset(*parts, class_names=names, source=source, layout=layout)
 
@@ -229,8 +258,10 @@ def source_layout(source: str, layout: str) -> str:
     layout = check_choice("data.layout", layout, LAYOUTS)
     known = SOURCE_LAYOUTS.get(source)
     if known is not None and layout not in ("auto", known):
-        raise ValueError(f"data.layout={layout!r} does not fit data.source={source!r}, which holds {known}; "
-                         f"leave data.layout at 'auto' or set it to {known!r}")
+        raise ValueError(
+            f"data.layout={layout!r} does not fit data.source={source!r}, which holds {known}; "
+            f"leave data.layout at 'auto' or set it to {known!r}"
+        )
     return known or layout
 
 
@@ -258,13 +289,20 @@ def augmentation_layers(augmentation: dict | None, seed: int = 0, rank: int = 2)
     augmentation = {k: v for k, v in (augmentation or {}).items() if v}
     for key in augmentation:
         if key not in RANK_AUGMENTATIONS[rank]:
-            raise ValueError(f"Invalid `data.augmentation.{key}`: it has no form for {what}; {what} take "
-                             f"{', '.join(RANK_AUGMENTATIONS[rank])}. Received: data.augmentation.{key}="
-                             f"{augmentation[key]!r}")
+            raise ValueError(
+                f"Invalid `data.augmentation.{key}`: it has no form for {what}; {what} take "
+                f"{', '.join(RANK_AUGMENTATIONS[rank])}. Received: data.augmentation.{key}="
+                f"{augmentation[key]!r}"
+            )
     if "flip" in augmentation:
         check_choice(f"data.augmentation.flip (for {what})", augmentation["flip"], RANK_FLIPS[rank])
-    flip_axes = {"horizontal": (rank,), "vertical": (rank - 1,), "depth": (1,),
-                 "horizontal_and_vertical": (rank - 1, rank), "all": tuple(range(1, rank + 1))}
+    flip_axes = {
+        "horizontal": (rank,),
+        "vertical": (rank - 1,),
+        "depth": (1,),
+        "horizontal_and_vertical": (rank - 1, rank),
+        "all": tuple(range(1, rank + 1)),
+    }
     if rank == 2:
         makers = {
             "flip": lambda v: keras.layers.RandomFlip("horizontal_and_vertical" if v == "all" else v, seed=seed),
@@ -284,7 +322,8 @@ def augmentation_layers(augmentation: dict | None, seed: int = 0, rank: int = 2)
 
 
 def make_pipeline(x, y, batch_size: int, *, shuffle: bool, seed: int = 0, cache: bool = True):
-    """Batches for ``fit``: a ``tf.data`` pipeline (cached, shuffled, prefetched) on TensorFlow, else :class:`ArrayBatches`.
+    """Batches for ``fit``: a ``tf.data`` pipeline (cached, shuffled, prefetched) on TensorFlow, else
+    :class:`ArrayBatches`.
 
     Augmentation is not here: it runs inside the model (:func:`augmentation_layers`),
     so both pipelines only shuffle and batch.
@@ -293,8 +332,15 @@ def make_pipeline(x, y, batch_size: int, *, shuffle: bool, seed: int = 0, cache:
         from kerascnn.device import batch_multiple, gpu_names
 
         multiple = batch_multiple()
-        return ArrayBatches(x, y, batch_size, shuffle=shuffle, seed=seed, multiple=multiple,
-                            on_device=multiple == 1 and bool(gpu_names()))
+        return ArrayBatches(
+            x,
+            y,
+            batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            multiple=multiple,
+            on_device=multiple == 1 and bool(gpu_names()),
+        )
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((x, y))
@@ -319,8 +365,9 @@ class ArrayBatches(keras.utils.PyDataset):
     for a host-to-device copy (meant for datasets that fit in GPU memory).
     """
 
-    def __init__(self, x, y, batch_size: int, *, shuffle: bool, seed: int = 0, multiple: int = 1,
-                 on_device: bool = False):
+    def __init__(
+        self, x, y, batch_size: int, *, shuffle: bool, seed: int = 0, multiple: int = 1, on_device: bool = False
+    ):
         super().__init__()
         self.x, self.y = x, np.asarray(y)
         self.batch_size = max(multiple, batch_size - batch_size % multiple)
@@ -333,13 +380,13 @@ class ArrayBatches(keras.utils.PyDataset):
 
     def _draw(self):
         order = self._rng.permutation(len(self.y)) if self._rng is not None else np.arange(len(self.y))
-        return order[:self.size]
+        return order[: self.size]
 
     def __len__(self):
         return -(-self.size // self.batch_size)
 
     def __getitem__(self, index):
-        idx = self._order[index * self.batch_size:(index + 1) * self.batch_size]
+        idx = self._order[index * self.batch_size : (index + 1) * self.batch_size]
         if self._rng is None:  # in order: a slice is a view, no copy
             idx = slice(int(idx[0]), int(idx[-1]) + 1)
         elif not isinstance(self.x, np.ndarray):  # on the device: gather there

@@ -61,8 +61,7 @@ class RandomShift(_Augmentation):
             most = int(self.factor * n)
             if most < 1:
                 continue
-            shift = ops.cast(ops.floor(keras.random.uniform((batch,), -most, most + 1, seed=self.generator)),
-                             "int32")
+            shift = ops.cast(ops.floor(keras.random.uniform((batch,), -most, most + 1, seed=self.generator)), "int32")
             src = ops.arange(n, dtype="int32")[None, :] - shift[:, None]  # where each output step reads from
             inside = ops.cast((src >= 0) & (src < n), x.dtype)
             shape = (-1,) + tuple(n if i == axis else 1 for i in range(1, len(x.shape)))

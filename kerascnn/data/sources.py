@@ -37,7 +37,18 @@ KERAS_CACHE_FILES = {
     "cifar100": "cifar-100-python",
 }
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+FASHION_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 
 
 def load_digits_source(**_):
@@ -103,9 +114,11 @@ def load_keras_source(source: str, allow_download: bool = True, label_mode: str 
     if path.exists():
         arrays = _READERS[source](path, **kwargs)
     else:
-        where = (f"{source} is not in the Keras cache: expected {path} (the file or folder "
-                 f"keras.datasets.{source}.load_data() leaves there). Copy it there from a machine "
-                 "with network access, or use source: npz / image_folder.")
+        where = (
+            f"{source} is not in the Keras cache: expected {path} (the file or folder "
+            f"keras.datasets.{source}.load_data() leaves there). Copy it there from a machine "
+            "with network access, or use source: npz / image_folder."
+        )
         if not allow_download:
             raise FileNotFoundError(where + " (data.allow_download is false)")
         try:
@@ -141,17 +154,20 @@ def load_image_folder(path=None, image_size=(64, 64), color_mode="rgb", skip_bad
     for label, name in enumerate(classes):
         files = sorted(f for f in (root / name).iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
         if not files:
-            raise ValueError(f"data.path: class folder {str(root / name)!r} holds no images "
-                             f"({', '.join(IMAGE_EXTENSIONS)})")
+            raise ValueError(
+                f"data.path: class folder {str(root / name)!r} holds no images ({', '.join(IMAGE_EXTENSIONS)})"
+            )
         for file in files:
             try:
                 img = keras.utils.load_img(file, color_mode=color_mode, target_size=tuple(image_size))
                 xs.append(keras.utils.img_to_array(img, dtype="uint8"))
             except Exception as err:  # PIL raises several types for empty, truncated or foreign files
                 if not skip_bad_images:
-                    raise ValueError(f"data.path: cannot read the image {str(file)!r} ({type(err).__name__}: "
-                                     f"{err}). Remove or replace it, or set data.skip_bad_images: true to "
-                                     "leave unreadable images out.") from None
+                    raise ValueError(
+                        f"data.path: cannot read the image {str(file)!r} ({type(err).__name__}: "
+                        f"{err}). Remove or replace it, or set data.skip_bad_images: true to "
+                        "leave unreadable images out."
+                    ) from None
                 bad.append(file)
                 continue
             ys.append(label)
@@ -171,10 +187,14 @@ def load_npz(path=None, x_key="x", y_key="y", **_):
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:  # empty, truncated, not NumPy, pickled
-        raise ValueError(f"data.path: cannot read {str(path)!r} as an .npz file ({type(err).__name__}: {err})") from None
+        raise ValueError(
+            f"data.path: cannot read {str(path)!r} as an .npz file ({type(err).__name__}: {err})"
+        ) from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"data.path: {str(path)!r} holds a single array (.npy), not an .npz of named arrays "
-                         "(np.savez(path, x=images, y=labels))")
+        raise ValueError(
+            f"data.path: {str(path)!r} holds a single array (.npy), not an .npz of named arrays "
+            "(np.savez(path, x=images, y=labels))"
+        )
     try:
         with archive as f:
             keys = set(f.files)
@@ -186,11 +206,15 @@ def load_npz(path=None, x_key="x", y_key="y", **_):
             else:
                 raise KeyError(sorted(keys))
     except KeyError:
-        raise ValueError(f"data.path: {path} holds arrays {sorted(keys)}; expected {x_key!r} and "
-                         f"{y_key!r} (set data.x_key / data.y_key to use others), or "
-                         "x_train/y_train[/x_test/y_test]") from None
+        raise ValueError(
+            f"data.path: {path} holds arrays {sorted(keys)}; expected {x_key!r} and "
+            f"{y_key!r} (set data.x_key / data.y_key to use others), or "
+            "x_train/y_train[/x_test/y_test]"
+        ) from None
     except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:  # a damaged member
-        raise ValueError(f"data.path: cannot read {str(path)!r} as an .npz file ({type(err).__name__}: {err})") from None
+        raise ValueError(
+            f"data.path: cannot read {str(path)!r} as an .npz file ({type(err).__name__}: {err})"
+        ) from None
     return x, y, test[0], test[1], None
 
 
@@ -232,8 +256,13 @@ def load_mnist1d(**_):
             np.random.set_state(state)
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_target(path) as tmp, open(tmp, "wb") as f:
-            np.savez(f, x_train=d["x"].astype("float32"), y_train=d["y"].astype("int64"),
-                     x_test=d["x_test"].astype("float32"), y_test=d["y_test"].astype("int64"))
+            np.savez(
+                f,
+                x_train=d["x"].astype("float32"),
+                y_train=d["y"].astype("int64"),
+                x_test=d["x_test"].astype("float32"),
+                y_test=d["y_test"].astype("int64"),
+            )
     with np.load(path) as f:
         x, y, x_test, y_test = (f[k] for k in ("x_train", "y_train", "x_test", "y_test"))
     return x, y, x_test, y_test, [str(i) for i in range(10)]
@@ -262,22 +291,23 @@ def load_shapes3d(count: int = 600, size: int = 16, seed: int = 0, **_):
         center = rng.uniform(radius, size - 1 - radius, size=3)
         offset = np.abs(grid - center)
         if label == 0:
-            solid = np.sqrt((offset ** 2).sum(-1)) <= radius
+            solid = np.sqrt((offset**2).sum(-1)) <= radius
         elif label == 1:
             solid = offset.max(-1) <= radius * 0.8
         else:
             axis = rng.integers(3)
             across = np.delete(offset, axis, axis=-1)
-            solid = (np.sqrt((across ** 2).sum(-1)) <= radius * 0.8) & (offset[..., axis] <= radius)
+            solid = (np.sqrt((across**2).sum(-1)) <= radius * 0.8) & (offset[..., axis] <= radius)
         x[i, ..., 0] = solid + rng.normal(0, 0.1, solid.shape)
     return x, y.astype("int64"), None, None, list(SHAPES3D_CLASSES)
 
 
 #: Test accuracy published for a built-in source's standard split: the report prints it beside the run's.
 PUBLISHED = {
-    "mnist1d": {"paper": "Greydanus & Kobak, Scaling down deep learning with MNIST-1D, ICML 2024",
-                "accuracy": {"logistic regression": 0.32, "MLP": 0.68, "CNN": 0.94, "GRU": 0.91,
-                             "human expert": 0.96}},
+    "mnist1d": {
+        "paper": "Greydanus & Kobak, Scaling down deep learning with MNIST-1D, ICML 2024",
+        "accuracy": {"logistic regression": 0.32, "MLP": 0.68, "CNN": 0.94, "GRU": 0.91, "human expert": 0.96},
+    },
 }
 
 SOURCES = {
@@ -293,5 +323,13 @@ SOURCES = {
 }
 
 #: What each built-in source holds (``data.layout``); ``npz`` and ``arrays`` say it with ``data.layout``.
-SOURCE_LAYOUTS = {"digits": "images", "mnist": "images", "fashion_mnist": "images", "cifar10": "images",
-                  "cifar100": "images", "image_folder": "images", "mnist1d": "signals", "shapes3d": "volumes"}
+SOURCE_LAYOUTS = {
+    "digits": "images",
+    "mnist": "images",
+    "fashion_mnist": "images",
+    "cifar10": "images",
+    "cifar100": "images",
+    "image_folder": "images",
+    "mnist1d": "signals",
+    "shapes3d": "volumes",
+}

@@ -19,8 +19,11 @@ from kerascnn.config import BASELINES
 
 #: How each baseline is named in summaries and reports, and the scikit-learn model it is.
 LABELS = {"svc": "SVC baseline", "logistic_regression": "logistic regression baseline", "mlp": "MLP baseline"}
-MODELS = {"svc": "sklearn.svm.SVC()", "logistic_regression": "sklearn.linear_model.LogisticRegression(max_iter=1000)",
-          "mlp": "sklearn.neural_network.MLPClassifier(hidden_layer_sizes=(100, 100), max_iter=500)"}
+MODELS = {
+    "svc": "sklearn.svm.SVC()",
+    "logistic_regression": "sklearn.linear_model.LogisticRegression(max_iter=1000)",
+    "mlp": "sklearn.neural_network.MLPClassifier(hidden_layer_sizes=(100, 100), max_iter=500)",
+}
 assert set(LABELS) == set(MODELS) == set(BASELINES), "every name config.BASELINES allows has a label and a model"
 
 
@@ -55,6 +58,7 @@ def score_baseline(name: str, dataset, seed: int = 0) -> dict:
     with warnings.catch_warnings():  # an MLP or a logistic regression stopped at max_iter is still its score
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf = _estimator(name, seed).fit(x_fit, y_fit)
-    metrics = classification_metrics(dataset.y_test, clf.predict(flat(dataset.x_test)), dataset.num_classes,
-                                     per_class=False)
+    metrics = classification_metrics(
+        dataset.y_test, clf.predict(flat(dataset.x_test)), dataset.num_classes, per_class=False
+    )
     return {"model": MODELS[name], "accuracy": metrics["accuracy"], "f1_macro": metrics["f1_macro"]}

@@ -27,8 +27,10 @@ def average_model(models, names=None, name: str = "ensemble"):
     shapes = {tuple(m.input_shape[1:]) for m in models}
     widths = {m.output_shape[-1] for m in models}
     if len(shapes) != 1 or len(widths) != 1:
-        raise ValueError(f"Ensemble members must share one input shape and output width; received input shapes "
-                         f"{sorted(shapes)} and output widths {sorted(widths)}")
+        raise ValueError(
+            f"Ensemble members must share one input shape and output width; received input shapes "
+            f"{sorted(shapes)} and output widths {sorted(widths)}"
+        )
     inputs = keras.Input(shapes.pop(), name="image")
     outputs = [keras.Model(m.inputs[0], m.outputs[0], name=n)(inputs) for m, n in zip(models, names)]
     return keras.Model(inputs, keras.layers.Average(name="mean_probabilities")(outputs), name=name)

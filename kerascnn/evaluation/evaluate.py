@@ -18,8 +18,9 @@ def evaluate_model(model_path: str | Path, data: str = "digits", seed: int | Non
     Returns:
         ``{"metrics": {...}, "report": str, "y_true": ..., "y_pred": ..., "dataset": Dataset}``.
     """
-    import keras
     from sklearn.metrics import classification_report
+
+    import keras
 
     import kerascnn  # noqa: F401  (registers the kit's serializable objects)
     from kerascnn import config as config_module
@@ -42,15 +43,33 @@ def evaluate_model(model_path: str | Path, data: str = "digits", seed: int | Non
     labels = list(range(dataset.num_classes))
     return {
         "metrics": classification_metrics(dataset.y_test, y_pred, dataset.num_classes),
-        "report": classification_report(dataset.y_test, y_pred, labels=labels,
-                                        target_names=[str(c) for c in dataset.class_names], zero_division=0, digits=4),
-        "y_true": dataset.y_test, "y_pred": y_pred, "dataset": dataset,
+        "report": classification_report(
+            dataset.y_test,
+            y_pred,
+            labels=labels,
+            target_names=[str(c) for c in dataset.class_names],
+            zero_division=0,
+            digits=4,
+        ),
+        "y_true": dataset.y_test,
+        "y_pred": y_pred,
+        "dataset": dataset,
     }
 
 
 def format_evaluation(result: dict) -> str:
     m = result["metrics"]
     lines = [f"test samples: {len(result['y_true'])}"]
-    lines += [f"{name:<20} {m[name]:.4f}" for name in ("accuracy", "precision_macro", "recall_macro", "f1_macro",
-                                                        "precision_weighted", "recall_weighted", "f1_weighted")]
+    lines += [
+        f"{name:<20} {m[name]:.4f}"
+        for name in (
+            "accuracy",
+            "precision_macro",
+            "recall_macro",
+            "f1_macro",
+            "precision_weighted",
+            "recall_weighted",
+            "f1_weighted",
+        )
+    ]
     return "\n".join(lines) + "\n\n" + result["report"]

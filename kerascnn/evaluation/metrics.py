@@ -18,9 +18,15 @@ from kerascnn.validation import did_you_mean
 #: Scalar metrics, each logged as ``val_<name>`` by :class:`SklearnMetrics`.
 METRIC_NAMES = (
     "accuracy",
-    "precision_macro", "recall_macro", "f1_macro",
-    "precision_weighted", "recall_weighted", "f1_weighted",
-    "precision_micro", "recall_micro", "f1_micro",
+    "precision_macro",
+    "recall_macro",
+    "f1_macro",
+    "precision_weighted",
+    "recall_weighted",
+    "f1_weighted",
+    "precision_micro",
+    "recall_micro",
+    "f1_micro",
 )
 
 
@@ -42,8 +48,14 @@ def classification_metrics(y_true, y_pred, num_classes: int | None = None, per_c
     if per_class:
         p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, average=None, zero_division=0)
         for k in range(len(p)):
-            out.update({f"precision_class_{k}": float(p[k]), f"recall_class_{k}": float(r[k]),
-                        f"f1_class_{k}": float(f[k]), f"support_class_{k}": int(s[k])})
+            out.update(
+                {
+                    f"precision_class_{k}": float(p[k]),
+                    f"recall_class_{k}": float(r[k]),
+                    f"f1_class_{k}": float(f[k]),
+                    f"support_class_{k}": int(s[k]),
+                }
+            )
     return out
 
 
@@ -115,8 +127,10 @@ def objective_names() -> list[str]:
 def check_objective(name: str) -> str:
     """``search.objective``, if it is a name the search logs (:func:`objective_names`)."""
     if name not in objective_names():
-        raise ValueError(f"Invalid `search.objective`{did_you_mean(name, objective_names())}: "
-                         f"allowed objectives are {', '.join(objective_names())}. Received: search.objective={name!r}")
+        raise ValueError(
+            f"Invalid `search.objective`{did_you_mean(name, objective_names())}: "
+            f"allowed objectives are {', '.join(objective_names())}. Received: search.objective={name!r}"
+        )
     return name
 
 
@@ -146,8 +160,18 @@ class SklearnMetrics(keras.callbacks.Callback):
     validation curve).
     """
 
-    def __init__(self, x_val, y_val, num_classes: int, batch_size: int = 1024, x_train=None, y_train=None,
-                 train_sample: int = 1024, seed: int = 0, train_every: int = 5):
+    def __init__(
+        self,
+        x_val,
+        y_val,
+        num_classes: int,
+        batch_size: int = 1024,
+        x_train=None,
+        y_train=None,
+        train_sample: int = 1024,
+        seed: int = 0,
+        train_every: int = 5,
+    ):
         super().__init__()
         self.x_val, self.y_val = x_val, np.asarray(y_val)
         self.num_classes, self.batch_size = num_classes, batch_size
@@ -176,8 +200,12 @@ class SklearnMetrics(keras.callbacks.Callback):
                 logs[f"val_{name}"] = self.last[name]
             last_epoch = epoch + 1 == (self.params or {}).get("epochs")
             if self.x_train is not None and ((epoch + 1) % self.train_every == 0 or last_epoch):
-                train = classification_metrics(self.y_train, labels_from(self._predict(self.x_train, self.y_train)),
-                                               self.num_classes, per_class=False)
+                train = classification_metrics(
+                    self.y_train,
+                    labels_from(self._predict(self.x_train, self.y_train)),
+                    self.num_classes,
+                    per_class=False,
+                )
                 for name in METRIC_NAMES:
                     if name != "accuracy":
                         logs[name] = train[name]

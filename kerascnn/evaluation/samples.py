@@ -40,8 +40,10 @@ def _slices(volume: np.ndarray) -> list[tuple[str, np.ndarray]]:
     """A ``(D, H, W, C)`` volume's slice across each axis where the first channel holds the most, so an
     object off the centre is cut through rather than missed (the middle slice where the volume is even)."""
     v = volume[..., 0]
-    picks = [int(np.argmax(v.sum(axis=tuple(a for a in range(3) if a != axis)))) if np.ptp(v) > 0
-             else v.shape[axis] // 2 for axis in range(3)]
+    picks = [
+        int(np.argmax(v.sum(axis=tuple(a for a in range(3) if a != axis)))) if np.ptp(v) > 0 else v.shape[axis] // 2
+        for axis in range(3)
+    ]
     d, h, w = picks
     return [(f"depth {d}", v[d]), (f"height {h}", v[:, h]), (f"width {w}", v[:, :, w])]
 
@@ -61,7 +63,7 @@ def pick_examples(y_true: np.ndarray, y_pred: np.ndarray, rank: int) -> tuple[np
     """Indices of the samples to show: the first misclassified ones, or the first ones if none is."""
     wrong = np.flatnonzero(np.asarray(y_true) != np.asarray(y_pred))
     if len(wrong):
-        return wrong[:_MAX[rank]], True
+        return wrong[: _MAX[rank]], True
     return np.arange(min(len(y_true), _MAX[rank])), False
 
 
@@ -71,8 +73,9 @@ def examples_figure(x: np.ndarray, y_true, y_pred, class_names, rank: int, title
     index, wrong = pick_examples(y_true, y_pred, rank)
     name = lambda k: str(class_names[k]) if k < len(class_names) else str(k)  # noqa: E731
     n = max(1, len(index))
-    heading = (f"{title}: {int(np.sum(np.asarray(y_true) != np.asarray(y_pred)))} misclassified of {len(y_true)}"
-               + ("" if wrong else " (none: the first samples are shown)"))
+    heading = f"{title}: {int(np.sum(np.asarray(y_true) != np.asarray(y_pred)))} misclassified of {len(y_true)}" + (
+        "" if wrong else " (none: the first samples are shown)"
+    )
     if rank == 3:
         fig, axes = plt.subplots(n, 3, figsize=(6.6, 2.2 * n + 0.5), dpi=100, squeeze=False)
         for row, i in zip(axes, index):
@@ -87,7 +90,7 @@ def examples_figure(x: np.ndarray, y_true, y_pred, class_names, rank: int, title
         rows = -(-n // cols)
         size = (2.0, 2.0) if rank == 2 else (3.0, 1.9)
         fig, axes = plt.subplots(rows, cols, figsize=(size[0] * cols, size[1] * rows + 0.5), dpi=100, squeeze=False)
-        for ax in axes.flat[len(index):]:
+        for ax in axes.flat[len(index) :]:
             ax.axis("off")
         for ax, i in zip(axes.flat, index):
             if rank == 1:
@@ -96,8 +99,11 @@ def examples_figure(x: np.ndarray, y_true, y_pred, class_names, rank: int, title
                 ax.tick_params(labelsize=6)
             else:
                 _show_image(ax, x[i])
-            ax.set_title(f"true {name(y_true[i])}, pred {name(y_pred[i])}", fontsize=8,
-                         color="firebrick" if y_true[i] != y_pred[i] else "black")
+            ax.set_title(
+                f"true {name(y_true[i])}, pred {name(y_pred[i])}",
+                fontsize=8,
+                color="firebrick" if y_true[i] != y_pred[i] else "black",
+            )
     fig.suptitle(heading, fontsize=9)
     fig.tight_layout()
     return fig
@@ -141,8 +147,9 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
-def write_test_figures(run_dir: str | Path, model, x_test: np.ndarray, y_test, y_pred, class_names,
-                       rank: int, printer=None) -> list[Path]:
+def write_test_figures(
+    run_dir: str | Path, model, x_test: np.ndarray, y_test, y_pred, class_names, rank: int, printer=None
+) -> list[Path]:
     """Both figures as PNGs in ``run_dir`` and as images in ``run_dir/tb/test``; the paths written.
 
     The feature maps are left out for a model without a convolution layer

@@ -89,10 +89,10 @@ def image_pb(tag: str, png: bytes, width: int, height: int):
     from tensorboard.plugins.image import metadata
     from tensorboard.util import tensor_util
 
-    tensor = tensor_util.make_tensor_proto([str(width).encode(), str(height).encode(), png],
-                                           dtype="string", shape=[3])
-    value = summary_pb2.Summary.Value(tag=tag, tensor=tensor,
-                                      metadata=metadata.create_summary_metadata(display_name=tag, description=""))
+    tensor = tensor_util.make_tensor_proto([str(width).encode(), str(height).encode(), png], dtype="string", shape=[3])
+    value = summary_pb2.Summary.Value(
+        tag=tag, tensor=tensor, metadata=metadata.create_summary_metadata(display_name=tag, description="")
+    )
     return summary_pb2.Summary(value=[value])
 
 
@@ -212,9 +212,16 @@ def confusion_matrix_png(cm: np.ndarray, class_names, title: str = "Confusion ma
         for j in range(n):
             share = int(cm[i, j]) / peak
             x, y = left + j * cell, top + i * cell
-            draw.rectangle([x, y, x + cell - 1, y + cell - 1], fill=tuple(int(c) for c in light + share * (dark - light)))
-            draw.text((x + cell / 2, y + cell / 2), str(int(cm[i, j])), fill="white" if share > 0.5 else "black",
-                      font=font, anchor="mm")
+            draw.rectangle(
+                [x, y, x + cell - 1, y + cell - 1], fill=tuple(int(c) for c in light + share * (dark - light))
+            )
+            draw.text(
+                (x + cell / 2, y + cell / 2),
+                str(int(cm[i, j])),
+                fill="white" if share > 0.5 else "black",
+                font=font,
+                anchor="mm",
+            )
     for k, name in enumerate(class_names):
         draw.text((left - 4, top + k * cell + cell / 2), str(name)[:8], fill="black", font=font, anchor="rm")
         draw.text((left + k * cell + cell / 2, top + n * cell + 4), str(name)[:6], fill="black", font=font, anchor="mt")
@@ -226,22 +233,27 @@ def confusion_matrix_png(cm: np.ndarray, class_names, title: str = "Confusion ma
     return buffer.getvalue()
 
 
-def write_trial_summaries(log_dir, *, y_true, y_pred, class_names, hyperparameters: dict,
-                          params: int, step: int) -> None:
+def write_trial_summaries(
+    log_dir, *, y_true, y_pred, class_names, hyperparameters: dict, params: int, step: int
+) -> None:
     """Confusion matrix image and text summary for one trial, in ``log_dir/validation``."""
     from sklearn.metrics import classification_report, confusion_matrix
 
     labels = list(range(len(class_names)))
     cm = confusion_matrix(y_true, y_pred, labels=labels)
     png = confusion_matrix_png(cm, class_names, "Validation confusion matrix")
-    report = classification_report(y_true, y_pred, labels=labels, target_names=[str(c) for c in class_names],
-                                   zero_division=0)
+    report = classification_report(
+        y_true, y_pred, labels=labels, target_names=[str(c) for c in class_names], zero_division=0
+    )
     table = "| hyperparameter | value |\n|---|---|\n" + "\n".join(
-        f"| {k} | {v} |" for k, v in searched_values(hyperparameters).items())
-    text = f"**Parameters:** {params:,}\n\n{table}\n\n**Classification report (validation)**\n\n    " + \
-        report.replace("\n", "\n    ")
-    write_summaries(Path(log_dir) / VALIDATION, [png_pb("confusion_matrix", png), text_pb("trial_summary", text)],
-                    step=step)
+        f"| {k} | {v} |" for k, v in searched_values(hyperparameters).items()
+    )
+    text = f"**Parameters:** {params:,}\n\n{table}\n\n**Classification report (validation)**\n\n    " + report.replace(
+        "\n", "\n    "
+    )
+    write_summaries(
+        Path(log_dir) / VALIDATION, [png_pb("confusion_matrix", png), text_pb("trial_summary", text)], step=step
+    )
 
 
 def start_session(log_dir, hparams: dict, trial_id) -> None:
@@ -264,9 +276,11 @@ def end_session(log_dir, success: bool) -> None:
 
     status = api_pb2.STATUS_SUCCESS if success else api_pb2.STATUS_FAILURE
     data = plugin_data_pb2.HParamsPluginData(
-        session_end_info=plugin_data_pb2.SessionEndInfo(status=status, end_time_secs=int(time.time())))
-    value = summary_pb2.Summary.Value(tag=metadata.SESSION_END_INFO_TAG, tensor=metadata.NULL_TENSOR,
-                                      metadata=metadata.create_summary_metadata(data))
+        session_end_info=plugin_data_pb2.SessionEndInfo(status=status, end_time_secs=int(time.time()))
+    )
+    value = summary_pb2.Summary.Value(
+        tag=metadata.SESSION_END_INFO_TAG, tensor=metadata.NULL_TENSOR, metadata=metadata.create_summary_metadata(data)
+    )
     write_summaries(log_dir, [summary_pb2.Summary(value=[value])])
 
 
@@ -281,9 +295,18 @@ def mark_trial_failed(log_dir, hyperparameters: dict, trial_id: str, reason: str
 
 def mark_trial_pruned(log_dir, epoch: int) -> None:
     """A pruned trial: ``pruned_epoch`` (the HParams dashboard's column) and a note; its session stays a success."""
-    write_summaries(Path(log_dir) / VALIDATION, [scalar_pb("pruned_epoch", epoch), text_pb(
-        "pruned", f"Stopped after epoch {epoch} by the median rule (search.pruning): its objective was worse than the "
-                  "median of the finished trials at that epoch.")], step=max(0, epoch - 1))
+    write_summaries(
+        Path(log_dir) / VALIDATION,
+        [
+            scalar_pb("pruned_epoch", epoch),
+            text_pb(
+                "pruned",
+                f"Stopped after epoch {epoch} by the median rule (search.pruning): its objective was worse than the "
+                "median of the finished trials at that epoch.",
+            ),
+        ],
+        step=max(0, epoch - 1),
+    )
 
 
 def _domain(hp, api):
@@ -315,10 +338,12 @@ def write_hparams_experiment(tb_dir, space, objective: str) -> None:
     for name in METRIC_NAMES:
         display = f"val_{name}" + (" (objective)" if f"val_{name}" == objective else "")
         metrics.append(api.Metric(f"epoch_{name}", group=VALIDATION, display_name=display))
-    metrics += [api.Metric("epoch_loss", group=VALIDATION, display_name="val_loss"),
-                api.Metric("epoch_loss", group=TRAIN, display_name="loss"),
-                api.Metric("epoch_accuracy", group=TRAIN, display_name="accuracy"),
-                api.Metric("pruned_epoch", group=VALIDATION, display_name="pruned at epoch")]
+    metrics += [
+        api.Metric("epoch_loss", group=VALIDATION, display_name="val_loss"),
+        api.Metric("epoch_loss", group=TRAIN, display_name="loss"),
+        api.Metric("epoch_accuracy", group=TRAIN, display_name="accuracy"),
+        api.Metric("pruned_epoch", group=VALIDATION, display_name="pruned at epoch"),
+    ]
     write_summaries(tb_dir, [api.hparams_config_pb(hparams=hparams, metrics=metrics)])
 
 
@@ -329,17 +354,29 @@ def device_description(train) -> dict:
     from kerascnn import device
 
     backend = keras.backend.backend()
-    return {"backend": backend, "gpus": device.gpu_names(), "cpu": platform.processor() or platform.machine(),
-            "mixed_precision": keras.mixed_precision.global_policy().name,
-            "jit_compile": device.jit_note(train), "profile_batch": TrainSettings.of(train).profile_batch,
-            "model_graph": ("written by Keras' TensorBoard callback (Graphs tab)" if backend == "tensorflow" else
-                            "not written: TensorBoard's graph plugin reads TensorFlow graphs only")}
+    return {
+        "backend": backend,
+        "gpus": device.gpu_names(),
+        "cpu": platform.processor() or platform.machine(),
+        "mixed_precision": keras.mixed_precision.global_policy().name,
+        "jit_compile": device.jit_note(train),
+        "profile_batch": TrainSettings.of(train).profile_batch,
+        "model_graph": (
+            "written by Keras' TensorBoard callback (Graphs tab)"
+            if backend == "tensorflow"
+            else "not written: TensorBoard's graph plugin reads TensorFlow graphs only"
+        ),
+    }
 
 
 def write_run_text(tb_dir, config: dict, device: dict) -> None:
     """The resolved config and the device, as text under ``tb/run_info``."""
     import yaml
 
-    write_summaries(Path(tb_dir) / "run_info", [
-        text_pb("config", "    " + yaml.safe_dump(config, sort_keys=False).replace("\n", "\n    ")),
-        text_pb("device", "    " + json.dumps(device, indent=2).replace("\n", "\n    "))])
+    write_summaries(
+        Path(tb_dir) / "run_info",
+        [
+            text_pb("config", "    " + yaml.safe_dump(config, sort_keys=False).replace("\n", "\n    ")),
+            text_pb("device", "    " + json.dumps(device, indent=2).replace("\n", "\n    ")),
+        ],
+    )

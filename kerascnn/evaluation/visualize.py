@@ -31,11 +31,20 @@ def conv_layers(model, rank: int | None = 2) -> list:
 def _inner_model(model, rank: int | None = 2):
     """The model whose own layers hold the conv layers: the architecture inside an augmentation wrapper, or
     inside the first member of an averaged model (seed-averaged refits, ensembles), however deep."""
+
     def holder(m):
         if any(not isinstance(layer, keras.Model) and _is_conv(layer, rank) for layer in m.layers):
             return m
-        return next((found for layer in m.layers if isinstance(layer, keras.Model)
-                     for found in [holder(layer)] if found is not None), None)
+        return next(
+            (
+                found
+                for layer in m.layers
+                if isinstance(layer, keras.Model)
+                for found in [holder(layer)]
+                if found is not None
+            ),
+            None,
+        )
 
     return holder(model) or model
 
@@ -73,7 +82,7 @@ def tile_grid(tiles: np.ndarray, pad: int = 1) -> np.ndarray:
         lo, hi = float(tile.min()), float(tile.max())
         tile = (tile - lo) / (hi - lo) if hi > lo else np.zeros_like(tile)
         r, c = divmod(i, cols)
-        grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = tile
+        grid[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + c * (w + pad) : pad + c * (w + pad) + w] = tile
     return grid
 
 
@@ -151,14 +160,19 @@ def apply_classic_kernels(image: np.ndarray, names=None) -> dict[str, np.ndarray
 
     names = list(names or CLASSIC_KERNELS)
     inputs = keras.Input(image.shape)
-    outputs = [conv_block(inputs, 1, 3, padding="same", activation="linear", use_bias=False,
-                          kernel_initializer=name, name=name) for name in names]
+    outputs = [
+        conv_block(
+            inputs, 1, 3, padding="same", activation="linear", use_bias=False, kernel_initializer=name, name=name
+        )
+        for name in names
+    ]
     result = keras.Model(inputs, outputs)(image[None].astype("float32"))
     return {name: keras.ops.convert_to_numpy(out)[0, :, :, 0] for name, out in zip(names, result)}
 
 
-def classic_kernels_figure(path: str | Path, image: np.ndarray | None = None,
-                           names=("laplacian", "gaussian", "sobel_x", "sobel_y", "box")) -> Path:
+def classic_kernels_figure(
+    path: str | Path, image: np.ndarray | None = None, names=("laplacian", "gaussian", "sobel_x", "sobel_y", "box")
+) -> Path:
     """The notes' kernels on a real photograph, as one figure."""
     import matplotlib
 
@@ -169,8 +183,9 @@ def classic_kernels_figure(path: str | Path, image: np.ndarray | None = None,
 
     image = sample_photo() if image is None else image
     results = apply_classic_kernels(image, names)
-    fig, axes = plt.subplots(2, len(names) + 1, figsize=(3 * (len(names) + 1), 6), dpi=100,
-                             gridspec_kw={"height_ratios": [4, 1.4]})
+    fig, axes = plt.subplots(
+        2, len(names) + 1, figsize=(3 * (len(names) + 1), 6), dpi=100, gridspec_kw={"height_ratios": [4, 1.4]}
+    )
     axes[0, 0].imshow(image[..., 0], cmap="gray")
     axes[0, 0].set_title("input")
     axes[1, 0].axis("off")

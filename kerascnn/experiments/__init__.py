@@ -38,4 +38,4 @@ def summary(name: str) -> str:
         words.append(text)
     text = " ".join(words)
     end = text.find(". ")
-    return text if end < 0 else text[:end + 1]
+    return text if end < 0 else text[: end + 1]

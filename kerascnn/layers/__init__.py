@@ -17,8 +17,21 @@ from kerascnn.layers.kernels import CLASSIC_KERNELS, ClassicKernel, classic_kern
 from kerascnn.layers.pooling import POOLS, pool_specs
 
 __all__ = [
-    "ACTIVATIONS", "BN_PLACEMENTS", "CLASSIC_KERNELS", "CONV_TYPES", "POOLS",
-    "ClassicKernel", "activation_layer", "apply_specs", "build_sequential_model",
-    "classic_kernel", "conv_block", "conv_block_specs", "dense_block_specs",
-    "head_specs", "norm_act_specs", "pool_specs", "resolve_activation",
+    "ACTIVATIONS",
+    "BN_PLACEMENTS",
+    "CLASSIC_KERNELS",
+    "CONV_TYPES",
+    "POOLS",
+    "ClassicKernel",
+    "activation_layer",
+    "apply_specs",
+    "build_sequential_model",
+    "classic_kernel",
+    "conv_block",
+    "conv_block_specs",
+    "dense_block_specs",
+    "head_specs",
+    "norm_act_specs",
+    "pool_specs",
+    "resolve_activation",
 ]

@@ -16,8 +16,19 @@ from kerascnn.validation import check_choice, invalid
 
 #: Activations every block accepts (``softmax`` is for output heads).
 ACTIVATIONS = (
-    "relu", "relu6", "leaky_relu", "prelu", "elu", "selu", "gelu", "swish",
-    "sigmoid", "hard_sigmoid", "tanh", "softmax", "linear",
+    "relu",
+    "relu6",
+    "leaky_relu",
+    "prelu",
+    "elu",
+    "selu",
+    "gelu",
+    "swish",
+    "sigmoid",
+    "hard_sigmoid",
+    "tanh",
+    "softmax",
+    "linear",
 )
 _ALIASES = {"silu": "swish", "none": "linear", "identity": "linear", None: "linear"}
 #: Options each parametrised activation takes, with defaults. The leaky slope
@@ -36,7 +47,9 @@ def resolve_activation(activation: Any, arg: str = "activation") -> tuple[str, d
     options: dict = {}
     if isinstance(activation, dict):
         if "name" not in activation:
-            raise invalid(arg, activation, "a dict with a 'name' key, e.g. {'name': 'leaky_relu', 'negative_slope': 0.2}")
+            raise invalid(
+                arg, activation, "a dict with a 'name' key, e.g. {'name': 'leaky_relu', 'negative_slope': 0.2}"
+            )
         options = {k: v for k, v in activation.items() if k != "name"}
         activation = activation["name"]
     if isinstance(activation, str):

@@ -28,15 +28,34 @@ def make_divisible(value: float, divisor: int = 8) -> int:
     return int(rounded)
 
 
-def squeeze_excite(x, squeeze_filters: int, *, activation="swish", kernel_initializer="glorot_uniform",
-                   name: str = "se"):
+def squeeze_excite(
+    x, squeeze_filters: int, *, activation="swish", kernel_initializer="glorot_uniform", name: str = "se"
+):
     """Squeeze-and-excitation (Hu et al.): rescale channels by a gate computed from their means."""
     channels = x.shape[-1]
     se = L.GlobalAveragePooling2D(keepdims=True, name=f"{name}_squeeze")(x)
-    se = apply_specs(se, conv_block_specs(squeeze_filters, 1, activation=activation, use_bias=True,
-                                          kernel_initializer=kernel_initializer, name=f"{name}_reduce"))
-    se = apply_specs(se, conv_block_specs(channels, 1, activation="sigmoid", use_bias=True,
-                                          kernel_initializer=kernel_initializer, name=f"{name}_expand"))
+    se = apply_specs(
+        se,
+        conv_block_specs(
+            squeeze_filters,
+            1,
+            activation=activation,
+            use_bias=True,
+            kernel_initializer=kernel_initializer,
+            name=f"{name}_reduce",
+        ),
+    )
+    se = apply_specs(
+        se,
+        conv_block_specs(
+            channels,
+            1,
+            activation="sigmoid",
+            use_bias=True,
+            kernel_initializer=kernel_initializer,
+            name=f"{name}_expand",
+        ),
+    )
     return L.Multiply(name=f"{name}_excite")([x, se])
 
 
@@ -47,10 +66,19 @@ def residual_add(shortcut, x, *, activation=None, name: str = "block"):
     return layer(out) if layer is not None else out
 
 
-def classifier_top(x, *, include_top: bool, num_classes: int, pooling, classifier_activation,
-                   dropout: float = 0.0, dense_layers=()):
+def classifier_top(
+    x, *, include_top: bool, num_classes: int, pooling, classifier_activation, dropout: float = 0.0, dense_layers=()
+):
     """The shared head on a feature-map tensor: global average pooling, dropout, ``predictions``."""
-    return apply_specs(x, head_specs(include_top=include_top, num_classes=num_classes, pooling=pooling,
-                                     classifier_activation=classifier_activation, dense_layers=dense_layers,
-                                     flatten=False, dropout=dropout))
-
+    return apply_specs(
+        x,
+        head_specs(
+            include_top=include_top,
+            num_classes=num_classes,
+            pooling=pooling,
+            classifier_activation=classifier_activation,
+            dense_layers=dense_layers,
+            flatten=False,
+            dropout=dropout,
+        ),
+    )

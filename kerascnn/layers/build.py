@@ -41,33 +41,81 @@ def _initializer(value):
 def _conv_layers(spec: LayerSpec, rank: int, in_channels: int | None) -> list:
     p = spec.params
     common = dict(
-        kernel_size=p["kernel_size"], strides=p["strides"], padding=p["padding"],
-        dilation_rate=p["dilation"], use_bias=p["use_bias"], activation=p.get("activation"),
+        kernel_size=p["kernel_size"],
+        strides=p["strides"],
+        padding=p["padding"],
+        dilation_rate=p["dilation"],
+        use_bias=p["use_bias"],
+        activation=p.get("activation"),
     )
     init, reg = _initializer(p.get("kernel_initializer", "glorot_uniform")), p.get("kernel_regularizer")
     if spec.kind == "conv":
         return [_CONV[rank](p["filters"], kernel_initializer=init, kernel_regularizer=reg, name=spec.name, **common)]
     if spec.kind == "transposed":
-        return [_TRANSPOSED[rank](p["filters"], output_padding=p.get("output_padding"),
-                                  kernel_initializer=init, kernel_regularizer=reg, name=spec.name, **common)]
+        return [
+            _TRANSPOSED[rank](
+                p["filters"],
+                output_padding=p.get("output_padding"),
+                kernel_initializer=init,
+                kernel_regularizer=reg,
+                name=spec.name,
+                **common,
+            )
+        ]
     mult = p.get("depth_multiplier", 1)
     if rank in _DEPTHWISE:
         if spec.kind == "depthwise":
-            return [_DEPTHWISE[rank](depth_multiplier=mult, depthwise_initializer=init,
-                                     depthwise_regularizer=reg, name=spec.name, **common)]
-        return [_SEPARABLE[rank](p["filters"], depth_multiplier=mult, depthwise_initializer=init,
-                                 depthwise_regularizer=reg, pointwise_regularizer=reg, name=spec.name, **common)]
+            return [
+                _DEPTHWISE[rank](
+                    depth_multiplier=mult,
+                    depthwise_initializer=init,
+                    depthwise_regularizer=reg,
+                    name=spec.name,
+                    **common,
+                )
+            ]
+        return [
+            _SEPARABLE[rank](
+                p["filters"],
+                depth_multiplier=mult,
+                depthwise_initializer=init,
+                depthwise_regularizer=reg,
+                pointwise_regularizer=reg,
+                name=spec.name,
+                **common,
+            )
+        ]
     # Keras has no 3D depthwise/separable layers: a grouped Conv3D (one group per
     # input channel) is the depthwise step, with the same parameter count.
     if spec.kind == "depthwise":
-        return [L.Conv3D(in_channels * mult, groups=in_channels, kernel_initializer=init,
-                         kernel_regularizer=reg, name=spec.name, **common)]
+        return [
+            L.Conv3D(
+                in_channels * mult,
+                groups=in_channels,
+                kernel_initializer=init,
+                kernel_regularizer=reg,
+                name=spec.name,
+                **common,
+            )
+        ]
     depthwise = dict(common, use_bias=False, activation=None)
     return [
-        L.Conv3D(in_channels * mult, groups=in_channels, kernel_initializer=init,
-                 kernel_regularizer=reg, name=f"{spec.name}_depthwise", **depthwise),
-        L.Conv3D(p["filters"], 1, use_bias=p["use_bias"], activation=p.get("activation"),
-                 kernel_regularizer=reg, name=spec.name),
+        L.Conv3D(
+            in_channels * mult,
+            groups=in_channels,
+            kernel_initializer=init,
+            kernel_regularizer=reg,
+            name=f"{spec.name}_depthwise",
+            **depthwise,
+        ),
+        L.Conv3D(
+            p["filters"],
+            1,
+            use_bias=p["use_bias"],
+            activation=p.get("activation"),
+            kernel_regularizer=reg,
+            name=spec.name,
+        ),
     ]
 
 
@@ -95,8 +143,11 @@ def make_layers(spec: LayerSpec, rank: int, in_channels: int | None = None) -> l
         return [L.Flatten(name=spec.name)]
     if kind == "dense":
         extra = {"dtype": p["dtype"]} if p.get("dtype") else {}
-        return [L.Dense(p["units"], activation=p.get("activation"), use_bias=p.get("use_bias", True), name=spec.name,
-                        **extra)]
+        return [
+            L.Dense(
+                p["units"], activation=p.get("activation"), use_bias=p.get("use_bias", True), name=spec.name, **extra
+            )
+        ]
     if kind == "dropout":
         if p.get("spatial") and rank:
             return [_SPATIAL_DROPOUT[rank](p["rate"], name=spec.name)]
@@ -127,8 +178,10 @@ def model_input(input_shape, input_tensor=None):
         inputs = keras.Input(shape=tuple(input_shape), name="input")
         return inputs, inputs
     if not keras.backend.is_keras_tensor(input_tensor):
-        raise ValueError("Invalid `input_tensor`: expected a Keras tensor (from keras.Input or a layer applied to "
-                         f"one). Received: input_tensor of type {type(input_tensor).__name__}")
+        raise ValueError(
+            "Invalid `input_tensor`: expected a Keras tensor (from keras.Input or a layer applied to "
+            f"one). Received: input_tensor of type {type(input_tensor).__name__}"
+        )
     sources = keras.utils.get_source_inputs(input_tensor)
     return (sources[0] if len(sources) == 1 else sources), input_tensor
 

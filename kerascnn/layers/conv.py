@@ -28,8 +28,9 @@ BN_PLACEMENTS = ("before_activation", "after_activation", "none")
 DROPOUT_TYPES = ("standard", "spatial")
 
 
-def norm_act_specs(name: str, activation: Any, bn_placement: str, *, fuse: bool = True,
-                   bn_params: dict | None = None) -> tuple[str | None, list[LayerSpec]]:
+def norm_act_specs(
+    name: str, activation: Any, bn_placement: str, *, fuse: bool = True, bn_params: dict | None = None
+) -> tuple[str | None, list[LayerSpec]]:
     """The layers that follow a conv or dense layer, in batch-norm order.
 
     ``before_activation`` gives ``BN -> act`` (Ioffe & Szegedy; the notes'
@@ -77,9 +78,9 @@ def _padding_pairs(padding, rank, kernel_size, dilation):
             else:
                 return tuple(pairs)
     raise invalid(
-        "padding", padding,
-        f"'valid', 'same', 'full', a non-negative int, {rank} ints (one per axis) "
-        f"or {rank} (before, after) pairs",
+        "padding",
+        padding,
+        f"'valid', 'same', 'full', a non-negative int, {rank} ints (one per axis) or {rank} (before, after) pairs",
     )
 
 
@@ -167,7 +168,8 @@ def conv_block_specs(
     if conv_type == "depthwise":
         if filters is not None:
             raise invalid(
-                "filters", filters,
+                "filters",
+                filters,
                 "None for conv_type='depthwise' (it outputs in_channels * depth_multiplier channels; "
                 "use depth_multiplier, or conv_type='separable' to choose the filters)",
             )
@@ -191,7 +193,8 @@ def conv_block_specs(
     if isinstance(kernel_initializer, str) and kernel_initializer in CLASSIC_KERNELS:
         if rank != 2 or kernel_size != (3, 3) or conv_type == "transposed":
             raise invalid(
-                "kernel_initializer", kernel_initializer,
+                "kernel_initializer",
+                kernel_initializer,
                 f"a classic 3×3 kernel only on a 2D standard/depthwise conv with kernel_size=3 "
                 f"(got rank={rank}, kernel_size={kernel_size}, conv_type={conv_type!r})",
             )
@@ -200,8 +203,13 @@ def conv_block_specs(
 
     fused, after = norm_act_specs(name, activation, bn_placement, bn_params=bn_params)
     conv = {
-        "filters": filters, "kernel_size": kernel_size, "strides": strides, "dilation": dilation,
-        "use_bias": use_bias, "activation": fused, "kernel_initializer": kernel_initializer,
+        "filters": filters,
+        "kernel_size": kernel_size,
+        "strides": strides,
+        "dilation": dilation,
+        "use_bias": use_bias,
+        "activation": fused,
+        "kernel_initializer": kernel_initializer,
         "kernel_regularizer": kernel_regularizer,
     }
     if conv_type in ("depthwise", "separable"):

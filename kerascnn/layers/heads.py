@@ -31,13 +31,25 @@ def check_classifier_activation(value: Any) -> Any:
             return value
         except (ValueError, TypeError):
             pass
-    raise invalid("classifier_activation", value,
-                  "None (logits), a Keras activation name such as 'softmax', 'sigmoid' or 'linear', or a callable")
+    raise invalid(
+        "classifier_activation",
+        value,
+        "None (logits), a Keras activation name such as 'softmax', 'sigmoid' or 'linear', or a callable",
+    )
+
+
 POOLINGS = (None, "avg", "max")
 
 
-def dense_block_specs(units: int, activation: Any = "relu", bn_placement: str = "none",
-                      dropout: float = 0.0, use_bias: bool | None = None, *, name: str = "fc") -> list[LayerSpec]:
+def dense_block_specs(
+    units: int,
+    activation: Any = "relu",
+    bn_placement: str = "none",
+    dropout: float = 0.0,
+    use_bias: bool | None = None,
+    *,
+    name: str = "fc",
+) -> list[LayerSpec]:
     """``Dense -> [BN/act in the chosen order] -> [Dropout]`` as specs."""
     units = check_int("units", units)
     dropout = check_rate("dropout", dropout)
@@ -91,9 +103,17 @@ def check_head_args(num_classes, include_top, pooling, classifier_activation) ->
         )
 
 
-def head_specs(*, include_top: bool, num_classes: int, pooling: str | None,
-               classifier_activation: str | None, dense_layers: Sequence[dict] = (),
-               flatten: bool = True, name_prefix: str = "fc", dropout: float = 0.0) -> list[LayerSpec]:
+def head_specs(
+    *,
+    include_top: bool,
+    num_classes: int,
+    pooling: str | None,
+    classifier_activation: str | None,
+    dense_layers: Sequence[dict] = (),
+    flatten: bool = True,
+    name_prefix: str = "fc",
+    dropout: float = 0.0,
+) -> list[LayerSpec]:
     """The top of a classifier as specs.
 
     Args:
@@ -121,6 +141,9 @@ def head_specs(*, include_top: bool, num_classes: int, pooling: str | None,
         specs += dense_block_specs(**{"name": f"{name_prefix}{i}", **kwargs})
     act = "linear" if classifier_activation is None else classifier_activation
     # float32 outputs keep softmax stable under mixed precision (Keras' advice); no effect otherwise
-    specs.append(LayerSpec("dense", "predictions", {"units": num_classes, "activation": act, "use_bias": True,
-                                                     "dtype": "float32"}))
+    specs.append(
+        LayerSpec(
+            "dense", "predictions", {"units": num_classes, "activation": act, "use_bias": True, "dtype": "float32"}
+        )
+    )
     return specs

@@ -8,6 +8,7 @@ initializer is registered as Keras-serializable, so saved models reload.
 from __future__ import annotations
 
 import numpy as np
+
 import keras
 
 from kerascnn.validation import check_choice

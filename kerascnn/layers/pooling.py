@@ -10,8 +10,15 @@ from kerascnn.validation import check_choice, int_tuple
 POOLS = ("max", "avg", "global_max", "global_avg", "none")
 
 
-def pool_specs(pool: str | None, pool_size: Any = 2, strides: Any = None, padding: str = "valid",
-               *, rank: int = 2, name: str = "pool") -> list[LayerSpec]:
+def pool_specs(
+    pool: str | None,
+    pool_size: Any = 2,
+    strides: Any = None,
+    padding: str = "valid",
+    *,
+    rank: int = 2,
+    name: str = "pool",
+) -> list[LayerSpec]:
     """Validate pooling arguments and return zero or one spec.
 
     Args:
@@ -24,7 +31,7 @@ def pool_specs(pool: str | None, pool_size: Any = 2, strides: Any = None, paddin
     if pool == "none":
         return []
     if pool.startswith("global_"):
-        return [LayerSpec("global_pool", name, {"pool": pool[len("global_"):]})]
+        return [LayerSpec("global_pool", name, {"pool": pool[len("global_") :]})]
     size = int_tuple("pool_size", pool_size, rank)
     step = size if strides is None else int_tuple("pool_strides", strides, rank)
     check_choice("pool_padding", padding, ("valid", "same"))

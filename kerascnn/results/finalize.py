@@ -47,8 +47,16 @@ def finalize(tuner, exp: Experiment, dataset, hypermodel, run_dir: Path, strateg
     best_trials = _best_completed(tuner, rows, 1)
     if best_trials:
         summary["best"] = _best_record(best_trials[0], rows, exp.search.objective)
-        _score_models(tuner, exp, dataset, hypermodel, rows, best_trials[0],
-                      _Scorer(dataset, run_dir, strategy, previous, summary), printer)
+        _score_models(
+            tuner,
+            exp,
+            dataset,
+            hypermodel,
+            rows,
+            best_trials[0],
+            _Scorer(dataset, run_dir, strategy, previous, summary),
+            printer,
+        )
         _test_figures(run_dir, dataset, summary, previous, printer)
     else:
         summary["best"], summary["test"] = None, None
@@ -78,8 +86,9 @@ def _test_figures(run_dir: Path, dataset, summary: dict, previous: dict, printer
     with open(run_dir / files.PREDICTIONS, newline="") as f:
         y_pred = np.array([int(row["y_pred"]) for row in csv.DictReader(f)])
     model = keras.saving.load_model(run_dir / filename, compile=False)
-    write_test_figures(run_dir, model, dataset.x_test, dataset.y_test, y_pred, dataset.class_names, dataset.rank,
-                       printer)
+    write_test_figures(
+        run_dir, model, dataset.x_test, dataset.y_test, y_pred, dataset.class_names, dataset.rank, printer
+    )
 
 
 def _baselines(exp: Experiment, dataset, previous: dict) -> dict:
@@ -90,15 +99,20 @@ def _baselines(exp: Experiment, dataset, previous: dict) -> dict:
     before = dict(previous.get("baselines") or {})
     if previous.get("baseline") and "svc" not in before:
         before["svc"] = previous["baseline"]
-    return {name: before.get(name) or score_baseline(name, dataset, exp.seed)
-            for name in exp.search.baselines}
+    return {name: before.get(name) or score_baseline(name, dataset, exp.seed) for name in exp.search.baselines}
 
 
 def _search_summary(exp: Experiment, dataset, rows: list[dict], run_dir: Path, printer) -> dict:
     """summary.json's description of the search: name, objective, data, counts, rejection reasons."""
-    summary = {"name": exp.name, "objective": exp.search.objective, "data": dataset.sizes(),
-               "source": dataset.source, "layout": dataset.layout, "input_shape": list(dataset.input_shape),
-               "class_names": dataset.class_names}
+    summary = {
+        "name": exp.name,
+        "objective": exp.search.objective,
+        "data": dataset.sizes(),
+        "source": dataset.source,
+        "layout": dataset.layout,
+        "input_shape": list(dataset.input_shape),
+        "class_names": dataset.class_names,
+    }
     rejections, damaged = rundir.read_jsonl(run_dir / files.REJECTIONS)
     summary["counts"] = {
         "completed": sum(r["status"] == files.COMPLETED for r in rows),
@@ -133,8 +147,12 @@ def _score_models(tuner, exp: Experiment, dataset, hypermodel, rows, best, score
         if seeds > 1:
             source["seeds"] = seeds
         try:
-            scored("test", files.FINAL_MODEL, source,
-                   lambda: _final_model(hypermodel, best, epochs, seeds, strategy, printer))
+            scored(
+                "test",
+                files.FINAL_MODEL,
+                source,
+                lambda: _final_model(hypermodel, best, epochs, seeds, strategy, printer),
+            )
         except ValueError as err:  # a diverged refit: the searched model stays the result, and says why
             printer(f"note: {err}; the searched trial's model is the result (best_model.keras)")
             summary["refit_error"] = str(err)
@@ -146,12 +164,19 @@ def _score_models(tuner, exp: Experiment, dataset, hypermodel, rows, best, score
                 source["refit_epochs"] = [_refit_epochs(tuner, t.trial_id, exp) for t in members]
                 if search.refit_seeds > 1:  # each member as many seeds as the final model
                     source["refit_seeds"] = search.refit_seeds
-            scored("test_ensemble", files.ENSEMBLE_MODEL, source,
-                   lambda: _ensemble(tuner, hypermodel, members, source, scored.run_dir, strategy, printer,
-                                     final_trial=best.trial_id))
+            scored(
+                "test_ensemble",
+                files.ENSEMBLE_MODEL,
+                source,
+                lambda: _ensemble(
+                    tuner, hypermodel, members, source, scored.run_dir, strategy, printer, final_trial=best.trial_id
+                ),
+            )
         else:
-            printer(f"note: search.ensemble={search.ensemble} needs at least 2 completed, unpruned trials; "
-                    f"{len(members)} finished, so no ensemble was made")
+            printer(
+                f"note: search.ensemble={search.ensemble} needs at least 2 completed, unpruned trials; "
+                f"{len(members)} finished, so no ensemble was made"
+            )
     scored.write_predictions()
 
 
@@ -163,9 +188,11 @@ def _print_result(summary: dict, report: Path, printer) -> None:
     (which, test), *others = test_results(summary, baselines=False)  # the result first
     extra = "".join(f"; {label} {metrics['accuracy']:.4f}" for label, metrics in others)
     bases = ", ".join(f"{label} {metrics['accuracy']:.4f}" for label, metrics in baseline_results(summary))
-    printer(f"{which}: test accuracy {test['accuracy']:.4f}, f1_macro {test['f1_macro']:.4f}"
-            f"{extra}{f' ({bases})' if bases else ''}; {c['completed']} completed, {c['pruned']} pruned, "
-            f"{c['failed']} failed, {c['rejected']} candidates rejected before training. Report: {report}")
+    printer(
+        f"{which}: test accuracy {test['accuracy']:.4f}, f1_macro {test['f1_macro']:.4f}"
+        f"{extra}{f' ({bases})' if bases else ''}; {c['completed']} completed, {c['pruned']} pruned, "
+        f"{c['failed']} failed, {c['rejected']} candidates rejected before training. Report: {report}"
+    )
 
 
 class _Scorer:
@@ -178,7 +205,12 @@ class _Scorer:
 
     def __init__(self, dataset, run_dir: Path, strategy, previous: dict, summary: dict):
         self.dataset, self.run_dir, self.strategy, self.previous, self.summary = (
-            dataset, run_dir, strategy, previous, summary)
+            dataset,
+            run_dir,
+            strategy,
+            previous,
+            summary,
+        )
         self.summary["models"] = {}
         self.predictions: dict = {}  # file -> labels predicted in this call
 
@@ -236,8 +268,9 @@ def _save_model(model, path: Path, strategy) -> None:
         model.save(tmp)
 
 
-def _final_model(hypermodel, trial, epochs: int, seeds: int, strategy, printer, target=files.FINAL_MODEL,
-                 name="final_model"):
+def _final_model(
+    hypermodel, trial, epochs: int, seeds: int, strategy, printer, target=files.FINAL_MODEL, name="final_model"
+):
     """A trial refit on train+validation; with ``search.refit_seeds`` > 1, that many refits averaged.
 
     The refits differ only in their seed (initial weights, batch order), so
@@ -247,9 +280,18 @@ def _final_model(hypermodel, trial, epochs: int, seeds: int, strategy, printer, 
     """
     from kerascnn.evaluation.ensemble import average_model
 
-    models = [_refit(hypermodel, trial, epochs, strategy, printer, replica=r,
-                     target=target + (f" (seed {r + 1} of {seeds})" if seeds > 1 else ""))
-              for r in range(seeds)]
+    models = [
+        _refit(
+            hypermodel,
+            trial,
+            epochs,
+            strategy,
+            printer,
+            replica=r,
+            target=target + (f" (seed {r + 1} of {seeds})" if seeds > 1 else ""),
+        )
+        for r in range(seeds)
+    ]
     if seeds == 1:
         return models[0]
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
@@ -261,10 +303,13 @@ def _refit(hypermodel, trial, epochs: int, strategy, printer, target=files.FINAL
     start = time.perf_counter()
     # one seed per trial (and replica): the same refit whichever ran before it, and on a resume
     seed = hypermodel.seed + _trial_number(trial.trial_id) + 100_003 * replica
-    model, samples = hypermodel.refit(trial.hyperparameters, epochs, strategy=strategy, seed=seed,
-                                      label=f"refit {target}")
-    printer(f"refit: trial {trial.trial_id}'s hyperparameters on train+validation ({samples} samples), "
-            f"{epochs} epochs, {time.perf_counter() - start:.1f}s -> {target}")
+    model, samples = hypermodel.refit(
+        trial.hyperparameters, epochs, strategy=strategy, seed=seed, label=f"refit {target}"
+    )
+    printer(
+        f"refit: trial {trial.trial_id}'s hyperparameters on train+validation ({samples} samples), "
+        f"{epochs} epochs, {time.perf_counter() - start:.1f}s -> {target}"
+    )
     return model
 
 
@@ -328,9 +373,18 @@ def _ensemble(tuner, hypermodel, members: list, source: dict, run_dir: Path, str
             if trial.trial_id == final_trial and (run_dir / files.FINAL_MODEL).exists():
                 models.append(keras.saving.load_model(run_dir / files.FINAL_MODEL))
             else:
-                models.append(_final_model(hypermodel, trial, epochs, source.get("refit_seeds", 1), strategy,
-                                           printer, target=f"ensemble member (trial {trial.trial_id})",
-                                           name=f"trial_{trial.trial_id}_refits"))
+                models.append(
+                    _final_model(
+                        hypermodel,
+                        trial,
+                        epochs,
+                        source.get("refit_seeds", 1),
+                        strategy,
+                        printer,
+                        target=f"ensemble member (trial {trial.trial_id})",
+                        name=f"trial_{trial.trial_id}_refits",
+                    )
+                )
     else:
         models = [_load_trial_model(tuner, trial) for trial in members]
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
@@ -350,7 +404,8 @@ def _load_trial_model(tuner, trial):
             f"The best trial ({trial.trial_id}) {state} in {folder} ({type(err).__name__}: "
             f"{str(err).splitlines()[0][:200]}). Its metrics in trials.csv are intact; best_model.keras and the test "
             "results were not written. Restore the folder from a copy, or run the experiment under another name "
-            "(--set name=NEW_NAME) to train it again.") from None
+            "(--set name=NEW_NAME) to train it again."
+        ) from None
 
 
 def _rejection_reasons(rejections: list) -> dict:

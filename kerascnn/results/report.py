@@ -34,8 +34,6 @@ _FIXED_COLUMNS = ("trial_id", "status", "params", "seconds", "message", "best_ep
 _TRAIN_OBJECTIVES = ("loss", "accuracy")
 
 
-
-
 def _summary(run_dir: Path) -> dict:
     path = run_dir / files.SUMMARY
     if not path.exists():
@@ -43,8 +41,10 @@ def _summary(run_dir: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except ValueError:
-        raise rundir.DamagedRunFile(f"{path} is damaged (not valid JSON): run the search command again to "
-                                    "rewrite it; the trials are not affected.") from None
+        raise rundir.DamagedRunFile(
+            f"{path} is damaged (not valid JSON): run the search command again to "
+            "rewrite it; the trials are not affected."
+        ) from None
 
 
 def _float(value):
@@ -52,8 +52,9 @@ def _float(value):
 
 
 def knob_columns(rows: list[dict]) -> list[str]:
-    return [c for c in (rows[0] if rows else {})
-            if c not in _FIXED_COLUMNS + _TRAIN_OBJECTIVES and not c.startswith("val_")]
+    return [
+        c for c in (rows[0] if rows else {}) if c not in _FIXED_COLUMNS + _TRAIN_OBJECTIVES and not c.startswith("val_")
+    ]
 
 
 def ranked(rows: list[dict], objective: str) -> list[dict]:
@@ -86,9 +87,18 @@ def leaderboard_rows(run_dir: str | Path) -> tuple[list[str], list[list[str]]]:
         done = r["status"] == COMPLETED
         rank += done
         status = f"PRUNED@{r['pruned_epoch']}" if r["status"] == PRUNED and r.get("pruned_epoch") else r["status"]
-        table.append([str(rank) if done else "-", r["trial_id"], status, _fmt(r.get(objective)),
-                      _fmt(r.get("val_accuracy")), r.get("params") or "", _fmt(r.get("seconds"), 1)]
-                     + [r.get(c, "") for c in knob_columns(rows)])
+        table.append(
+            [
+                str(rank) if done else "-",
+                r["trial_id"],
+                status,
+                _fmt(r.get(objective)),
+                _fmt(r.get("val_accuracy")),
+                r.get("params") or "",
+                _fmt(r.get("seconds"), 1),
+            ]
+            + [r.get(c, "") for c in knob_columns(rows)]
+        )
     return header, table
 
 
@@ -109,12 +119,19 @@ def _footer(summary: dict) -> str:
     out = ""
     if summary.get("counts"):
         c = summary["counts"]
-        out += (f"\n\n{c['completed']} completed, {c.get('pruned', 0)} pruned, {c['failed']} failed, "
-                f"{c['rejected']} candidates rejected before training.")
+        out += (
+            f"\n\n{c['completed']} completed, {c.get('pruned', 0)} pruned, {c['failed']} failed, "
+            f"{c['rejected']} candidates rejected before training."
+        )
     if summary.get("test"):
-        out += "\nTest split: " + "; ".join(
-            f"{label} accuracy {t['accuracy']:.4f}" + (f", f1_macro {t['f1_macro']:.4f}" if "f1_macro" in t else "")
-            for label, t in test_results(summary)) + "."
+        out += (
+            "\nTest split: "
+            + "; ".join(
+                f"{label} accuracy {t['accuracy']:.4f}" + (f", f1_macro {t['f1_macro']:.4f}" if "f1_macro" in t else "")
+                for label, t in test_results(summary)
+            )
+            + "."
+        )
     return out
 
 
@@ -136,8 +153,9 @@ def test_results(summary: dict, baselines: bool = True) -> list[tuple[str, dict]
     if summary.get("test_ensemble"):
         source = models.get(files.ENSEMBLE_MODEL) or {}
         how = f" (each {refit(source.get('refit_seeds'))})" if source.get("refit_epochs") else ""
-        out.append((f"ensemble of trials {', '.join(map(str, source.get('trial_ids') or []))}{how}",
-                    summary["test_ensemble"]))
+        out.append(
+            (f"ensemble of trials {', '.join(map(str, source.get('trial_ids') or []))}{how}", summary["test_ensemble"])
+        )
     return out + (baseline_results(summary) if baselines else [])
 
 
@@ -210,8 +228,13 @@ def plot_pareto(rows, path: Path, metric: str = "val_accuracy") -> list[dict]:
     ax.scatter([p[0] for p in points], [p[1] for p in points], label="trials")
     for r, (x, y) in zip(done, points):
         ax.annotate(r["trial_id"], (x, y), textcoords="offset points", xytext=(3, 3), fontsize=7)
-    ax.plot([float(r["params"]) for r in front], [_float(r[metric]) for r in front], "-o", color="tab:red",
-            label="Pareto front")
+    ax.plot(
+        [float(r["params"]) for r in front],
+        [_float(r[metric]) for r in front],
+        "-o",
+        color="tab:red",
+        label="Pareto front",
+    )
     ax.set_xscale("log")
     ax.set(xlabel="parameters", ylabel=metric, title=f"{metric} against model size")
     ax.legend()
@@ -236,7 +259,7 @@ def plot_knob_effects(rows, objective, path: Path) -> list[str]:
         ax.scatter(xs, [_float(r[objective]) for r in done], alpha=0.7)
         ax.set_xticks(range(len(categories)), categories, fontsize=7, rotation=30)
         ax.set_title(knob, fontsize=8)
-    for ax in list(axes.flat)[len(knobs):]:
+    for ax in list(axes.flat)[len(knobs) :]:
         ax.axis("off")
     fig.suptitle(f"{objective} by hyperparameter", fontsize=10)
     fig.tight_layout()
@@ -251,14 +274,28 @@ def confusion_matrix_figure(cm: np.ndarray, class_names, title: str = "Confusion
     n = len(cm)
     fig, ax = plt.subplots(figsize=(max(4, 0.5 * n + 2), max(3.5, 0.5 * n + 1.5)), dpi=100)
     im = ax.imshow(cm, cmap="Blues")
-    ax.set(xticks=range(n), yticks=range(n), xticklabels=class_names, yticklabels=class_names,
-           xlabel="predicted", ylabel="true", title=title)
+    ax.set(
+        xticks=range(n),
+        yticks=range(n),
+        xticklabels=class_names,
+        yticklabels=class_names,
+        xlabel="predicted",
+        ylabel="true",
+        title=title,
+    )
     plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
     limit = cm.max() / 2 if cm.size else 0
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=8,
-                    color="white" if cm[i, j] > limit else "black")
+            ax.text(
+                j,
+                i,
+                int(cm[i, j]),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if cm[i, j] > limit else "black",
+            )
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
     return fig
@@ -326,46 +363,104 @@ def write_report(run_dir: str | Path) -> Path:
     md = [f"# Search report: {summary.get('name', run_dir.name)}", ""]
     counts = summary.get("counts") or {}
     if counts:
-        md += [f"{counts['completed']} trials completed, {counts.get('pruned', 0)} pruned (stopped early by the "
-               f"median rule), {counts['failed']} failed, {counts['rejected']} candidates "
-               "rejected before training (feature maps that collapse, budgets). Objective: "
-               f"`{objective}`.", ""]
+        md += [
+            f"{counts['completed']} trials completed, {counts.get('pruned', 0)} pruned (stopped early by the "
+            f"median rule), {counts['failed']} failed, {counts['rejected']} candidates "
+            "rejected before training (feature maps that collapse, budgets). Objective: "
+            f"`{objective}`.",
+            "",
+        ]
     if summary.get("test"):
         t = summary["test"]
-        md += ["## Best model", "", f"Trial **{best['trial_id']}** ({best.get('params') or '?'} parameters):", "",
-               _markdown_table(["hyperparameter", "value"], list(best.get("hyperparameters", {}).items())), "",
-               "Test split, beside scikit-learn baselines trained on the same data (the first row is the result):", "",
-               _markdown_table(["model", "accuracy", "precision_macro", "recall_macro", "f1_macro"],
-                               [[label, _fmt(m.get("accuracy")), _fmt(m.get("precision_macro")),
-                                 _fmt(m.get("recall_macro")), _fmt(m.get("f1_macro"))]
-                                for label, m in test_results(summary)]), "",
-               "Per class (test split, the first row's model):", "",
-               _markdown_table(["class", "precision", "recall", "f1", "support"],
-                               [[name, f"{t.get(f'precision_class_{k}', 0):.3f}", f"{t.get(f'recall_class_{k}', 0):.3f}",
-                                 f"{t.get(f'f1_class_{k}', 0):.3f}", t.get(f"support_class_{k}", "")]
-                                for k, name in enumerate(class_names)]), ""]
+        md += [
+            "## Best model",
+            "",
+            f"Trial **{best['trial_id']}** ({best.get('params') or '?'} parameters):",
+            "",
+            _markdown_table(["hyperparameter", "value"], list(best.get("hyperparameters", {}).items())),
+            "",
+            "Test split, beside scikit-learn baselines trained on the same data (the first row is the result):",
+            "",
+            _markdown_table(
+                ["model", "accuracy", "precision_macro", "recall_macro", "f1_macro"],
+                [
+                    [
+                        label,
+                        _fmt(m.get("accuracy")),
+                        _fmt(m.get("precision_macro")),
+                        _fmt(m.get("recall_macro")),
+                        _fmt(m.get("f1_macro")),
+                    ]
+                    for label, m in test_results(summary)
+                ],
+            ),
+            "",
+            "Per class (test split, the first row's model):",
+            "",
+            _markdown_table(
+                ["class", "precision", "recall", "f1", "support"],
+                [
+                    [
+                        name,
+                        f"{t.get(f'precision_class_{k}', 0):.3f}",
+                        f"{t.get(f'recall_class_{k}', 0):.3f}",
+                        f"{t.get(f'f1_class_{k}', 0):.3f}",
+                        t.get(f"support_class_{k}", ""),
+                    ]
+                    for k, name in enumerate(class_names)
+                ],
+            ),
+            "",
+        ]
         if summary.get("source") in PUBLISHED:
             source, cite = summary["source"], PUBLISHED[summary["source"]]
-            md += [f"Published test accuracy on the standard {source} split ({cite['paper']}):", "",
-                   _markdown_table(["model", "accuracy"], [[m, f"{a:.2f}"] for m, a in cite["accuracy"].items()]), ""]
+            md += [
+                f"Published test accuracy on the standard {source} split ({cite['paper']}):",
+                "",
+                _markdown_table(["model", "accuracy"], [[m, f"{a:.2f}"] for m, a in cite["accuracy"].items()]),
+                "",
+            ]
         if cm is not None:
             md += [f"![confusion matrix]({PLOTS['confusion']})", ""]
         if (run_dir / FIGURES["examples"]).exists():
-            md += ["### Misclassified test samples", "",
-                   "True and predicted class of each (signals as lines, images as pictures, volumes as their "
-                   "fullest slices):", "", f"![misclassified test samples]({FIGURES['examples']})", ""]
+            md += [
+                "### Misclassified test samples",
+                "",
+                "True and predicted class of each (signals as lines, images as pictures, volumes as their "
+                "fullest slices):",
+                "",
+                f"![misclassified test samples]({FIGURES['examples']})",
+                "",
+            ]
         if (run_dir / FIGURES["feature_maps"]).exists():
             md += ["### First-layer feature maps", "", f"![first-layer feature maps]({FIGURES['feature_maps']})", ""]
         if history:
             md += ["### Training curves of the best trial", "", f"![training curves]({PLOTS['curves']})", ""]
-    md += ["## Trials", "", f"![{objective} per trial]({PLOTS['objective']})", "",
-           _markdown_table(header, table), "",
-           "## Accuracy against size", "", f"![accuracy against parameters]({PLOTS['pareto']})", "",
-           "Pareto front (the best validation accuracy for its size):", "",
-           _markdown_table(["trial", "params", "val_accuracy"],
-                           [[r["trial_id"], r["params"], _fmt(r.get("val_accuracy"))] for r in front]), "",
-           "## Effect of each hyperparameter", "", f"![effect of each hyperparameter]({PLOTS['knobs']})", "",
-           "Knobs shown: " + ", ".join(f"`{k}`" for k in knobs), ""]
+    md += [
+        "## Trials",
+        "",
+        f"![{objective} per trial]({PLOTS['objective']})",
+        "",
+        _markdown_table(header, table),
+        "",
+        "## Accuracy against size",
+        "",
+        f"![accuracy against parameters]({PLOTS['pareto']})",
+        "",
+        "Pareto front (the best validation accuracy for its size):",
+        "",
+        _markdown_table(
+            ["trial", "params", "val_accuracy"],
+            [[r["trial_id"], r["params"], _fmt(r.get("val_accuracy"))] for r in front],
+        ),
+        "",
+        "## Effect of each hyperparameter",
+        "",
+        f"![effect of each hyperparameter]({PLOTS['knobs']})",
+        "",
+        "Knobs shown: " + ", ".join(f"`{k}`" for k in knobs),
+        "",
+    ]
     path = run_dir / files.REPORT
     rundir.atomic_write(path, "\n".join(md))
     return path

@@ -46,8 +46,9 @@ def parse_address(text: str, arg: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def set_role(chief: str | None = None, worker: str | None = None, worker_id=None,
-             recycle_after: int | None = None) -> str | None:
+def set_role(
+    chief: str | None = None, worker: str | None = None, worker_id=None, recycle_after: int | None = None
+) -> str | None:
     """Set keras-tuner's environment for a chief or a worker; return the role (or ``None``).
 
     ``recycle_after``: a worker exits (status :data:`RECYCLE_EXIT_CODE`) after
@@ -77,7 +78,9 @@ def role() -> str | None:
     if ENV_IP not in os.environ:
         return None
     if ENV_PORT not in os.environ or ENV_ID not in os.environ:
-        raise ValueError(f"{ENV_IP} is set, so {ENV_PORT} and {ENV_ID} must be set too (keras-tuner's distributed mode)")
+        raise ValueError(
+            f"{ENV_IP} is set, so {ENV_PORT} and {ENV_ID} must be set too (keras-tuner's distributed mode)"
+        )
     return "chief" if "chief" in os.environ[ENV_ID] else "worker"
 
 
@@ -101,8 +104,10 @@ def wait_for_chief(timeout: float, printer=print) -> None:
                 return
         except OSError:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"No chief answered at {host}:{port} within {timeout:.0f}s "
-                                   "(start it with kerascnn search CONFIG --chief HOST:PORT)") from None
+                raise TimeoutError(
+                    f"No chief answered at {host}:{port} within {timeout:.0f}s "
+                    "(start it with kerascnn search CONFIG --chief HOST:PORT)"
+                ) from None
             if not said:
                 printer(f"worker: waiting for the chief at {host}:{port} ...")
                 said = True
@@ -128,8 +133,10 @@ def serve(oracle, worker_timeout: float = 600.0, printer=print, poll: float = 0.
     add_servicer_to_server(servicer, server)
     server.add_insecure_port(f"{host}:{port}")
     server.start()
-    printer(f"chief: oracle serving on {host}:{port}; start workers with "
-            f"kerascnn search CONFIG --worker {host}:{port} --worker-id N")
+    printer(
+        f"chief: oracle serving on {host}:{port}; start workers with "
+        f"kerascnn search CONFIG --worker {host}:{port} --worker-id N"
+    )
     try:
         while not watchdog.finished(servicer.stop_triggered):
             time.sleep(poll)
@@ -142,7 +149,12 @@ class _Watchdog:
     """When each worker was last heard from; drops the silent ones and says when serving is over."""
 
     def __init__(self, oracle, worker_timeout: float, printer, on_trial_end):
-        self.oracle, self.worker_timeout, self.printer, self.on_trial_end = oracle, worker_timeout, printer, on_trial_end
+        self.oracle, self.worker_timeout, self.printer, self.on_trial_end = (
+            oracle,
+            worker_timeout,
+            printer,
+            on_trial_end,
+        )
         self.last_seen: dict[str, float] = {}
         self.lost: list[str] = []
         self.lock = threading.Lock()
@@ -151,8 +163,9 @@ class _Watchdog:
     def seen(self, tuner_id=None, trial_id=None) -> None:
         with self.lock:
             if tuner_id is None:
-                tuner_id = next((t for t, tr in list(self.oracle.ongoing_trials.items())
-                                 if tr.trial_id == trial_id), None)
+                tuner_id = next(
+                    (t for t, tr in list(self.oracle.ongoing_trials.items()) if tr.trial_id == trial_id), None
+                )
             if tuner_id is not None:
                 self.last_seen[tuner_id] = time.monotonic()
 
@@ -167,8 +180,10 @@ class _Watchdog:
                     self._drop(tuner_id)
             silent = now - max(self.last_seen.values(), default=self.started) >= self.worker_timeout
             if not oracle.tuner_ids and not stop_triggered and silent:
-                self.printer(f"chief: no worker for {self.worker_timeout:.0f}s and trials remain; stopping. "
-                             "Run the same chief and workers again to resume.")
+                self.printer(
+                    f"chief: no worker for {self.worker_timeout:.0f}s and trials remain; stopping. "
+                    "Run the same chief and workers again to resume."
+                )
                 return True
         return False
 

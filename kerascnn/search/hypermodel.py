@@ -20,7 +20,6 @@ import json
 from collections import OrderedDict
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any
 
 import keras
 import keras_tuner as kt
@@ -31,12 +30,13 @@ from kerascnn.architectures._common import InputTooSmall, ModelPlan
 from kerascnn.architectures.registry import check_rank
 from kerascnn.config import MOMENTUM_OPTIMIZERS, OPTIMIZERS, TrainSettings
 from kerascnn.search import training
-from kerascnn.search.space import KNOBS, LAYER_KNOBS, check_space, check_space_rank, decode, declare
+from kerascnn.search.space import KNOBS, LAYER_KNOBS, check_space, check_space_rank, declare, decode
 
 #: Training knobs whose unsearched value comes from ``train`` (:class:`kerascnn.config.TrainSettings`).
 TRAIN_KNOBS = ("optimizer", "learning_rate", "momentum", "batch_size", "epochs")
 #: Candidates kept resolved per hypermodel (a trial's check, build, fit and refit share one).
 _CANDIDATES_KEPT = 32
+
 
 @dataclass(frozen=True)
 class Rejection:
@@ -104,9 +104,25 @@ class CNNHyperModel(kt.HyperModel):
         **knobs: knob settings, merged into ``space``.
     """
 
-    def __init__(self, input_shape, num_classes, architecture="simple_cnn", *, space=None, params=None,
-                 tune_unlisted=True, train=None, augmentation=None, data=None, seed=0, replicas=1, cv_folds=None,
-                 objective="val_f1_macro", name=None, **knobs):
+    def __init__(
+        self,
+        input_shape,
+        num_classes,
+        architecture="simple_cnn",
+        *,
+        space=None,
+        params=None,
+        tune_unlisted=True,
+        train=None,
+        augmentation=None,
+        data=None,
+        seed=0,
+        replicas=1,
+        cv_folds=None,
+        objective="val_f1_macro",
+        name=None,
+        **knobs,
+    ):
         super().__init__(name=name, tunable=True)
         self.input_shape, self.num_classes = tuple(input_shape), int(num_classes)
         self.architectures = [architecture] if isinstance(architecture, str) else list(architecture)
@@ -214,7 +230,9 @@ class CNNHyperModel(kt.HyperModel):
         for i, block in enumerate(block_defaults, start=1):
             layer = dict(given[i - 1]) if given else {}
             # block i exists only when conv_layers >= i: its knobs are recorded only then
-            scope = hp.conditional_scope("conv_layers", [d for d in depths if d >= i]) if len(depths) > 1 else nullcontext()
+            scope = (
+                hp.conditional_scope("conv_layers", [d for d in depths if d >= i]) if len(depths) > 1 else nullcontext()
+            )
             with scope, hp.name_scope(f"block{i}"):
                 for knob in LAYER_KNOBS:
                     if self._searched(knob) and knob in block:
@@ -232,13 +250,17 @@ class CNNHyperModel(kt.HyperModel):
         t["optimizer"] = self._knob(hp, "optimizer", "optimizer", t["optimizer"])
         t["learning_rate"] = self._knob(hp, "learning_rate", "learning_rate", t["learning_rate"])
         if t["optimizer"] in MOMENTUM_OPTIMIZERS and self._searched("momentum"):
-            scope = (hp.conditional_scope("optimizer", list(MOMENTUM_OPTIMIZERS))
-                     if self._searched("optimizer") else nullcontext())
+            scope = (
+                hp.conditional_scope("optimizer", list(MOMENTUM_OPTIMIZERS))
+                if self._searched("optimizer")
+                else nullcontext()
+            )
             with scope:
                 t["momentum"] = self._knob(hp, "momentum", "momentum", t["momentum"])
         t["batch_size"] = self._knob(hp, "batch_size", "batch_size", t["batch_size"])
         t["augment"] = bool(self.augmentation) and (
-            self._knob(hp, "augment", "augment", False) if self._searched("augment") else True)
+            self._knob(hp, "augment", "augment", False) if self._searched("augment") else True
+        )
         return t
 
     # ----- the candidate check used by the search's oracle -----
@@ -260,8 +282,9 @@ class CNNHyperModel(kt.HyperModel):
             if not plan.exact and plan.known_params is None:  # a branching model was built to be counted
                 keras.backend.clear_session()
             if params > max_params:
-                return Rejection(Rejection.BUDGET,
-                                 f"over budget: {params:,} parameters > constraints.max_params={max_params:,}")
+                return Rejection(
+                    Rejection.BUDGET, f"over budget: {params:,} parameters > constraints.max_params={max_params:,}"
+                )
         return None
 
     def check_defaults(self) -> None:
@@ -297,10 +320,13 @@ class CNNHyperModel(kt.HyperModel):
         # Every variable is created now, eagerly: the metric as an instance (not the string "accuracy",
         # which Keras turns into a metric inside its traced build step) and the optimizer's slots.
         # Otherwise memory grows trial after trial (see kerascnn/memory.py).
-        model.compile(optimizer=opt_cls(**kwargs), loss="sparse_categorical_crossentropy",
-                      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-                      jit_compile=device.jit_compile(self.train),
-                      steps_per_execution=device.steps_per_execution(self.train, self._steps_per_epoch(training)))
+        model.compile(
+            optimizer=opt_cls(**kwargs),
+            loss="sparse_categorical_crossentropy",
+            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            jit_compile=device.jit_compile(self.train),
+            steps_per_execution=device.steps_per_execution(self.train, self._steps_per_epoch(training)),
+        )
         model.optimizer.build(model.trainable_variables)
 
     def _steps_per_epoch(self, training) -> int:
@@ -326,6 +352,7 @@ class CNNHyperModel(kt.HyperModel):
 
         progress = [FitProgress(label)] if self.progress else []
         return training.refit(self, hp, epochs, strategy=strategy, seed=seed, callbacks=progress)
+
 
 def _possible_values(setting, current):
     """Every value a knob's setting can take (for conditional scopes)."""

@@ -11,6 +11,7 @@ arrives during a fit is held until the current training step ends and is
 raised from a callback (:class:`StepInterrupt`), where nothing catches it.
 Outside a fit, and at a second Ctrl-C, it is raised at once as usual.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -24,7 +24,6 @@ import time
 
 import keras
 
-
 #: Seconds between plain lines when stdout is not a terminal.
 INTERVAL = 60.0
 
@@ -64,12 +63,27 @@ class FitProgress(keras.callbacks.Callback):
         live = self.live if self.live is not None else bool(getattr(self._out(), "isatty", lambda: False)())
         if live:  # rich (a Keras dependency) draws the live line: bar, steps, elapsed, estimate; gone when done
             from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                       TimeRemainingColumn)
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
-            self.bar = Progress(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TimeElapsedColumn(), TextColumn("~"), TimeRemainingColumn(), transient=True,
-                                console=Console(file=self._out()), redirect_stdout=False, redirect_stderr=False)
+            self.bar = Progress(
+                TextColumn("  {task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("~"),
+                TimeRemainingColumn(),
+                transient=True,
+                console=Console(file=self._out()),
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
             self.task = self.bar.add_task(self._describe(), total=self.epochs * self.steps if self.steps else None)
             self.bar.start()
 
@@ -94,8 +108,10 @@ class FitProgress(keras.callbacks.Callback):
         line = f"  {self._describe()}"
         if self.steps:
             total = self.epochs * self.steps
-            line += (f", step {batch + 1}/{self.steps}, {_duration(elapsed)} elapsed, "
-                     f"~{_duration(elapsed * (total - done) / done)} left")
+            line += (
+                f", step {batch + 1}/{self.steps}, {_duration(elapsed)} elapsed, "
+                f"~{_duration(elapsed * (total - done) / done)} left"
+            )
         else:
             line += f", step {batch + 1}, {_duration(elapsed)} elapsed"
         print(line, file=self._out(), flush=True)

@@ -53,8 +53,15 @@ def check_experiment(experiment: Experiment | Mapping) -> Experiment:
     return experiment
 
 
-def run_search(config: Experiment | Mapping, *, out: str | Path = "runs", overwrite: bool = False, arrays=None,
-               printer=print, progress: bool = True) -> Path:
+def run_search(
+    config: Experiment | Mapping,
+    *,
+    out: str | Path = "runs",
+    overwrite: bool = False,
+    arrays=None,
+    printer=print,
+    progress: bool = True,
+) -> Path:
     """Run (or resume) the search an experiment describes; return its run directory.
 
     Nothing is written before the experiment, its data and its first candidate
@@ -103,8 +110,10 @@ def run_search(config: Experiment | Mapping, *, out: str | Path = "runs", overwr
         with deferred_during_fit():  # a Ctrl-C stops the search between training steps (search/interrupt.py)
             _search(tuner, exp, dataset, run_dir, printer)
             if role == "worker":
-                printer(f"worker {os.environ[distributed.ENV_ID]}: no trials left; "
-                        f"the chief writes the results into {run_dir}")
+                printer(
+                    f"worker {os.environ[distributed.ENV_ID]}: no trials left; "
+                    f"the chief writes the results into {run_dir}"
+                )
                 return run_dir
             finalize(tuner, exp, dataset, hypermodel, run_dir, strategy, started, printer)
     return run_dir
@@ -124,17 +133,27 @@ def _prepare(exp: Experiment, arrays, printer):
     dataset = load_dataset(exp.data, seed=exp.seed, arrays=arrays)
     strategy, replicas = device.strategy(exp.train, printer)
     hypermodel = CNNHyperModel(
-        dataset.input_shape, dataset.num_classes, exp.model.architecture,
-        space=exp.search.space, params=exp.model.params, tune_unlisted=False,
-        train=exp.train, augmentation=exp.data.augmentation, data=dataset, seed=exp.seed,
-        replicas=replicas, cv_folds=exp.search.cv_folds, objective=exp.search.objective,
+        dataset.input_shape,
+        dataset.num_classes,
+        exp.model.architecture,
+        space=exp.search.space,
+        params=exp.model.params,
+        tune_unlisted=False,
+        train=exp.train,
+        augmentation=exp.data.augmentation,
+        data=dataset,
+        seed=exp.seed,
+        replicas=replicas,
+        cv_folds=exp.search.cv_folds,
+        objective=exp.search.objective,
     )
     try:
         hypermodel.check_defaults()
     except ValueError as err:
         raise ConfigError(
             f"The experiment's first candidate (every searched knob at its default, model.params as given) "
-            f"cannot be built for input {'×'.join(map(str, dataset.input_shape))}: {err}") from None
+            f"cannot be built for input {'×'.join(map(str, dataset.input_shape))}: {err}"
+        ) from None
     return dataset, hypermodel, strategy
 
 
@@ -143,8 +162,15 @@ def _make_tuner(exp: Experiment, hypermodel, run_dir: Path, strategy, printer):
     from kerascnn.search.tuner import make_tuner
 
     rundir.check_tuner_state(run_dir / files.TUNER)
-    return make_tuner(exp.search, hypermodel, seed=exp.seed, run_dir=run_dir, epochs=exp.train.epochs,
-                      printer=printer, distribution_strategy=strategy)
+    return make_tuner(
+        exp.search,
+        hypermodel,
+        seed=exp.seed,
+        run_dir=run_dir,
+        epochs=exp.train.epochs,
+        printer=printer,
+        distribution_strategy=strategy,
+    )
 
 
 def _search(tuner, exp: Experiment, dataset, run_dir: Path, printer) -> None:
@@ -156,9 +182,11 @@ def _search(tuner, exp: Experiment, dataset, run_dir: Path, printer) -> None:
     from kerascnn.search import distributed
 
     search, train = exp.search, exp.train
-    printer(f"kerascnn search '{exp.name}': {dataset.source} {dataset.sizes()}, input "
-            f"{'×'.join(map(str, dataset.input_shape))}, {dataset.num_classes} classes; "
-            f"{search.tuner} tuner, {search.max_trials} trials × {train.epochs} epochs -> {run_dir}")
+    printer(
+        f"kerascnn search '{exp.name}': {dataset.source} {dataset.sizes()}, input "
+        f"{'×'.join(map(str, dataset.input_shape))}, {dataset.num_classes} classes; "
+        f"{search.tuner} tuner, {search.max_trials} trials × {train.epochs} epochs -> {run_dir}"
+    )
     if distributed.role() != "worker":
         tb.write_hparams_experiment(run_dir / files.TENSORBOARD, tuner.oracle.get_space().space, search.objective)
         tb.write_run_text(run_dir / files.TENSORBOARD, exp.to_dict(), tb.device_description(train))
@@ -168,8 +196,9 @@ def _search(tuner, exp: Experiment, dataset, run_dir: Path, printer) -> None:
 
         callbacks.append(FitProgress("trial"))  # the tuner names it after each trial
     if train.early_stopping:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=search.objective, patience=train.early_stopping,
-                                                       mode=objective_direction(search.objective)))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=search.objective, patience=train.early_stopping, mode=objective_direction(search.objective)
+            )
+        )
     tuner.search(epochs=train.epochs, callbacks=callbacks, verbose=train.verbose)
-
-

@@ -58,6 +58,7 @@ def _choice_of(module: str, name: str):
         import importlib
 
         return v.check_choice(arg, value, getattr(importlib.import_module(module), name))
+
     return check
 
 
@@ -80,26 +81,36 @@ KNOBS: dict[str, Knob] = {
     "strides": Knob([1, 2], "layer", "step of the kernel", _sizes),
     "padding": Knob(["same", "valid"], "layer", "valid, same or full", _padding),
     "dilation": Knob([1, 2], "layer", "dilation rate (not with strides > 1)", _sizes),
-    "conv_type": Knob(["standard", "separable"], "layer", "standard, pointwise, depthwise, separable",
-                      _choice_of("kerascnn.layers.conv", "CONV_TYPES")),
+    "conv_type": Knob(
+        ["standard", "separable"],
+        "layer",
+        "standard, pointwise, depthwise, separable",
+        _choice_of("kerascnn.layers.conv", "CONV_TYPES"),
+    ),
     "activation": Knob(["relu", "leaky_relu", "elu", "swish"], "layer", "activation function", _activation),
-    "bn_placement": Knob(["none", "before_activation", "after_activation"], "layer", "batch-norm placement",
-                         _choice_of("kerascnn.layers.conv", "BN_PLACEMENTS")),
-    "pool": Knob(["max", "avg", "none"], "layer", "pooling after the block",
-                 _choice_of("kerascnn.layers.pooling", "POOLS")),
+    "bn_placement": Knob(
+        ["none", "before_activation", "after_activation"],
+        "layer",
+        "batch-norm placement",
+        _choice_of("kerascnn.layers.conv", "BN_PLACEMENTS"),
+    ),
+    "pool": Knob(
+        ["max", "avg", "none"], "layer", "pooling after the block", _choice_of("kerascnn.layers.pooling", "POOLS")
+    ),
     "dropout": Knob({"min": 0.0, "max": 0.5, "step": 0.1}, "layer", "dropout rate", v.check_rate),
     # per architecture
     "conv_layers": Knob([1, 2, 3], "model", "number of conv blocks (simple_cnn)", v.check_int),
-    "dense_layers": Knob([0, 1, 2], "model", "number of hidden dense layers (simple_cnn)",
-                         lambda arg, value: v.check_int(arg, value, min_value=0)),
+    "dense_layers": Knob(
+        [0, 1, 2],
+        "model",
+        "number of hidden dense layers (simple_cnn)",
+        lambda arg, value: v.check_int(arg, value, min_value=0),
+    ),
     "dense_units": Knob([32, 64, 128], "model", "units per hidden dense layer", v.check_int),
-    "dense_dropout": Knob({"min": 0.0, "max": 0.5, "step": 0.1}, "model", "dropout after dense layers",
-                          v.check_rate),
+    "dense_dropout": Knob({"min": 0.0, "max": 0.5, "step": 0.1}, "model", "dropout after dense layers", v.check_rate),
     # training
-    "optimizer": Knob(list(OPTIMIZERS), "train", "optimizer",
-                      _choice_of("kerascnn.config", "OPTIMIZERS")),
-    "learning_rate": Knob({"min": 1e-4, "max": 1e-2, "sampling": "log"}, "train", "learning rate",
-                          v.check_positive),
+    "optimizer": Knob(list(OPTIMIZERS), "train", "optimizer", _choice_of("kerascnn.config", "OPTIMIZERS")),
+    "learning_rate": Knob({"min": 1e-4, "max": 1e-2, "sampling": "log"}, "train", "learning rate", v.check_positive),
     "momentum": Knob({"min": 0.0, "max": 0.95, "step": 0.05}, "train", "SGD momentum", v.check_rate),
     "batch_size": Knob([32, 64, 128], "train", "batch size", v.check_int),
     # data
@@ -138,8 +149,10 @@ def check_setting(knob: str, setting: Any) -> None:
         return
     if isinstance(setting, list):
         if not setting or not all(isinstance(value, scalar) for value in setting):
-            raise ValueError(f"Invalid `{where}`: a choice list needs numbers, strings or booleans "
-                             f"(tuples as '1x3'). Received: {where}={setting!r}")
+            raise ValueError(
+                f"Invalid `{where}`: a choice list needs numbers, strings or booleans "
+                f"(tuples as '1x3'). Received: {where}={setting!r}"
+            )
         if len(set(map(repr, setting))) != len(setting):
             raise ValueError(f"Invalid `{where}`: duplicate choices. Received: {where}={setting!r}")
         for value in setting:  # each choice is checked as a single value would be
@@ -149,13 +162,19 @@ def check_setting(knob: str, setting: Any) -> None:
     if isinstance(setting, dict):
         unknown = set(setting) - {"min", "max", "step", "sampling"}
         if unknown or not {"min", "max"} <= set(setting):
-            raise ValueError(f"Invalid `{where}`: a range is {{min, max[, step][, sampling]}}. Received: {where}={setting!r}")
+            raise ValueError(
+                f"Invalid `{where}`: a range is {{min, max[, step][, sampling]}}. Received: {where}={setting!r}"
+            )
         lo, hi = setting["min"], setting["max"]
         if not all(v.is_number(x) for x in (lo, hi)) or lo >= hi:
-            raise ValueError(f"Invalid `{where}`: min and max must be numbers with min < max. Received: {where}={setting!r}")
+            raise ValueError(
+                f"Invalid `{where}`: min and max must be numbers with min < max. Received: {where}={setting!r}"
+            )
         if setting.get("sampling", "linear") not in ("linear", "log", "reverse_log"):
-            raise ValueError(f"Invalid `{where}.sampling`: allowed values are 'linear', 'log', 'reverse_log'. "
-                             f"Received: {setting.get('sampling')!r}")
+            raise ValueError(
+                f"Invalid `{where}.sampling`: allowed values are 'linear', 'log', 'reverse_log'. "
+                f"Received: {setting.get('sampling')!r}"
+            )
         if setting.get("sampling") == "log" and lo <= 0:
             raise ValueError(f"Invalid `{where}`: log sampling needs min > 0. Received: {where}={setting!r}")
         step = setting.get("step")
@@ -165,16 +184,19 @@ def check_setting(knob: str, setting: Any) -> None:
             check(f"{where}.min", lo)
             check(f"{where}.max", hi)
         return
-    raise ValueError(f"Invalid `{where}`: expected null (default space), a value, a list or {{min, max}}. "
-                     f"Received: {where}={setting!r}")
+    raise ValueError(
+        f"Invalid `{where}`: expected null (default space), a value, a list or {{min, max}}. "
+        f"Received: {where}={setting!r}"
+    )
 
 
 def check_space(space: dict, architectures) -> None:
     """Validate a ``search.space`` mapping against the knobs and the architectures."""
     for knob, setting in space.items():
         if knob not in KNOBS:
-            raise ValueError(f"Unknown key `search.space.{knob}`{did_you_mean(knob, KNOBS)}. "
-                             f"Searchable knobs: {', '.join(KNOBS)}")
+            raise ValueError(
+                f"Unknown key `search.space.{knob}`{did_you_mean(knob, KNOBS)}. Searchable knobs: {', '.join(KNOBS)}"
+            )
         check_setting(knob, setting)
         if not any(applies_to(knob, a) for a in architectures):
             raise ValueError(f"Invalid `search.space.{knob}`: it is not a setting of {', '.join(architectures)}")
@@ -189,14 +211,21 @@ def check_space_rank(space: dict, rank: int) -> None:
     what = f"{v.RANK_NAMES[rank]} ({rank} ax{'i' if rank == 1 else 'e'}s)" if rank in v.RANK_NAMES else f"{rank} axes"
     for knob in TUPLE_KNOBS:
         setting = space.get(knob)
-        values = setting if isinstance(setting, list) else [setting.get("min"), setting.get("max")] \
-            if isinstance(setting, dict) else [setting]
+        values = (
+            setting
+            if isinstance(setting, list)
+            else [setting.get("min"), setting.get("max")]
+            if isinstance(setting, dict)
+            else [setting]
+        )
         for value in values:
             parsed = decode(knob, value) if isinstance(value, str) else value
             if isinstance(parsed, (tuple, list)) and len(parsed) != rank:
-                raise ValueError(f"Invalid `search.space.{knob}`: {value!r} has {len(parsed)} entries, but the data "
-                                 f"are {what}: write one entry per axis, or a single number for every axis. "
-                                 f"Received: search.space.{knob}={setting!r}")
+                raise ValueError(
+                    f"Invalid `search.space.{knob}`: {value!r} has {len(parsed)} entries, but the data "
+                    f"are {what}: write one entry per axis, or a single number for every axis. "
+                    f"Received: search.space.{knob}={setting!r}"
+                )
 
 
 def declare(hp, name: str, knob: str, setting: Any, default: Any):
@@ -222,7 +251,9 @@ def declare(hp, name: str, knob: str, setting: Any, default: Any):
     if isinstance(setting, dict):
         lo, hi, step = setting["min"], setting["max"], setting.get("step")
         sampling = setting.get("sampling", "linear")
-        is_int = all(isinstance(v, numbers.Integral) for v in (lo, hi)) and (step is None or isinstance(step, numbers.Integral))
+        is_int = all(isinstance(v, numbers.Integral) for v in (lo, hi)) and (
+            step is None or isinstance(step, numbers.Integral)
+        )
         default = default if isinstance(default, numbers.Real) and lo <= default <= hi else lo
         if is_int:
             return hp.Int(name, lo, hi, step=step or 1, sampling=sampling, default=int(default))

@@ -49,17 +49,28 @@ def fit_candidate(hm, hp, model, args: tuple, kwargs: dict, trial_log=None):
     fit_kwargs = {"epochs": epochs, "verbose": kwargs.pop("verbose", 0), **kwargs, "shuffle": False}
     start = time.perf_counter()
     with released_trial_graphs():  # memory stays flat over a long search, whichever tuner runs it
-        history = model.fit(make_pipeline(x, y, batch_size, shuffle=True, seed=hm.seed),
-                            callbacks=callbacks + every_fit(hm), **fit_kwargs)
+        history = model.fit(
+            make_pipeline(x, y, batch_size, shuffle=True, seed=hm.seed),
+            callbacks=callbacks + every_fit(hm),
+            **fit_kwargs,
+        )
     if diverged(history):
         raise kt.errors.FailedTrialError(f"loss became NaN/inf at epoch {len(history.epoch)}: diverged")
     if trial_log is not None:
         params = int(model.count_params())
-        trial_log.end_fit({"seconds": time.perf_counter() - start, "params": params, "batch_size": int(batch_size),
-                           "metrics_seconds": metrics.seconds,
-                           "history": epoch_aligned(history.history, metrics.train_epochs)},
-                          y_true=y_val, y_pred=metrics.last_pred, class_names=_class_names(hm),
-                          step=len(history.epoch) - 1)
+        trial_log.end_fit(
+            {
+                "seconds": time.perf_counter() - start,
+                "params": params,
+                "batch_size": int(batch_size),
+                "metrics_seconds": metrics.seconds,
+                "history": epoch_aligned(history.history, metrics.train_epochs),
+            },
+            y_true=y_val,
+            y_pred=metrics.last_pred,
+            class_names=_class_names(hm),
+            step=len(history.epoch) - 1,
+        )
     return history
 
 
@@ -102,8 +113,7 @@ def _other_folds(hm, hp, batch_size, epochs):
     for train_idx, held_idx in splits[1:]:
         logs = FoldLogs()
         metrics = SklearnMetrics(x_all[held_idx], y_all[held_idx], hm.num_classes, seed=hm.seed)
-        history = fit_fresh(hm, hm.build(hp), x_all[train_idx], y_all[train_idx], batch_size, epochs,
-                            [metrics, logs])
+        history = fit_fresh(hm, hm.build(hp), x_all[train_idx], y_all[train_idx], batch_size, epochs, [metrics, logs])
         if diverged(history):
             raise kt.errors.FailedTrialError("loss became NaN/inf in a cross-validation fold: diverged")
         fold_logs.append(logs.history)
@@ -134,15 +144,19 @@ def refit(hm, hp, epochs: int, strategy=None, seed: int | None = None, callbacks
 
 def train_and_validation(hm):
     """The train and validation splits as one set (what k-fold splits and a refit learns from)."""
-    return (np.concatenate([hm.data.x_train, hm.data.x_val]),
-            np.concatenate([hm.data.y_train, hm.data.y_val]))
+    return (np.concatenate([hm.data.x_train, hm.data.x_val]), np.concatenate([hm.data.y_train, hm.data.y_val]))
 
 
 def fit_fresh(hm, model, x, y, batch_size, epochs, callbacks=()):
     """Train ``model`` on ``(x, y)`` outside keras-tuner (a k-fold fold, a refit); Keras' History."""
     with released_trial_graphs():
-        return model.fit(make_pipeline(x, y, batch_size, shuffle=True, seed=hm.seed), epochs=epochs, verbose=0,
-                         shuffle=False, callbacks=[*callbacks, *every_fit(hm)])
+        return model.fit(
+            make_pipeline(x, y, batch_size, shuffle=True, seed=hm.seed),
+            epochs=epochs,
+            verbose=0,
+            shuffle=False,
+            callbacks=[*callbacks, *every_fit(hm)],
+        )
 
 
 def every_fit(hm) -> list:

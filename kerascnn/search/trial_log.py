@@ -42,8 +42,15 @@ class TrialLog:
         """The fit ended: its facts, the last epoch's confusion matrix and summary, the session a success."""
         self.facts = dict(facts)
         if y_pred is not None:
-            tb.write_trial_summaries(self.log_dir, y_true=y_true, y_pred=y_pred, class_names=class_names,
-                                     hyperparameters=self.values, params=facts["params"], step=step)
+            tb.write_trial_summaries(
+                self.log_dir,
+                y_true=y_true,
+                y_pred=y_pred,
+                class_names=class_names,
+                hyperparameters=self.values,
+                params=facts["params"],
+                step=step,
+            )
         tb.end_session(self.log_dir, success=True)
 
     def failed(self, err: BaseException) -> None:

@@ -42,10 +42,14 @@ class RejectingOracle:
         max_rejections: rejections in a row that stop the search.
     """
 
-    def __init__(self, *args, candidate_check=None, rejections_path: Path | None = None, max_rejections: int = 1000,
-                 **kwargs):
+    def __init__(
+        self, *args, candidate_check=None, rejections_path: Path | None = None, max_rejections: int = 1000, **kwargs
+    ):
         self.candidate_check, self.rejections_path, self.max_rejections = (
-            candidate_check, rejections_path, max_rejections)
+            candidate_check,
+            rejections_path,
+            max_rejections,
+        )
         super().__init__(*args, **kwargs)
 
     def populate_space(self, trial_id):
@@ -61,8 +65,10 @@ class RejectingOracle:
                 return response
             self._record_rejection(values, reason)
             response = self._redraw(trial_id, values)
-        print(f"Search stopped: {self.max_rejections} candidates in a row were rejected "
-              "(see rejections.jsonl); widen search.space or raise constraints.")
+        print(
+            f"Search stopped: {self.max_rejections} candidates in a row were rejected "
+            "(see rejections.jsonl); widen search.space or raise constraints."
+        )
         return {"status": kt.engine.trial.TrialStatus.STOPPED}
 
     def _record_rejection(self, values, reason):
@@ -142,8 +148,11 @@ class PruningOracle:
             return False
         others = []
         for other in self.trials.values():
-            if (other.trial_id == trial_id or other.status != kt.engine.trial.TrialStatus.COMPLETED
-                    or other.trial_id in self.pruned):
+            if (
+                other.trial_id == trial_id
+                or other.status != kt.engine.trial.TrialStatus.COMPLETED
+                or other.trial_id in self.pruned
+            ):
                 continue
             value = _best_so_far(other, name, step, best, reached=True)
             if value is not None:
@@ -215,8 +224,12 @@ class RunRecorder:
         for callback in kwargs.get("callbacks") or []:
             if isinstance(callback, FitProgress):  # keras-tuner copies it for the trial: name it first
                 callback.label = f"trial {trial.trial_id}"
-        log = TrialLog(self.run_dir / files.TENSORBOARD, trial.trial_id, trial.hyperparameters.values,
-                       profile_batch=getattr(getattr(self.hypermodel, "train", None), "profile_batch", 0))
+        log = TrialLog(
+            self.run_dir / files.TENSORBOARD,
+            trial.trial_id,
+            trial.hyperparameters.values,
+            profile_batch=getattr(getattr(self.hypermodel, "train", None), "profile_batch", 0),
+        )
         start = time.perf_counter()
         try:
             return super().run_trial(trial, *args, trial_log=log, **kwargs)
@@ -260,8 +273,9 @@ class RunRecorder:
         if distributed.role() == "chief":  # serve the oracle to the workers instead of training
             self.oracle.verbose = 0  # the kit prints its own line per trial
             self.save()
-            self.serve_report = distributed.serve(self.oracle, self.worker_timeout, self.printer,
-                                                  on_trial_end=self._record_trial)
+            self.serve_report = distributed.serve(
+                self.oracle, self.worker_timeout, self.printer, on_trial_end=self._record_trial
+            )
             return None
         if distributed.role() == "worker":
             distributed.wait_for_chief(self.worker_timeout, self.printer)
@@ -277,7 +291,8 @@ class RunRecorder:
             # The chief keeps this trial for our id: the restarted process gets it back.
             raise distributed.WorkerRecycled(
                 f"worker {self.tuner_id}: recycled after {self.trials_begun} trials (--recycle-after {limit}); "
-                f"restart it with the same --worker-id to run trial {trial.trial_id}")
+                f"restart it with the same --worker-id to run trial {trial.trial_id}"
+            )
         self.trials_begun += 1
         super().on_trial_begin(trial)
 
@@ -294,7 +309,11 @@ class RunRecorder:
             info = self._trial_info(trial.trial_id)
             values = (info.get("history") or {}).get(self.objective_name) or []
             better = min if objective_direction(self.objective_name) == "min" else max
-            status = f"{self.objective_name}={better(values):.4f}" if values and trial.status != files.FAILED else trial.status
+            status = (
+                f"{self.objective_name}={better(values):.4f}"
+                if values and trial.status != files.FAILED
+                else trial.status
+            )
             if info.get("pruned_epoch"):
                 status = f"PRUNED at epoch {info['pruned_epoch']} ({status})"
             self.printer(f"[worker {self.tuner_id}] trial {trial.trial_id} {status} | {info.get('seconds', 0):.1f}s")
@@ -340,8 +359,10 @@ class RunRecorder:
         if row["status"] == files.PRUNED:
             status = f"PRUNED at epoch {row['pruned_epoch']} ({status})"
         best_text = f"best={best[self.objective_name]:.4f} (trial {best['trial_id']})" if best else "best=-"
-        self.printer(f"[{n}/{total}] trial {trial.trial_id} {status} | {best_text} | "
-                     f"{row.get('seconds') or 0:.1f}s, ~{_duration(left)} left | {knobs}")
+        self.printer(
+            f"[{n}/{total}] trial {trial.trial_id} {status} | {best_text} | "
+            f"{row.get('seconds') or 0:.1f}s, ~{_duration(left)} left | {knobs}"
+        )
 
 
 def best_epoch_metrics(trial, objective_name: str) -> dict:
@@ -382,26 +403,48 @@ class KitHyperband(RunRecorder, AtomicTunerState, _compat.HyperbandOnOracle, Hyp
     """keras-tuner's Hyperband (epoch budgets per round) with the kit's oracle."""
 
 
-def make_tuner(search: SearchSettings, hypermodel, *, seed: int, run_dir: Path, epochs: int, overwrite: bool = False,
-               printer=print, distribution_strategy=None):
+def make_tuner(
+    search: SearchSettings,
+    hypermodel,
+    *,
+    seed: int,
+    run_dir: Path,
+    epochs: int,
+    overwrite: bool = False,
+    printer=print,
+    distribution_strategy=None,
+):
     """A keras-tuner tuner for the experiment's ``search`` section over ``hypermodel``, writing into ``run_dir``.
 
     ``epochs`` is ``train.epochs`` (Hyperband's largest budget).
     """
     search = SearchSettings.of(search)
-    common = dict(objective=kt.Objective(search.objective, objective_direction(search.objective)), seed=seed,
-                  max_consecutive_failed_trials=max(3, search.max_trials),
-                  candidate_check=lambda hp: hypermodel.check_candidate(hp, max_params=search.constraints.max_params),
-                  rejections_path=Path(run_dir) / files.REJECTIONS,
-                  max_rejections=search.constraints.max_rejections, pruning=search.pruning,
-                  warmup_epochs=search.pruning_warmup_epochs, min_trials=search.pruning_min_trials)
+    common = dict(
+        objective=kt.Objective(search.objective, objective_direction(search.objective)),
+        seed=seed,
+        max_consecutive_failed_trials=max(3, search.max_trials),
+        candidate_check=lambda hp: hypermodel.check_candidate(hp, max_params=search.constraints.max_params),
+        rejections_path=Path(run_dir) / files.REJECTIONS,
+        max_rejections=search.constraints.max_rejections,
+        pruning=search.pruning,
+        warmup_epochs=search.pruning_warmup_epochs,
+        min_trials=search.pruning_min_trials,
+    )
     if search.tuner == "hyperband":
         oracle = ORACLES["hyperband"](max_epochs=epochs, factor=search.hyperband_factor, **common)
         oracle.max_trials = search.max_trials  # keras-tuner's Hyperband sets no trial cap: the progress line needs one
     else:
         oracle = ORACLES[search.tuner](max_trials=search.max_trials, **common)
     cls = KitHyperband if search.tuner == "hyperband" else KitTuner
-    return cls(oracle=oracle, hypermodel=hypermodel, directory=str(run_dir), project_name=files.TUNER,
-               overwrite=overwrite, executions_per_trial=search.executions_per_trial,
-               distribution_strategy=distribution_strategy, run_dir=run_dir, printer=printer,
-               worker_timeout=search.worker_timeout)
+    return cls(
+        oracle=oracle,
+        hypermodel=hypermodel,
+        directory=str(run_dir),
+        project_name=files.TUNER,
+        overwrite=overwrite,
+        executions_per_trial=search.executions_per_trial,
+        distribution_strategy=distribution_strategy,
+        run_dir=run_dir,
+        printer=printer,
+        worker_timeout=search.worker_timeout,
+    )

@@ -7,7 +7,6 @@ import keras
 
 import kerascnn
 from kerascnn.architectures import ModelPlan
-from kerascnn import geometry
 from tests.conftest import assert_trainable
 
 #: Small inputs so the forward/backward pass stays fast on 2 CPU cores.
@@ -16,9 +15,26 @@ SMALL_INPUT = {"lenet5": (32, 32, 1), "alexnet": (67, 67, 3), "simple_cnn": (16,
 SMALL_KWARGS = {"unet": {"padding": "same", "filters": 8}}
 #: Models whose registry-wide checks take long on 2 cores: run with `-m slow`.
 #: (The default run keeps one or two models per family; the zoo tests build the rest there.)
-HEAVY = {"resnet34", "resnet50", "resnet101", "resnet152", "resnet50_v2", "resnet101_v2", "resnet152_v2",
-         "densenet121", "densenet169", "densenet201", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg19",
-         "vgg19_bn", "vgg16_bn", "mobilenet"} | {f"efficientnet_b{i}" for i in range(0, 8)}
+HEAVY = {
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "resnet50_v2",
+    "resnet101_v2",
+    "resnet152_v2",
+    "densenet121",
+    "densenet169",
+    "densenet201",
+    "vgg11",
+    "vgg11_bn",
+    "vgg13",
+    "vgg13_bn",
+    "vgg19",
+    "vgg19_bn",
+    "vgg16_bn",
+    "mobilenet",
+} | {f"efficientnet_b{i}" for i in range(0, 8)}
 # (efficientnet_b0 stays in the default run through tests/architectures/test_zoo.py's keras.applications parity.)
 
 
@@ -29,14 +45,16 @@ ON_EVERY_BACKEND = {"simple_cnn", "lenet5", "resnet18", "googlenet", "mobilenet_
 
 def registry(names):
     """``names`` as pytest params, the heavy ones marked slow, one per family marked backend."""
-    marks = {n: [pytest.mark.slow] if n in HEAVY else [pytest.mark.backend] if n in ON_EVERY_BACKEND else []
-             for n in names}
+    marks = {
+        n: [pytest.mark.slow] if n in HEAVY else [pytest.mark.backend] if n in ON_EVERY_BACKEND else [] for n in names
+    }
     return [pytest.param(n, marks=marks[n]) for n in names]
 
 
 def small(name, **kwargs):
-    return kerascnn.create_model(name, input_shape=SMALL_INPUT.get(name, (32, 32, 3)),
-                                 **{**SMALL_KWARGS.get(name, {}), **kwargs})
+    return kerascnn.create_model(
+        name, input_shape=SMALL_INPUT.get(name, (32, 32, 3)), **{**SMALL_KWARGS.get(name, {}), **kwargs}
+    )
 
 
 @pytest.mark.parametrize("name", registry(kerascnn.list_models()))
@@ -48,8 +66,9 @@ def test_every_model_builds_trains_and_round_trips(name, tmp_path):
     """
     raw = keras.Input(SMALL_INPUT.get(name, (32, 32, 3)), name="raw_pixels")
     scaled = keras.layers.Rescaling(2.0, offset=-1.0, name="user_preprocessing")(raw)
-    model = kerascnn.create_model(name, input_tensor=scaled, num_classes=3, classifier_activation=None,
-                                  **SMALL_KWARGS.get(name, {}))
+    model = kerascnn.create_model(
+        name, input_tensor=scaled, num_classes=3, classifier_activation=None, **SMALL_KWARGS.get(name, {})
+    )
     assert isinstance(model, keras.Model) and model.name == name
     assert model.inputs[0] is raw and model.get_layer("user_preprocessing") is not None
     assert model.get_layer("predictions").activation is keras.activations.linear
@@ -69,8 +88,9 @@ def test_every_model_builds_trains_and_round_trips(name, tmp_path):
     path = tmp_path / f"{name}.keras"
     model.save(path)
     x = np.random.default_rng(0).uniform(0, 1, (2,) + model.input_shape[1:]).astype("float32")
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(keras.saving.load_model(path)(x)),
-                               keras.ops.convert_to_numpy(model(x)), atol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(keras.saving.load_model(path)(x)), keras.ops.convert_to_numpy(model(x)), atol=1e-6
+    )
 
 
 # Published / reference parameter counts at each model's reference input, 1000 or 10 classes.
@@ -106,8 +126,10 @@ SEQUENTIAL = ["alexnet", "lenet5", "mobilenet", "simple_cnn"] + kerascnn.list_mo
 def test_every_model_has_a_plan_and_only_sequential_ones_list_every_layer():
     with pytest.raises(ValueError, match="smallest input it accepts"):
         kerascnn.plan_model("densenet121", input_shape=(8, 8, 3))
-    plans = {n: kerascnn.plan_model(n, input_shape=SMALL_INPUT.get(n, (32, 32, 3)), **SMALL_KWARGS.get(n, {}))
-             for n in kerascnn.list_models()}
+    plans = {
+        n: kerascnn.plan_model(n, input_shape=SMALL_INPUT.get(n, (32, 32, 3)), **SMALL_KWARGS.get(n, {}))
+        for n in kerascnn.list_models()
+    }
     assert all(isinstance(p, ModelPlan) and p.spine for p in plans.values())
     assert sorted(n for n, p in plans.items() if p.exact) == sorted(SEQUENTIAL)
 
@@ -172,7 +194,7 @@ def test_batch_norm_variant_adds_bn_before_each_activation():
     kinds = [type(l).__name__ for l in model.layers]
     assert kinds.count("BatchNormalization") == 8
     i = kinds.index("Conv2D")
-    assert kinds[i:i + 3] == ["Conv2D", "BatchNormalization", "Activation"]
+    assert kinds[i : i + 3] == ["Conv2D", "BatchNormalization", "Activation"]
 
 
 def test_alexnet_layer_shapes_follow_the_paper():

@@ -1,14 +1,24 @@
 import pytest
 
 import kerascnn
-from kerascnn.architectures import model_info, register_model
-from kerascnn.architectures import registry
+from kerascnn.architectures import model_info, register_model, registry
 
 
 def test_list_models_has_the_foundation_architectures():
     names = kerascnn.list_models()
-    for name in ["simple_cnn", "lenet5", "alexnet", "vgg11", "vgg13", "vgg16", "vgg19",
-                 "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"]:
+    for name in [
+        "simple_cnn",
+        "lenet5",
+        "alexnet",
+        "vgg11",
+        "vgg13",
+        "vgg16",
+        "vgg19",
+        "vgg11_bn",
+        "vgg13_bn",
+        "vgg16_bn",
+        "vgg19_bn",
+    ]:
         assert name in names
     assert names == sorted(names)
     assert kerascnn.list_models("vgg1?") == ["vgg11", "vgg13", "vgg16", "vgg19"]
@@ -32,8 +42,11 @@ def test_unknown_argument_is_refused_with_the_accepted_ones():
 
 
 def test_a_renamed_argument_names_its_replacement():
-    with pytest.raises(ValueError, match=r"`batch_norm` \(renamed to `bn_placement`: batch_norm=True is "
-                                         r"bn_placement='before_activation'\) for model 'vgg16'"):
+    with pytest.raises(
+        ValueError,
+        match=r"`batch_norm` \(renamed to `bn_placement`: batch_norm=True is "
+        r"bn_placement='before_activation'\) for model 'vgg16'",
+    ):
         kerascnn.create_model("vgg16", batch_norm=True)
 
 
@@ -68,8 +81,9 @@ def test_register_model_decorator_and_duplicates(monkeypatch):
     @register_model(family="custom", default_input_shape=(8, 8, 1))
     def tiny_net(input_shape=(8, 8, 1), num_classes=2, name="tiny_net"):
         """A user's own model."""
-        return kerascnn.create_model("simple_cnn", input_shape=input_shape, num_classes=num_classes,
-                                     conv_layers=1, name=name)
+        return kerascnn.create_model(
+            "simple_cnn", input_shape=input_shape, num_classes=num_classes, conv_layers=1, name=name
+        )
 
     assert "tiny_net" in kerascnn.list_models()
     assert kerascnn.create_model("tiny_net").output_shape == (None, 2)

@@ -16,8 +16,16 @@ def test_default_is_the_notes_example_flow():
 @pytest.mark.backend
 @pytest.mark.parametrize("shape", [(64, 2), (16, 16, 1), (8, 8, 8, 1)])
 def test_one_two_and_three_d_inputs(shape):
-    model = kerascnn.create_model("simple_cnn", input_shape=shape, num_classes=4, conv_layers=2, filters=4,
-                                  dense_units=8, bn_placement="before_activation", dropout=0.1)
+    model = kerascnn.create_model(
+        "simple_cnn",
+        input_shape=shape,
+        num_classes=4,
+        conv_layers=2,
+        filters=4,
+        dense_units=8,
+        bn_placement="before_activation",
+        dropout=0.1,
+    )
     rank = len(shape) - 1
     assert type(model.get_layer("block1_conv")).__name__ == f"Conv{rank}D"
     assert type(model.get_layer("block2_pool")).__name__ == f"MaxPooling{rank}D"
@@ -26,10 +34,17 @@ def test_one_two_and_three_d_inputs(shape):
 
 def test_per_layer_settings_override_shared_ones():
     model = kerascnn.create_model(
-        "simple_cnn", input_shape=(28, 28, 1), num_classes=10, kernel_size=3,
-        conv_layers=[{"kernel_size": 5, "padding": "valid"}, {"strides": 2, "pool": "none"},
-                     {"conv_type": "separable", "activation": "elu", "pool": "global_avg"}],
-        filters=[8, 16, 32], dense_layers=[64, 32],
+        "simple_cnn",
+        input_shape=(28, 28, 1),
+        num_classes=10,
+        kernel_size=3,
+        conv_layers=[
+            {"kernel_size": 5, "padding": "valid"},
+            {"strides": 2, "pool": "none"},
+            {"conv_type": "separable", "activation": "elu", "pool": "global_avg"},
+        ],
+        filters=[8, 16, 32],
+        dense_layers=[64, 32],
     )
     assert model.get_layer("block1_conv").kernel.shape == (5, 5, 1, 8)
     assert model.get_layer("block1_pool").output.shape[1:] == (12, 12, 8)
@@ -40,8 +55,9 @@ def test_per_layer_settings_override_shared_ones():
 
 
 def test_depthwise_layers_keep_channels():
-    model = kerascnn.create_model("simple_cnn", input_shape=(16, 16, 3), conv_layers=[{}, {"conv_type": "depthwise"}],
-                                  filters=8)
+    model = kerascnn.create_model(
+        "simple_cnn", input_shape=(16, 16, 3), conv_layers=[{}, {"conv_type": "depthwise"}], filters=8
+    )
     assert model.get_layer("block2_conv").output.shape[-1] == 8
 
 

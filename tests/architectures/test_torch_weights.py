@@ -4,9 +4,9 @@ import sys
 
 import numpy as np
 import pytest
+from safetensors.numpy import save_file
 
 import keras
-from safetensors.numpy import save_file
 
 import kerascnn
 from kerascnn.architectures import torch_weights
@@ -16,7 +16,9 @@ SHAPE = (32, 32, 3)
 
 def _randomised(name="resnet18", num_classes=10, seed=1, **kwargs):
     """A kit model whose batch norms have non-trivial statistics and affine terms."""
-    model = kerascnn.create_model(name, input_shape=SHAPE, num_classes=num_classes, classifier_activation=None, **kwargs)
+    model = kerascnn.create_model(
+        name, input_shape=SHAPE, num_classes=num_classes, classifier_activation=None, **kwargs
+    )
     rng = np.random.default_rng(seed)
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -49,8 +51,9 @@ def test_export_then_import_gives_identical_outputs(tmp_path):
     assert tensors["layer4.1.bn2.running_var"].shape == (512,) and tensors["fc.weight"].shape == (10, 512)
     assert len(tensors) == 122  # torchvision's resnet18 state dict: 122 entries
     path = _save(tensors, tmp_path / "resnet18.safetensors")
-    loaded = kerascnn.create_model("resnet18", input_shape=SHAPE, num_classes=10, classifier_activation=None,
-                                   weights=path)
+    loaded = kerascnn.create_model(
+        "resnet18", input_shape=SHAPE, num_classes=10, classifier_activation=None, weights=path
+    )
     np.testing.assert_array_equal(_out(loaded, _x()), _out(model, _x()))
 
 
@@ -59,21 +62,34 @@ def test_a_wrong_missing_or_extra_tensor_is_named_and_nothing_is_loaded(tmp_path
     tensors = torch_weights.state_dict(model)
     before = _out(model, _x())
     cases = [
-        ({**tensors, "layer1.0.conv1.weight": np.zeros((64, 64, 5, 5), "float32")},
-         r"tensor 'layer1.0.conv1.weight' of the state dict has shape \(64, 64, 5, 5\), which does not fit"),
-        ({k: v for k, v in tensors.items() if k != "layer3.1.bn2.running_var"},
-         r"missing 1 tensor\(s\) the model needs, e.g. \['layer3.1.bn2.running_var'\]"),
-        ({**tensors, "layer5.0.conv1.weight": np.zeros((1,), "float32")},
-         r"1 tensor\(s\) the model has no place for, e.g. \['layer5.0.conv1.weight'\]"),
-        ({**{k: v * 0 for k, v in tensors.items()}, "fc.weight": np.zeros((5, 512), "float32")},
-         r"'fc.weight' .* \(use num_classes=1000, or include_top=False\)"),
+        (
+            {**tensors, "layer1.0.conv1.weight": np.zeros((64, 64, 5, 5), "float32")},
+            r"tensor 'layer1.0.conv1.weight' of the state dict has shape \(64, 64, 5, 5\), which does not fit",
+        ),
+        (
+            {k: v for k, v in tensors.items() if k != "layer3.1.bn2.running_var"},
+            r"missing 1 tensor\(s\) the model needs, e.g. \['layer3.1.bn2.running_var'\]",
+        ),
+        (
+            {**tensors, "layer5.0.conv1.weight": np.zeros((1,), "float32")},
+            r"1 tensor\(s\) the model has no place for, e.g. \['layer5.0.conv1.weight'\]",
+        ),
+        (
+            {**{k: v * 0 for k, v in tensors.items()}, "fc.weight": np.zeros((5, 512), "float32")},
+            r"'fc.weight' .* \(use num_classes=1000, or include_top=False\)",
+        ),
     ]
     for state, message in cases:
         with pytest.raises(ValueError, match=message):
             torch_weights.load_state_dict(model, state)
     np.testing.assert_array_equal(_out(model, _x()), before)  # a refused file changes nothing
-    headless = kerascnn.create_model("resnet18", input_shape=SHAPE, include_top=False, pooling="avg",
-                                     weights=_save(tensors, tmp_path / "r18.safetensors"))
+    headless = kerascnn.create_model(
+        "resnet18",
+        input_shape=SHAPE,
+        include_top=False,
+        pooling="avg",
+        weights=_save(tensors, tmp_path / "r18.safetensors"),
+    )
     assert headless.output_shape == (None, 512)  # the classifier's tensors are simply not used
 
 
@@ -94,8 +110,11 @@ def test_pth_without_torch_says_how_to_convert(tmp_path, monkeypatch):
 
 def test_imagenet_comes_from_the_keras_cache_and_is_never_downloaded(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    with pytest.raises(FileNotFoundError, match=r"resnet18.tv_in1k.safetensors .* resnet18-f37072fd.pth into "
-                                                 rf"{tmp_path / 'models'}.*published at https://download.pytorch.org"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"resnet18.tv_in1k.safetensors .* resnet18-f37072fd.pth into "
+        rf"{tmp_path / 'models'}.*published at https://download.pytorch.org",
+    ):
         kerascnn.create_model("resnet18", weights="imagenet")
     model = _randomised(num_classes=1000)
     (tmp_path / "models").mkdir()

@@ -35,18 +35,26 @@ def test_from_a_keras_model_file(trained, tmp_path):
 
 def test_from_a_weights_file(trained, tmp_path):
     trained.save_weights(tmp_path / "m.weights.h5")
-    model = kerascnn.create_model("resnet18", input_shape=(32, 32, 3), num_classes=4,
-                                  weights=str(tmp_path / "m.weights.h5"))
+    model = kerascnn.create_model(
+        "resnet18", input_shape=(32, 32, 3), num_classes=4, weights=str(tmp_path / "m.weights.h5")
+    )
     np.testing.assert_allclose(model(X), trained(X), atol=1e-6)
 
 
 def test_from_a_keras_applications_weights_file(tmp_path):
-    reference = keras.applications.MobileNet(weights=None, alpha=0.25, input_shape=(32, 32, 3), classes=10,
-                                             classifier_activation=None)
+    reference = keras.applications.MobileNet(
+        weights=None, alpha=0.25, input_shape=(32, 32, 3), classes=10, classifier_activation=None
+    )
     randomize(reference)
     save_legacy_h5(reference, tmp_path / "mobilenet.h5")
-    model = kerascnn.create_model("mobilenet", alpha=0.25, input_shape=(32, 32, 3), num_classes=10,
-                                  classifier_activation="linear", weights=tmp_path / "mobilenet.h5")
+    model = kerascnn.create_model(
+        "mobilenet",
+        alpha=0.25,
+        input_shape=(32, 32, 3),
+        num_classes=10,
+        classifier_activation="linear",
+        weights=tmp_path / "mobilenet.h5",
+    )
     np.testing.assert_allclose(model(X), reference(X), atol=1e-4)
 
 
@@ -79,8 +87,11 @@ def test_bad_weights_fail_before_building(tmp_path, monkeypatch):
     from kerascnn.architectures import registry
 
     info = registry.model_info("resnet18")
-    monkeypatch.setitem(registry._REGISTRY, "resnet18",
-                        registry.ModelInfo(**{**info.__dict__, "builder": lambda **k: pytest.fail("built")}))
+    monkeypatch.setitem(
+        registry._REGISTRY,
+        "resnet18",
+        registry.ModelInfo(**{**info.__dict__, "builder": lambda **k: pytest.fail("built")}),
+    )
     with pytest.raises(ValueError, match="Received: weights=123"):
         kerascnn.create_model("resnet18", weights=123)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # torchvision's ImageNet file is not in this cache

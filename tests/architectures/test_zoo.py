@@ -12,18 +12,41 @@ from kerascnn.architectures.weights import copy_weights
 # twins' numbers are keras.applications' own (checked against it in test_matches_keras_applications).
 PARAMS = {
     "googlenet": 6_998_552,  # the paper's Table 1 without LRN or auxiliary heads
-    "resnet18": 11_699_112, "resnet34": 21_814_696,
-    "resnet50": 25_636_712, "resnet101": 44_707_176, "resnet152": 60_419_944,
-    "resnet50_v2": 25_613_800, "resnet101_v2": 44_675_560, "resnet152_v2": 60_380_648,
-    "densenet121": 8_062_504, "densenet169": 14_307_880, "densenet201": 20_242_984,
-    "mobilenet": 4_253_864, "mobilenet_v2": 3_538_984,
-    "efficientnet_b0": 5_330_571, "efficientnet_b1": 7_856_239, "efficientnet_b2": 9_177_569,
-    "efficientnet_b3": 12_320_535, "efficientnet_b4": 19_466_823, "efficientnet_b5": 30_562_527,
-    "efficientnet_b6": 43_265_143, "efficientnet_b7": 66_658_687,
+    "resnet18": 11_699_112,
+    "resnet34": 21_814_696,
+    "resnet50": 25_636_712,
+    "resnet101": 44_707_176,
+    "resnet152": 60_419_944,
+    "resnet50_v2": 25_613_800,
+    "resnet101_v2": 44_675_560,
+    "resnet152_v2": 60_380_648,
+    "densenet121": 8_062_504,
+    "densenet169": 14_307_880,
+    "densenet201": 20_242_984,
+    "mobilenet": 4_253_864,
+    "mobilenet_v2": 3_538_984,
+    "efficientnet_b0": 5_330_571,
+    "efficientnet_b1": 7_856_239,
+    "efficientnet_b2": 9_177_569,
+    "efficientnet_b3": 12_320_535,
+    "efficientnet_b4": 19_466_823,
+    "efficientnet_b5": 30_562_527,
+    "efficientnet_b6": 43_265_143,
+    "efficientnet_b7": 66_658_687,
     "unet": 31_030_658,
 }
-FAST = {"googlenet", "resnet18", "resnet34", "resnet50", "resnet50_v2", "densenet121", "mobilenet",
-        "mobilenet_v2", "efficientnet_b0", "unet"}
+FAST = {
+    "googlenet",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet50_v2",
+    "densenet121",
+    "mobilenet",
+    "mobilenet_v2",
+    "efficientnet_b0",
+    "unet",
+}
 
 
 def maybe_slow(names, fast=FAST):
@@ -62,17 +85,31 @@ TWINS = {n: kerascnn.model_info(n).keras_twin for n in kerascnn.list_models() if
 
 
 def test_keras_twins_are_declared():
-    assert set(TWINS) == {"vgg16", "vgg19", "resnet50", "resnet101", "resnet152", "resnet50_v2", "resnet101_v2",
-                          "resnet152_v2", "densenet121", "densenet169", "densenet201", "mobilenet", "mobilenet_v2",
-                          *(f"efficientnet_b{i}" for i in range(8))}
+    assert set(TWINS) == {
+        "vgg16",
+        "vgg19",
+        "resnet50",
+        "resnet101",
+        "resnet152",
+        "resnet50_v2",
+        "resnet101_v2",
+        "resnet152_v2",
+        "densenet121",
+        "densenet169",
+        "densenet201",
+        "mobilenet",
+        "mobilenet_v2",
+        *(f"efficientnet_b{i}" for i in range(8)),
+    }
 
 
 @pytest.mark.parametrize("name", maybe_slow(sorted(TWINS), FAST - {"densenet121"}))  # densenet121: 9 s
 def test_matches_keras_applications(name):
     """Same parameter count, takes keras.applications' weights, same logits (odd size: padding too)."""
     size = 65
-    theirs = getattr(keras.applications, TWINS[name])(weights=None, input_shape=(size, size, 3),
-                                                      classifier_activation=None)
+    theirs = getattr(keras.applications, TWINS[name])(
+        weights=None, input_shape=(size, size, 3), classifier_activation=None
+    )
     randomize(theirs)
     ours = kerascnn.create_model(name, input_shape=(size, size, 3), classifier_activation="linear", weights=theirs)
     assert ours.count_params() == theirs.count_params()
@@ -107,8 +144,11 @@ def test_small_inputs_build_and_run_or_state_the_minimum(name, shape, monkeypatc
     assert np.all(np.isfinite(y))
 
 
-SMALL_FAILS = {("densenet121", (8, 8, 1)): "29×29×1", ("mobilenet", (8, 8, 1)): "31×31×1",
-               ("unet", (32, 32, 3)): "188×188×3"}
+SMALL_FAILS = {
+    ("densenet121", (8, 8, 1)): "29×29×1",
+    ("mobilenet", (8, 8, 1)): "31×31×1",
+    ("unet", (32, 32, 3)): "188×188×3",
+}
 
 
 @pytest.mark.parametrize("name, shape", sorted(SMALL_FAILS))
@@ -117,20 +157,26 @@ def test_minimum_sizes(name, shape):
         kerascnn.create_model(name, input_shape=shape)
 
 
-@pytest.mark.parametrize("name", ["resnet18", "resnet50", pytest.param("densenet121", marks=pytest.mark.slow),
-                                  "googlenet"])  # densenet's stem: also test_densenet_cifar_stem_takes_digits
+@pytest.mark.parametrize(
+    "name", ["resnet18", "resnet50", pytest.param("densenet121", marks=pytest.mark.slow), "googlenet"]
+)  # densenet's stem: also test_densenet_cifar_stem_takes_digits
 def test_cifar_stem_keeps_small_images_detailed(name):
     """The documented adaptation: a 3×3 stride-1 stem without pooling downsamples 8× less."""
     imagenet = kerascnn.create_model(name, input_shape=(32, 32, 3), include_top=False)
-    cifar = kerascnn.create_model(name, input_shape=(32, 32, 3), include_top=False, stem_strides=1,
-                                  stem_pool=False, **({} if name == "googlenet" else {"stem_kernel_size": 3}))
+    cifar = kerascnn.create_model(
+        name,
+        input_shape=(32, 32, 3),
+        include_top=False,
+        stem_strides=1,
+        stem_pool=False,
+        **({} if name == "googlenet" else {"stem_kernel_size": 3}),
+    )
     assert cifar.output_shape[1] == 4 * imagenet.output_shape[1] or imagenet.output_shape[1] == 1
     assert cifar.output_shape[1] == 32 // {"resnet18": 8, "resnet50": 8, "densenet121": 8, "googlenet": 4}[name]
 
 
 def test_densenet_cifar_stem_takes_digits():
-    model = kerascnn.create_model("densenet121", input_shape=(8, 8, 1), num_classes=10, stem_strides=1,
-                                  stem_pool=False)
+    model = kerascnn.create_model("densenet121", input_shape=(8, 8, 1), num_classes=10, stem_strides=1, stem_pool=False)
     assert model.output_shape == (None, 10)
 
 
@@ -182,8 +228,15 @@ def test_unet_is_the_papers_network():
     assert model.output_shape == (None, 388, 388, 2)  # 572 -> 388, Ronneberger et al. Fig. 1
     assert model.get_layer("dec4_crop").cropping == ((4, 4), (4, 4))  # 64 -> 56 at the top level
     assert isinstance(model.get_layer("dec1_up_conv"), keras.layers.Conv2DTranspose)
-    same = kerascnn.create_model("unet", input_shape=(64, 48, 3), padding="same", num_classes=1,
-                                 classifier_activation="sigmoid", depth=3, filters=4)
+    same = kerascnn.create_model(
+        "unet",
+        input_shape=(64, 48, 3),
+        padding="same",
+        num_classes=1,
+        classifier_activation="sigmoid",
+        depth=3,
+        filters=4,
+    )
     assert same.output_shape == (None, 64, 48, 1)
     y = np.asarray(same(np.ones((1, 64, 48, 3), "float32")))
     assert ((y > 0) & (y < 1)).all()

@@ -1,8 +1,9 @@
 """Augmentation for signals and volumes: active in training only, what each does, saved with the model."""
 
-import keras
 import numpy as np
 import pytest
+
+import keras
 
 from kerascnn.data import augmentation_layers
 from kerascnn.data.augment import RandomAmplitude, RandomAxisFlip, RandomShift
@@ -39,7 +40,7 @@ def _shifted(signal, s):
     """``signal`` moved ``s`` steps later (earlier when negative), zeros filling the gap."""
     out = np.zeros_like(signal)
     if s >= 0:
-        out[s:] = signal[:len(signal) - s]
+        out[s:] = signal[: len(signal) - s]
     else:
         out[:s] = signal[-s:]
     return out
@@ -71,10 +72,13 @@ def test_flip_reverses_the_named_axis_and_amplitude_scales_by_one_factor():
 
 
 @pytest.mark.backend
-@pytest.mark.parametrize("rank, settings", [
-    (1, {"translation": 0.1, "flip": "horizontal", "amplitude": 0.2, "noise": 0.05}),
-    (3, {"translation": 0.1, "flip": "all", "amplitude": 0.1, "noise": 0.05}),
-])
+@pytest.mark.parametrize(
+    "rank, settings",
+    [
+        (1, {"translation": 0.1, "flip": "horizontal", "amplitude": 0.2, "noise": 0.05}),
+        (3, {"translation": 0.1, "flip": "all", "amplitude": 0.1, "noise": 0.05}),
+    ],
+)
 def test_augmented_models_round_trip_through_keras_files(tmp_path, rank, settings):
     shape = (40, 1) if rank == 1 else (8, 8, 8, 1)
     inputs = keras.Input(shape)
@@ -90,11 +94,14 @@ def test_augmented_models_round_trip_through_keras_files(tmp_path, rank, setting
     np.testing.assert_allclose(_np(loaded(sample, training=False)), _np(model(sample, training=False)), atol=1e-6)
 
 
-@pytest.mark.parametrize("rank, settings, message", [
-    (1, {"rotation": 0.1}, "data.augmentation.rotation.*no form for signals.*flip, translation, amplitude, noise"),
-    (1, {"flip": "vertical"}, "flip \\(for signals\\)"),
-    (3, {"zoom": 0.1}, "data.augmentation.zoom.*no form for volumes"),
-])
+@pytest.mark.parametrize(
+    "rank, settings, message",
+    [
+        (1, {"rotation": 0.1}, "data.augmentation.rotation.*no form for signals.*flip, translation, amplitude, noise"),
+        (1, {"flip": "vertical"}, "flip \\(for signals\\)"),
+        (3, {"zoom": 0.1}, "data.augmentation.zoom.*no form for volumes"),
+    ],
+)
 def test_a_setting_a_rank_has_no_form_for_is_refused_by_name(rank, settings, message):
     with pytest.raises(ValueError, match=message):
         augmentation_layers(settings, rank=rank)

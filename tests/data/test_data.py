@@ -1,9 +1,10 @@
 import gzip
 import pickle
 
-import keras
 import numpy as np
 import pytest
+
+import keras
 
 from kerascnn.data import check_arrays, load_dataset, make_pipeline
 from kerascnn.data.sources import keras_cache_dir
@@ -64,8 +65,15 @@ def test_image_folder(tmp_path):
         (tmp_path / name).mkdir()
         for i in range(10):
             _write_png(tmp_path / name / f"{i}.png", value + i)
-    d = load_dataset({"source": "image_folder", "path": str(tmp_path), "image_size": [8, 8],
-                      "validation_split": 0.2, "test_split": 0.2})
+    d = load_dataset(
+        {
+            "source": "image_folder",
+            "path": str(tmp_path),
+            "image_size": [8, 8],
+            "validation_split": 0.2,
+            "test_split": 0.2,
+        }
+    )
     assert d.class_names == ["cat", "dog"] and d.input_shape == (8, 8, 3)
     cats = d.x_train[d.y_train == 0]
     assert cats.max() < 0.2  # dark images are class 0
@@ -85,8 +93,13 @@ def test_image_folder_errors(tmp_path):
 
 def test_npz_source(tmp_path):
     rng = np.random.default_rng(0)
-    np.savez(tmp_path / "d.npz", x_train=rng.random((40, 6, 6, 2)), y_train=np.arange(40) % 4,
-             x_test=rng.random((12, 6, 6, 2)), y_test=np.arange(12) % 4)
+    np.savez(
+        tmp_path / "d.npz",
+        x_train=rng.random((40, 6, 6, 2)),
+        y_train=np.arange(40) % 4,
+        x_test=rng.random((12, 6, 6, 2)),
+        y_test=np.arange(12) % 4,
+    )
     d = load_dataset({"source": "npz", "path": str(tmp_path / "d.npz"), "validation_split": 0.2})
     assert d.sizes()["test"] == 12 and d.input_shape == (6, 6, 2) and d.num_classes == 4
     np.savez(tmp_path / "bad.npz", images=np.zeros((4, 2, 2)))
@@ -99,9 +112,13 @@ def test_mnist_from_a_keras_cache_file(tmp_path, monkeypatch):
     cache = keras_cache_dir()
     cache.mkdir(parents=True)
     rng = np.random.default_rng(0)
-    np.savez(cache / "mnist.npz", x_train=rng.integers(0, 255, (50, 28, 28), dtype=np.uint8),
-             y_train=np.arange(50) % 10, x_test=rng.integers(0, 255, (20, 28, 28), dtype=np.uint8),
-             y_test=np.arange(20) % 10)
+    np.savez(
+        cache / "mnist.npz",
+        x_train=rng.integers(0, 255, (50, 28, 28), dtype=np.uint8),
+        y_train=np.arange(50) % 10,
+        x_test=rng.integers(0, 255, (20, 28, 28), dtype=np.uint8),
+        y_test=np.arange(20) % 10,
+    )
     d = load_dataset({"source": "mnist", "validation_split": 0.2, "allow_download": False})
     assert d.input_shape == (28, 28, 1) and d.sizes()["test"] == 20 and d.num_classes == 10
 
@@ -179,8 +196,7 @@ def test_array_batches_same_seed_same_batches_every_sample_once_per_epoch():
     assert first[0] != first[1]  # reshuffled each epoch
     batch = ArrayBatches(x, y, 5, shuffle=True, seed=3)[0]
     np.testing.assert_array_equal(batch[0][:, 0], batch[1])  # images and labels stay paired
-    assert _epochs(ArrayBatches(x, y, 10, shuffle=False), 1) == [[list(range(10)), list(range(10, 20)),
-                                                                  [20, 21, 22]]]
+    assert _epochs(ArrayBatches(x, y, 10, shuffle=False), 1) == [[list(range(10)), list(range(10, 20)), [20, 21, 22]]]
 
 
 @pytest.mark.backend
@@ -227,8 +243,9 @@ def test_an_unreadable_image_is_named_or_skipped_with_a_count(tmp_path):
 
     lines = []
     x, y, *_ = load_image_folder(str(tmp_path), image_size=(8, 8), skip_bad_images=True, printer=lines.append)
-    assert len(x) == 12 and lines == [f"data.path: left out 2 unreadable image(s) (data.skip_bad_images), "
-                                      f"e.g. '{tmp_path / 'cat' / 'cut.png'}'"]
+    assert len(x) == 12 and lines == [
+        f"data.path: left out 2 unreadable image(s) (data.skip_bad_images), e.g. '{tmp_path / 'cat' / 'cut.png'}'"
+    ]
 
 
 def test_a_damaged_npz_is_named(tmp_path):
@@ -238,28 +255,32 @@ def test_a_damaged_npz_is_named(tmp_path):
     (tmp_path / "empty.npz").write_bytes(b"")
     np.save(tmp_path / "one.npy", np.zeros(3))
     for name, message in (("cut.npz", "cannot read"), ("empty.npz", "cannot read"), ("one.npy", "single array")):
-        with pytest.raises(ValueError, match=rf"data.path: '{tmp_path / name}'.*{message}|{message} '{tmp_path / name}'"):
+        with pytest.raises(
+            ValueError, match=rf"data.path: '{tmp_path / name}'.*{message}|{message} '{tmp_path / name}'"
+        ):
             load_dataset({"source": "npz", "path": str(tmp_path / name)})
 
 
 # --- data of every rank ---------------------------------------------------------------------
-@pytest.mark.parametrize("shape, layout, rank, sample", [
-    ((30, 40), "auto", 1, (40, 1)),             # (N, L): a signal, the channel axis added
-    ((30, 40, 1), "auto", 1, (40, 1)),          # MNIST-1D's shape: an image one pixel wide is no image
-    ((30, 100, 3), "auto", 1, (100, 3)),        # three-channel signals
-    ((30, 9, 9), "auto", 2, (9, 9, 1)),         # square: grayscale images
-    ((30, 9, 7, 3), "auto", 2, (9, 7, 3)),
-    ((30, 6, 6, 6, 1), "auto", 3, (6, 6, 6, 1)),
-    ((30, 40, 12), "signals", 1, (40, 12)),     # twelve-lead signals, said so
-    ((30, 40, 12), "images", 2, (40, 12, 1)),   # or 40×12 pictures
-    ((30, 6, 6, 6), "volumes", 3, (6, 6, 6, 1)),
-])
+@pytest.mark.parametrize(
+    "shape, layout, rank, sample",
+    [
+        ((30, 40), "auto", 1, (40, 1)),  # (N, L): a signal, the channel axis added
+        ((30, 40, 1), "auto", 1, (40, 1)),  # MNIST-1D's shape: an image one pixel wide is no image
+        ((30, 100, 3), "auto", 1, (100, 3)),  # three-channel signals
+        ((30, 9, 9), "auto", 2, (9, 9, 1)),  # square: grayscale images
+        ((30, 9, 7, 3), "auto", 2, (9, 7, 3)),
+        ((30, 6, 6, 6, 1), "auto", 3, (6, 6, 6, 1)),
+        ((30, 40, 12), "signals", 1, (40, 12)),  # twelve-lead signals, said so
+        ((30, 40, 12), "images", 2, (40, 12, 1)),  # or 40×12 pictures
+        ((30, 6, 6, 6), "volumes", 3, (6, 6, 6, 1)),
+    ],
+)
 def test_each_layout_is_read_with_its_channel_axis(shape, layout, rank, sample):
     x = np.random.default_rng(0).random(shape).astype("float32")
     d = load_dataset({"source": "arrays", "layout": layout, "test_split": 0.2}, arrays=(x, np.arange(30) % 3))
     assert d.rank == rank and d.input_shape == sample
     assert d.layout == {1: "signals", 2: "images", 3: "volumes"}[rank]
-
 
 
 def test_a_layout_that_does_not_fit_the_arrays_or_the_source_is_named():
@@ -274,8 +295,13 @@ def test_a_layout_that_does_not_fit_the_arrays_or_the_source_is_named():
 
 def test_npz_signals(tmp_path):
     rng = np.random.default_rng(0)
-    np.savez(tmp_path / "s.npz", x_train=rng.random((50, 40, 1)), y_train=np.arange(50) % 5,
-             x_test=rng.random((20, 40, 1)), y_test=np.arange(20) % 5)
+    np.savez(
+        tmp_path / "s.npz",
+        x_train=rng.random((50, 40, 1)),
+        y_train=np.arange(50) % 5,
+        x_test=rng.random((20, 40, 1)),
+        y_test=np.arange(20) % 5,
+    )
     d = load_dataset({"source": "npz", "path": str(tmp_path / "s.npz")})
     assert d.layout == "signals" and d.input_shape == (40, 1) and d.sizes()["test"] == 20
 

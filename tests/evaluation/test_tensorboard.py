@@ -14,8 +14,10 @@ def _scalars(folder):
 
     acc = EventAccumulator(str(folder))
     acc.Reload()
-    return {tag: [float(tensor_util.make_ndarray(e.tensor_proto)) for e in acc.Tensors(tag)]
-            for tag in acc.Tags()["tensors"]}
+    return {
+        tag: [float(tensor_util.make_ndarray(e.tensor_proto)) for e in acc.Tensors(tag)]
+        for tag in acc.Tags()["tensors"]
+    }
 
 
 @pytest.mark.backend

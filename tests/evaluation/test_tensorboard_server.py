@@ -29,20 +29,38 @@ def _free_port():
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     out = tmp_path_factory.mktemp("tbruns")
-    cfg = config.resolve({
-        "name": "tb", "data": {"source": "digits", "subset": 300},
-        "model": {"architecture": "simple_cnn", "params": {"conv_layers": 2, "dense_units": 16}},
-        "search": {"tuner": "grid", "max_trials": 3,
-                   "space": {"kernel_size": [3], "filters": [8], "learning_rate": [0.01, 1.0e12, 0.001]}},
-        "train": {"epochs": 2, "optimizer": "sgd", "momentum": 0.0},
-    })
+    cfg = config.resolve(
+        {
+            "name": "tb",
+            "data": {"source": "digits", "subset": 300},
+            "model": {"architecture": "simple_cnn", "params": {"conv_layers": 2, "dense_units": 16}},
+            "search": {
+                "tuner": "grid",
+                "max_trials": 3,
+                "space": {"kernel_size": [3], "filters": [8], "learning_rate": [0.01, 1.0e12, 0.001]},
+            },
+            "train": {"epochs": 2, "optimizer": "sgd", "momentum": 0.0},
+        }
+    )
     run_dir = run_search(cfg, out=out, printer=lambda line: None)
     port = _free_port()
     tensorboard = Path(sys.executable).parent / "tensorboard"
-    proc = subprocess.Popen([str(tensorboard), "--logdir", str(run_dir / "tb"), "--host", "127.0.0.1",
-                             "--port", str(port), "--reload_interval", "1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    proc = subprocess.Popen(
+        [
+            str(tensorboard),
+            "--logdir",
+            str(run_dir / "tb"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--reload_interval",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while True:
@@ -69,8 +87,9 @@ def _get(base, path):
 
 
 def _post(base, path, body):
-    request = urllib.request.Request(base + path, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        base + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
     return json.loads(urllib.request.urlopen(request, timeout=30).read())
 
 
@@ -86,8 +105,14 @@ def test_scalar_tags_include_the_sklearn_metrics(server):
     base, _ = server
     tags = _get(base, "/data/plugin/scalars/tags")
     val = tags["0/execution0/validation"]
-    for tag in ("epoch_f1_macro", "epoch_precision_macro", "epoch_recall_macro", "epoch_f1_weighted",
-                "epoch_accuracy", "epoch_loss"):
+    for tag in (
+        "epoch_f1_macro",
+        "epoch_precision_macro",
+        "epoch_recall_macro",
+        "epoch_f1_weighted",
+        "epoch_accuracy",
+        "epoch_loss",
+    ):
         assert tag in val, tag
     train = tags["0/execution0/train"]
     for tag in ("epoch_f1_macro", "epoch_precision_weighted", "epoch_learning_rate", "epoch_loss"):
@@ -105,9 +130,17 @@ def test_hparams_experiment_lists_every_knob_and_the_metrics(server):
 
 def test_every_trial_is_a_session_and_the_failed_one_is_marked(server):
     base, run_dir = server
-    groups = _post(base, "/data/plugin/hparams/session_groups", {
-        "experimentName": "", "startIndex": 0, "sliceSize": 100, "colParams": [],
-        "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"]})
+    groups = _post(
+        base,
+        "/data/plugin/hparams/session_groups",
+        {
+            "experimentName": "",
+            "startIndex": 0,
+            "sliceSize": 100,
+            "colParams": [],
+            "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
+        },
+    )
     assert groups["totalSize"] == 3
     status = {g["hparams"]["learning_rate"]: g["sessions"][0]["status"] for g in groups["sessionGroups"]}
     assert status == {0.01: "STATUS_SUCCESS", 1e12: "STATUS_FAILURE", 0.001: "STATUS_SUCCESS"}
@@ -138,9 +171,22 @@ def test_scalars_and_hparams_pages_render_in_headless_chromium(server, tmp_path)
         pytest.fail("headless Chromium is needed: apt-get install chromium")
     for page in ("scalars", "hparams"):
         shot = run_dir / f"tensorboard_{page}.png"
-        subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                        "--virtual-time-budget=15000", "--window-size=1400,900", f"--screenshot={shot}",
-                        f"{base}/#{page}"], check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--virtual-time-budget=15000",
+                "--window-size=1400,900",
+                f"--screenshot={shot}",
+                f"{base}/#{page}",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         with Image.open(shot) as img:
             colors = img.convert("RGB").getcolors(maxcolors=1 << 20)
             assert img.size == (1400, 900) and colors and len(colors) > 50  # a rendered page, not a blank one

@@ -9,9 +9,7 @@ from kerascnn import geometry
 from kerascnn.layers import build as build_module
 from kerascnn.layers import conv_block, conv_block_specs
 
-NOTES_IMAGE = np.array(
-    [[1, 1, 1, 0, 0], [0, 0, 1, 1, 0], [0, 1, 0, 1, 1], [1, 1, 0, 0, 0], [1, 0, 0, 1, 1]], "float32"
-)
+NOTES_IMAGE = np.array([[1, 1, 1, 0, 0], [0, 0, 1, 1, 0], [0, 1, 0, 1, 1], [1, 1, 0, 0, 0], [1, 0, 0, 1, 1]], "float32")
 
 
 def _model(input_shape, **kwargs):
@@ -20,20 +18,34 @@ def _model(input_shape, **kwargs):
 
 
 def test_notes_worked_example_cross_filter():
-    model = _model((5, 5, 1), filters=1, kernel_size=3, padding="valid", activation="linear",
-                   use_bias=False, kernel_initializer="cross")
+    model = _model(
+        (5, 5, 1),
+        filters=1,
+        kernel_size=3,
+        padding="valid",
+        activation="linear",
+        use_bias=False,
+        kernel_initializer="cross",
+    )
     out = np.asarray(model(NOTES_IMAGE[None, :, :, None]))[0, :, :, 0]
     np.testing.assert_array_equal(out, [[3, 2, 2], [1, 3, 2], [2, 1, 2]])
 
 
 def test_full_padding_matches_numpy_full_correlation():
     # 'full' is NumPy/SciPy's mode: output N + F - 1, every overlap counted.
-    model = _model((5, 5, 1), filters=1, kernel_size=3, padding="full", activation="linear",
-                   use_bias=False, kernel_initializer="cross")
+    model = _model(
+        (5, 5, 1),
+        filters=1,
+        kernel_size=3,
+        padding="full",
+        activation="linear",
+        use_bias=False,
+        kernel_initializer="cross",
+    )
     out = np.asarray(model(NOTES_IMAGE[None, :, :, None]))[0, :, :, 0]
     padded = np.pad(NOTES_IMAGE, 2)
     cross = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], "float32")
-    expected = np.array([[np.sum(padded[i:i + 3, j:j + 3] * cross) for j in range(7)] for i in range(7)])
+    expected = np.array([[np.sum(padded[i : i + 3, j : j + 3] * cross) for j in range(7)] for i in range(7)])
     assert out.shape == (7, 7)
     np.testing.assert_array_equal(out, expected)
 
@@ -42,8 +54,12 @@ def test_full_padding_matches_numpy_full_correlation():
 @pytest.mark.parametrize("conv_type", ["standard", "pointwise", "depthwise", "separable", "transposed"])
 def test_every_conv_type_on_every_rank(rank, conv_type):
     shape = (9,) * rank + (3,)
-    kwargs = dict(conv_type=conv_type, filters=None if conv_type == "depthwise" else 5,
-                  strides=2 if conv_type != "pointwise" else 1, depth_multiplier=2)
+    kwargs = dict(
+        conv_type=conv_type,
+        filters=None if conv_type == "depthwise" else 5,
+        strides=2 if conv_type != "pointwise" else 1,
+        depth_multiplier=2,
+    )
     if conv_type not in ("depthwise", "separable"):
         kwargs.pop("depth_multiplier")
     model = _model(shape, **kwargs)
@@ -58,7 +74,11 @@ def test_every_conv_type_on_every_rank(rank, conv_type):
 
 
 def test_rank_picks_the_keras_class():
-    for shape, cls in [((9, 3), keras.layers.Conv1D), ((9, 9, 3), keras.layers.Conv2D), ((5, 5, 5, 3), keras.layers.Conv3D)]:
+    for shape, cls in [
+        ((9, 3), keras.layers.Conv1D),
+        ((9, 9, 3), keras.layers.Conv2D),
+        ((5, 5, 5, 3), keras.layers.Conv3D),
+    ]:
         model = _model(shape, filters=4, pool="max")
         assert type(model.get_layer("block_conv")) is cls
         assert f"{len(shape) - 1}D" in type(model.get_layer("block_pool")).__name__
@@ -104,8 +124,9 @@ def test_fusable_activation_is_fused_into_the_conv_unless_bn_comes_first():
     ],
 )
 def test_activations_compute_what_they_say(activation, check):
-    model = _model((4, 4, 1), filters=1, kernel_size=1, activation=activation, use_bias=False,
-                   kernel_initializer="ones")
+    model = _model(
+        (4, 4, 1), filters=1, kernel_size=1, activation=activation, use_bias=False, kernel_initializer="ones"
+    )
     x = np.linspace(-3, 3, 16, dtype="float32").reshape(1, 4, 4, 1)
     assert check(x, np.asarray(model(x)))
 
@@ -128,7 +149,14 @@ def test_dropout_standard_and_spatial():
 
 @pytest.mark.parametrize(
     "pool, shape",
-    [("max", (4, 4, 4)), ("avg", (4, 4, 4)), ("global_max", (4,)), ("global_avg", (4,)), ("none", (8, 8, 4)), (None, (8, 8, 4))],
+    [
+        ("max", (4, 4, 4)),
+        ("avg", (4, 4, 4)),
+        ("global_max", (4,)),
+        ("global_avg", (4,)),
+        ("none", (8, 8, 4)),
+        (None, (8, 8, 4)),
+    ],
 )
 def test_pooling_kinds(pool, shape):
     model = _model((8, 8, 3), filters=4, pool=pool)

@@ -12,8 +12,14 @@ def _head(features_shape, **kwargs):
 
 
 def test_softmax_head_gives_probabilities():
-    model = _head((4, 4, 8), include_top=True, num_classes=5, pooling=None, classifier_activation="softmax",
-                  dense_layers=[{"units": 16}])
+    model = _head(
+        (4, 4, 8),
+        include_top=True,
+        num_classes=5,
+        pooling=None,
+        classifier_activation="softmax",
+        dense_layers=[{"units": 16}],
+    )
     y = np.asarray(model(np.random.rand(3, 4, 4, 8).astype("float32")))
     assert y.shape == (3, 5)
     np.testing.assert_allclose(y.sum(axis=1), 1, rtol=1e-5)
@@ -35,8 +41,9 @@ def test_linear_head_for_regression_is_unbounded():
 
 
 def test_global_pooling_head_instead_of_flatten():
-    model = _head((4, 4, 8), include_top=True, num_classes=3, pooling=None, classifier_activation="softmax",
-                  flatten=False)
+    model = _head(
+        (4, 4, 8), include_top=True, num_classes=3, pooling=None, classifier_activation="softmax", flatten=False
+    )
     assert "GlobalAveragePooling2D" in [type(l).__name__ for l in model.layers]
 
 
@@ -73,11 +80,17 @@ def test_classifier_activation_as_keras_applications_defines_it():
     import numpy as np
 
     inputs = keras.Input((2, 2, 1))
-    for activation, check in ((None, lambda y: not np.allclose(y.sum(1), 1)),
-                              ("softmax", lambda y: np.allclose(y.sum(1), 1, atol=1e-5)),
-                              ("tanh", lambda y: np.all(np.abs(y) <= 1) and y.min() < 0),
-                              (keras.activations.sigmoid, lambda y: np.all((y > 0) & (y < 1)))):
-        model = keras.Model(inputs, apply_specs(inputs, head_specs(include_top=True, num_classes=3, pooling=None,
-                                                                   classifier_activation=activation)))
+    for activation, check in (
+        (None, lambda y: not np.allclose(y.sum(1), 1)),
+        ("softmax", lambda y: np.allclose(y.sum(1), 1, atol=1e-5)),
+        ("tanh", lambda y: np.all(np.abs(y) <= 1) and y.min() < 0),
+        (keras.activations.sigmoid, lambda y: np.all((y > 0) & (y < 1))),
+    ):
+        model = keras.Model(
+            inputs,
+            apply_specs(
+                inputs, head_specs(include_top=True, num_classes=3, pooling=None, classifier_activation=activation)
+            ),
+        )
         y = np.asarray(model(np.random.default_rng(0).normal(size=(5, 2, 2, 1)).astype("float32") * 3))
         assert check(y), activation

@@ -13,8 +13,8 @@ import keras
 
 import kerascnn
 from kerascnn.evaluation import visualize
-from kerascnn.results import report
 from kerascnn.evaluation.evaluate import evaluate_model
+from kerascnn.results import report
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,30 +29,90 @@ def test_pareto_front_on_a_hand_made_table():
 
 def _hand_made_run(tmp_path):
     rows = [
-        {"trial_id": "0", "status": "COMPLETED", "block1/kernel_size": 3, "val_f1_macro": 0.91, "val_accuracy": 0.92, "params": 1000, "seconds": 2.0},
-        {"trial_id": "1", "status": "COMPLETED", "block1/kernel_size": 5, "val_f1_macro": 0.95, "val_accuracy": 0.95, "params": 3000, "seconds": 3.0},
-        {"trial_id": "2", "status": "FAILED", "block1/kernel_size": 7, "val_f1_macro": "", "val_accuracy": "", "params": "", "seconds": 1.0, "message": "NaN"},
-        {"trial_id": "3", "status": "COMPLETED", "block1/kernel_size": 3, "val_f1_macro": 0.90, "val_accuracy": 0.90, "params": 5000, "seconds": 2.5},
+        {
+            "trial_id": "0",
+            "status": "COMPLETED",
+            "block1/kernel_size": 3,
+            "val_f1_macro": 0.91,
+            "val_accuracy": 0.92,
+            "params": 1000,
+            "seconds": 2.0,
+        },
+        {
+            "trial_id": "1",
+            "status": "COMPLETED",
+            "block1/kernel_size": 5,
+            "val_f1_macro": 0.95,
+            "val_accuracy": 0.95,
+            "params": 3000,
+            "seconds": 3.0,
+        },
+        {
+            "trial_id": "2",
+            "status": "FAILED",
+            "block1/kernel_size": 7,
+            "val_f1_macro": "",
+            "val_accuracy": "",
+            "params": "",
+            "seconds": 1.0,
+            "message": "NaN",
+        },
+        {
+            "trial_id": "3",
+            "status": "COMPLETED",
+            "block1/kernel_size": 3,
+            "val_f1_macro": 0.90,
+            "val_accuracy": 0.90,
+            "params": 5000,
+            "seconds": 2.5,
+        },
     ]
     with open(tmp_path / "trials.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["trial_id", "status", "block1/kernel_size", "val_f1_macro",
-                                               "val_accuracy", "params", "seconds", "message"])
+        writer = csv.DictWriter(
+            f,
+            fieldnames=[
+                "trial_id",
+                "status",
+                "block1/kernel_size",
+                "val_f1_macro",
+                "val_accuracy",
+                "params",
+                "seconds",
+                "message",
+            ],
+        )
         writer.writeheader()
         writer.writerows(rows)
     test = {"accuracy": 0.9, "precision_macro": 0.9, "recall_macro": 0.9, "f1_macro": 0.9}
     test.update({f"{m}_class_{k}": 0.9 for m in ("precision", "recall", "f1") for k in range(3)})
-    summary = {"name": "hand", "objective": "val_f1_macro", "class_names": ["a", "b", "c"],
-               "counts": {"completed": 3, "failed": 1, "rejected": 5},
-               "best": {"trial_id": "1", "hyperparameters": {"block1/kernel_size": 5}, "params": 3000},
-               "test": test, "baseline": {"accuracy": 0.85, "f1_macro": 0.84}}
+    summary = {
+        "name": "hand",
+        "objective": "val_f1_macro",
+        "class_names": ["a", "b", "c"],
+        "counts": {"completed": 3, "failed": 1, "rejected": 5},
+        "best": {"trial_id": "1", "hyperparameters": {"block1/kernel_size": 5}, "params": 3000},
+        "test": test,
+        "baseline": {"accuracy": 0.85, "f1_macro": 0.84},
+    }
     (tmp_path / "summary.json").write_text(json.dumps(summary))
     with open(tmp_path / "predictions_test.csv", "w", newline="") as f:
         csv.writer(f).writerows([["y_true", "y_pred"], [0, 0], [1, 1], [2, 1], [2, 2]])
     trial_dir = tmp_path / "tuner" / "trial_1"
     trial_dir.mkdir(parents=True)
-    (trial_dir / "kerascnn.json").write_text(json.dumps({"history": {
-        "loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.6, 0.8], "val_accuracy": [0.6, 0.9],
-        "val_f1_macro": [0.5, 0.95], "f1_macro": [0.55, 0.8]}}))
+    (trial_dir / "kerascnn.json").write_text(
+        json.dumps(
+            {
+                "history": {
+                    "loss": [1.0, 0.5],
+                    "val_loss": [1.1, 0.7],
+                    "accuracy": [0.6, 0.8],
+                    "val_accuracy": [0.6, 0.9],
+                    "val_f1_macro": [0.5, 0.95],
+                    "f1_macro": [0.55, 0.8],
+                }
+            }
+        )
+    )
     return tmp_path
 
 
@@ -115,7 +175,9 @@ def test_evaluate_agrees_with_scikit_learn(saved_model):
     m = result["metrics"]
     assert m["accuracy"] == pytest.approx(accuracy_score(data.y_test, y_pred))
     assert m["f1_macro"] == pytest.approx(f1_score(data.y_test, y_pred, average="macro"))
-    assert m["precision_weighted"] == pytest.approx(precision_score(data.y_test, y_pred, average="weighted", zero_division=0))
+    assert m["precision_weighted"] == pytest.approx(
+        precision_score(data.y_test, y_pred, average="weighted", zero_division=0)
+    )
     assert m["recall_micro"] == pytest.approx(recall_score(data.y_test, y_pred, average="micro"))
     assert "precision" in result["report"] and "support" in result["report"]
 
@@ -136,8 +198,11 @@ def test_feature_map_and_filter_grids(saved_model, tmp_path):
     rows, cols = visualize.grid_shape(16)
     assert (rows, cols) == (4, 4) and grid.shape == (4 * 5 + 1, 4 * 5 + 1)
     paths = visualize.visualize_model(model, data.x_test[0], tmp_path / "viz", tb_dir=tmp_path / "tb")
-    assert sorted(p.name for p in paths) == ["feature_maps_block1_conv.png", "feature_maps_block2_conv.png",
-                                              "filters_first_layer.png"]
+    assert sorted(p.name for p in paths) == [
+        "feature_maps_block1_conv.png",
+        "feature_maps_block2_conv.png",
+        "filters_first_layer.png",
+    ]
     assert visualize.first_layer_filters(model).shape == (8, 3, 3)
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
 
@@ -166,7 +231,9 @@ def test_conv_arith_tool(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "conv1_conv" in out and "28×28×6" in out and "61,706 parameters" in out
     stack = tmp_path / "stack.yaml"
-    stack.write_text("- {filters: 8, kernel_size: 5, padding: valid, pool: max}\n- {filters: 16, kernel_size: 5, padding: valid}\n")
+    stack.write_text(
+        "- {filters: 8, kernel_size: 5, padding: valid, pool: max}\n- {filters: 16, kernel_size: 5, padding: valid}\n"
+    )
     assert tool.main(["--layers", str(stack), "--input-shape", "12,12,1"]) == 1
     out = capsys.readouterr().out
     assert "collapses at block2_conv" in out and "Smallest input that fits: 14" in out
@@ -182,16 +249,27 @@ def test_final_searched_ensemble_and_baseline_side_by_side(tmp_path):
     run = _hand_made_run(tmp_path)
     summary = json.loads((run / "summary.json").read_text())
     searched = dict(summary["test"], accuracy=0.8)
-    summary.update({
-        "counts": {"completed": 2, "pruned": 1, "failed": 1, "rejected": 5},
-        "test_best_trial": searched, "test_ensemble": dict(summary["test"], accuracy=0.95),
-        "models": {"best_model.keras": {"trial_id": "1"}, "final_model.keras": {"trial_id": "1", "epochs": 2},
-                   "ensemble_model.keras": {"trial_ids": ["1", "0"]}},
-        "predictions_from": "final_model.keras"})
+    summary.update(
+        {
+            "counts": {"completed": 2, "pruned": 1, "failed": 1, "rejected": 5},
+            "test_best_trial": searched,
+            "test_ensemble": dict(summary["test"], accuracy=0.95),
+            "models": {
+                "best_model.keras": {"trial_id": "1"},
+                "final_model.keras": {"trial_id": "1", "epochs": 2},
+                "ensemble_model.keras": {"trial_ids": ["1", "0"]},
+            },
+            "predictions_from": "final_model.keras",
+        }
+    )
     (run / "summary.json").write_text(json.dumps(summary))
     labels = [label for label, _ in report.test_results(summary)]
-    assert labels == ["final model (trial 1, refit on train+validation)", "best trial 1 as searched",
-                      "ensemble of trials 1, 0", "SVC baseline"]
+    assert labels == [
+        "final model (trial 1, refit on train+validation)",
+        "best trial 1 as searched",
+        "ensemble of trials 1, 0",
+        "SVC baseline",
+    ]
     text = report.write_report(run).read_text()
     assert "| final model (trial 1, refit on train+validation) | 0.9000 |" in text
     assert "| best trial 1 as searched | 0.8000 |" in text and "| ensemble of trials 1, 0 | 0.9500 |" in text
@@ -201,7 +279,9 @@ def test_final_searched_ensemble_and_baseline_side_by_side(tmp_path):
     summary["models"]["final_model.keras"]["seeds"] = 3  # search.refit_seeds: 3
     assert report.test_results(summary)[0][0] == "final model (trial 1, 3 seeds refit on train+validation, averaged)"
     summary["models"]["ensemble_model.keras"].update(refit_epochs=[2, 3], refit_seeds=3)
-    assert report.test_results(summary)[2][0] == \
-        "ensemble of trials 1, 0 (each 3 seeds refit on train+validation, averaged)"
+    assert (
+        report.test_results(summary)[2][0]
+        == "ensemble of trials 1, 0 (each 3 seeds refit on train+validation, averaged)"
+    )
     del summary["models"]["ensemble_model.keras"]["refit_seeds"]
     assert report.test_results(summary)[2][0] == "ensemble of trials 1, 0 (each refit on train+validation)"

@@ -28,13 +28,22 @@ class Cluster:
     def __init__(self, tmp_path, max_trials=4, epochs=2, worker_timeout=120, **search):
         self.tmp, self.port = tmp_path, _free_port()
         self.exp = tmp_path / "dist.yaml"
-        self.exp.write_text(yaml.safe_dump({
-            "name": "dist", "data": {"source": "digits", "subset": 300},
-            "model": {"architecture": "simple_cnn", "params": {"conv_layers": 2, "dense_units": 16}},
-            "search": {"max_trials": max_trials, "worker_timeout": worker_timeout,
-                       "space": {"kernel_size": [3, 5], "filters": [8, 16, 32]}, **search},
-            "train": {"epochs": epochs},
-        }))
+        self.exp.write_text(
+            yaml.safe_dump(
+                {
+                    "name": "dist",
+                    "data": {"source": "digits", "subset": 300},
+                    "model": {"architecture": "simple_cnn", "params": {"conv_layers": 2, "dense_units": 16}},
+                    "search": {
+                        "max_trials": max_trials,
+                        "worker_timeout": worker_timeout,
+                        "space": {"kernel_size": [3, 5], "filters": [8, 16, 32]},
+                        **search,
+                    },
+                    "train": {"epochs": epochs},
+                }
+            )
+        )
         self.run_dir = tmp_path / "runs" / "dist"
         self.procs = {}
 
@@ -43,7 +52,10 @@ class Cluster:
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
         self.procs[name] = subprocess.Popen(
             [sys.executable, "-m", "kerascnn", "search", str(self.exp), "--out", str(self.tmp / "runs"), *role],
-            stdout=log, stderr=subprocess.STDOUT, env=env)
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
         return self.procs[name]
 
     def chief(self):
@@ -122,8 +134,15 @@ def test_chief_and_two_workers_share_one_search(cluster):
 @pytest.mark.slow  # ~18 s; the chief-and-two-workers test sends per-epoch reports over gRPC in the default run
 def test_the_chief_prunes_from_the_epochs_its_workers_report(cluster):
     """Per-epoch reports travel over keras-tuner's UpdateTrial; the chief's oracle answers STOPPED."""
-    c = cluster(max_trials=3, epochs=4, tuner="grid", pruning="median", pruning_warmup_epochs=1,
-                pruning_min_trials=2, space={"learning_rate": [0.01, 0.003, 0.00001], "filters": [8]})
+    c = cluster(
+        max_trials=3,
+        epochs=4,
+        tuner="grid",
+        pruning="median",
+        pruning_warmup_epochs=1,
+        pruning_min_trials=2,
+        space={"learning_rate": [0.01, 0.003, 0.00001], "filters": [8]},
+    )
     c.chief()
     c.worker(1)
     assert c.procs["chief"].wait(timeout=300) == 0, c.log("chief")
@@ -211,15 +230,26 @@ def test_workers_per_gpu_script_restarts_recycled_workers(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "nvidia-smi").write_text("#!/bin/sh\necho 0\necho 1\n")
-    (bin_dir / "kerascnn").write_text(f"#!/bin/sh\nexec {sys.executable} -m kerascnn \"$@\"\n")
+    (bin_dir / "kerascnn").write_text(f'#!/bin/sh\nexec {sys.executable} -m kerascnn "$@"\n')
     for f in bin_dir.iterdir():
         f.chmod(0o755)
     c = Cluster(tmp_path, max_trials=5, epochs=1)
     script = Path(__file__).resolve().parents[2] / "tools" / "workers_per_gpu.sh"
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "RECYCLE_AFTER": "1",
-           "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(script.parents[1])}
-    done = subprocess.run(["bash", str(script), str(c.exp), str(c.port), "--out", str(tmp_path / "runs")],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "RECYCLE_AFTER": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONPATH": str(script.parents[1]),
+    }
+    done = subprocess.run(
+        ["bash", str(script), str(c.exp), str(c.port), "--out", str(tmp_path / "runs")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     logs = {p.name: p.read_text() for p in (tmp_path / "runs" / "logs").iterdir()}
     assert done.returncode == 0, (done.stdout, done.stderr, logs)
     rows = c.rows()

@@ -1,12 +1,11 @@
 """CNNHyperModel: pinned defaults, Fixed overrides, custom spaces, conditional scopes."""
 
+import pytest
+
 import keras
 import keras_tuner as kt
 
-from kerascnn.search import training
-import pytest
-
-from kerascnn.search import CNNHyperModel
+from kerascnn.search import CNNHyperModel, training
 from kerascnn.search.space import KNOBS, decode
 
 
@@ -65,17 +64,31 @@ def test_training_defaults_are_the_configs():
 
     hm = CNNHyperModel((8, 8, 1), 10)
     assert {k: getattr(hm.train, k) for k in ("optimizer", "learning_rate", "momentum", "batch_size", "epochs")} == {
-        k: DEFAULTS["train"][k] for k in ("optimizer", "learning_rate", "momentum", "batch_size", "epochs")}
+        k: DEFAULTS["train"][k] for k in ("optimizer", "learning_rate", "momentum", "batch_size", "epochs")
+    }
 
 
 def test_every_knob_has_a_pinned_default():
     hp, model = _build(CNNHyperModel((8, 8, 1), 10))
     expected = {
-        "conv_layers": 2, "dense_layers": 1, "dense_units": 128, "dense_dropout": 0.0,
-        "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 64,
-        "block1/kernel_size": 3, "block1/filters": 16, "block2/filters": 32, "block1/strides": 1,
-        "block1/padding": "same", "block1/dilation": 1, "block1/conv_type": "standard",
-        "block1/activation": "relu", "block1/bn_placement": "none", "block1/pool": "max", "block1/dropout": 0.0,
+        "conv_layers": 2,
+        "dense_layers": 1,
+        "dense_units": 128,
+        "dense_dropout": 0.0,
+        "optimizer": "adam",
+        "learning_rate": 1e-3,
+        "batch_size": 64,
+        "block1/kernel_size": 3,
+        "block1/filters": 16,
+        "block2/filters": 32,
+        "block1/strides": 1,
+        "block1/padding": "same",
+        "block1/dilation": 1,
+        "block1/conv_type": "standard",
+        "block1/activation": "relu",
+        "block1/bn_placement": "none",
+        "block1/pool": "max",
+        "block1/dropout": 0.0,
     }
     for name, value in expected.items():
         assert hp.values[name] == pytest.approx(value) if isinstance(value, float) else hp.values[name] == value, name
@@ -99,8 +112,15 @@ def test_fixed_hyperparameter_overrides_the_default():
 
 
 def test_value_fixes_list_replaces_and_tuple_strings_decode():
-    hm = CNNHyperModel((8, 8, 1), 10, kernel_size=["1x3", 3], filters=8, space={"padding": ["same"]},
-                       tune_unlisted=False, params={"conv_layers": 2})
+    hm = CNNHyperModel(
+        (8, 8, 1),
+        10,
+        kernel_size=["1x3", 3],
+        filters=8,
+        space={"padding": ["same"]},
+        tune_unlisted=False,
+        params={"conv_layers": 2},
+    )
     hp, model = _build(hm)
     assert isinstance(_declared(hp, "block1/filters"), kt.engine.hyperparameters.Fixed)
     assert _declared(hp, "block1/kernel_size").values == ["1x3", "3"]
@@ -123,8 +143,13 @@ def test_per_layer_knobs_are_independent_and_conditional_on_depth():
 
 
 def test_architecture_choice_scopes_its_knobs():
-    hm = CNNHyperModel((32, 32, 1), 10, architecture=["simple_cnn", "lenet5"], space={"activation": ["relu", "tanh"]},
-                       tune_unlisted=False)
+    hm = CNNHyperModel(
+        (32, 32, 1),
+        10,
+        architecture=["simple_cnn", "lenet5"],
+        space={"activation": ["relu", "tanh"]},
+        tune_unlisted=False,
+    )
     hp = kt.HyperParameters()
     hp.Choice("architecture", ["simple_cnn", "lenet5"], default="lenet5")
     model = hm.build(hp)
@@ -168,8 +193,9 @@ def test_an_accepted_candidate_is_resolved_and_traced_once_for_its_check_build_a
     traces, declared = [], []
     real_trace, real_declare = geometry.trace, module.declare
     monkeypatch.setattr(geometry, "trace", lambda *a, **k: traces.append(1) or real_trace(*a, **k))
-    monkeypatch.setattr(module, "declare", lambda hp, name, *a, **k: declared.append(name) or real_declare(
-        hp, name, *a, **k))
+    monkeypatch.setattr(
+        module, "declare", lambda hp, name, *a, **k: declared.append(name) or real_declare(hp, name, *a, **k)
+    )
     space = kt.HyperParameters()
     hm.declare_hyperparameters(space)
     hm.resolve(space)  # keras-tuner learns the space from a first build
@@ -204,8 +230,13 @@ def test_unknown_architecture_and_knob():
 
 
 def test_augment_knob_switches_augmentation_layers():
-    hm = CNNHyperModel((8, 8, 1), 10, space={"augment": [False, True]}, tune_unlisted=False,
-                       augmentation={"rotation": 0.05, "translation": 0.1})
+    hm = CNNHyperModel(
+        (8, 8, 1),
+        10,
+        space={"augment": [False, True]},
+        tune_unlisted=False,
+        augmentation={"rotation": 0.05, "translation": 0.1},
+    )
     hp = kt.HyperParameters()
     hp.Fixed("augment", True)
     model = hm.build(hp)
@@ -218,17 +249,24 @@ def test_augment_knob_switches_augmentation_layers():
 
 @pytest.mark.backend
 def test_one_validation_pass_per_epoch_gives_keras_val_loss_and_the_sklearn_metrics():
-    import keras
     import numpy as np
     from sklearn.metrics import f1_score
+
+    import keras
 
     from kerascnn.data import load_dataset
 
     data = load_dataset({"source": "digits", "subset": 300}, seed=0)
     hm = CNNHyperModel(data.input_shape, data.num_classes, tune_unlisted=False, data=data, train={"batch_size": 32})
     hp = kt.HyperParameters()
-    model = keras.Sequential([keras.Input(data.input_shape), keras.layers.Conv2D(4, 3, kernel_regularizer="l2"),
-                              keras.layers.Flatten(), keras.layers.Dense(data.num_classes, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input(data.input_shape),
+            keras.layers.Conv2D(4, 3, kernel_regularizer="l2"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(data.num_classes, activation="softmax"),
+        ]
+    )
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     assert model.losses  # the L2 term Keras adds to val_loss
 
@@ -253,8 +291,15 @@ def _digits_hypermodel(**kwargs):
 
     data = load_dataset({"source": "digits", "subset": 300}, seed=0)
     train = {"batch_size": 32, **kwargs.pop("train", {})}
-    hm = CNNHyperModel(data.input_shape, data.num_classes, tune_unlisted=False, data=data,
-                       params={"conv_layers": 1, "filters": 4, "dense_units": 8}, train=train, **kwargs)
+    hm = CNNHyperModel(
+        data.input_shape,
+        data.num_classes,
+        tune_unlisted=False,
+        data=data,
+        params={"conv_layers": 1, "filters": 4, "dense_units": 8},
+        train=train,
+        **kwargs,
+    )
     return data, hm
 
 
@@ -306,7 +351,7 @@ def test_folds_are_disjoint_stratified_and_cover_train_plus_validation():
     folds = training.folds(hm)
     held = [set(h.tolist()) for _, h in folds]
     assert len(folds) == 3 and set().union(*held) == set(range(len(y)))
-    assert all(not (a & b) for i, a in enumerate(held) for b in held[i + 1:])  # disjoint
+    assert all(not (a & b) for i, a in enumerate(held) for b in held[i + 1 :])  # disjoint
     for train, h in folds:
         assert not set(train.tolist()) & set(h.tolist())
         for label in np.unique(y):  # each class split in proportion (stratified): within one sample
@@ -318,8 +363,10 @@ def test_fold_mean_averages_every_validation_value_and_adds_the_objective_std():
 
     from kerascnn.search.training import FoldMean
 
-    callback = FoldMean([{"val_accuracy": [0.5, 0.7], "val_loss": [1.0, 0.9]},
-                         {"val_accuracy": [0.6, 0.8], "val_loss": [1.2, 0.7]}], objective="val_accuracy")
+    callback = FoldMean(
+        [{"val_accuracy": [0.5, 0.7], "val_loss": [1.0, 0.9]}, {"val_accuracy": [0.6, 0.8], "val_loss": [1.2, 0.7]}],
+        objective="val_accuracy",
+    )
     logs = {"val_accuracy": 0.4, "val_loss": 0.5, "loss": 2.0}
     callback.on_epoch_end(1, logs)
     assert logs["val_accuracy"] == pytest.approx(np.mean([0.4, 0.7, 0.8]))

@@ -3,9 +3,10 @@
 import os
 import signal
 
-import keras
 import numpy as np
 import pytest
+
+import keras
 
 from kerascnn.search.interrupt import StepInterrupt, deferred_during_fit
 

@@ -3,9 +3,10 @@
 import copy
 import io
 
-import keras
 import numpy as np
 import pytest
+
+import keras
 
 from kerascnn import config
 from kerascnn.search import progress, run_search
@@ -50,9 +51,15 @@ def test_it_survives_keras_tuners_copy_of_a_trials_callbacks():
 @pytest.mark.parametrize("shown", [True, False])
 def test_a_search_names_each_trial_and_refit_unless_quiet(tmp_path, capsys, monkeypatch, shown):
     monkeypatch.setattr(progress, "INTERVAL", 0.0)
-    cfg = config.resolve({"name": "p", "data": {"source": "digits", "subset": 200},
-                          "model": {"architecture": "simple_cnn", "params": {"conv_layers": 1}},
-                          "search": {"max_trials": 1, "space": {"filters": [4]}}, "train": {"epochs": 1}})
+    cfg = config.resolve(
+        {
+            "name": "p",
+            "data": {"source": "digits", "subset": 200},
+            "model": {"architecture": "simple_cnn", "params": {"conv_layers": 1}},
+            "search": {"max_trials": 1, "space": {"filters": [4]}},
+            "train": {"epochs": 1},
+        }
+    )
     run_search(cfg, out=tmp_path, printer=lambda line: None, progress=shown)
     out = capsys.readouterr().out
     assert ("  trial 0: epoch 1/1, step 1/" in out) is shown

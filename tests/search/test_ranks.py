@@ -3,10 +3,11 @@
 import csv
 import json
 
-import keras
-import keras_tuner as kt
 import numpy as np
 import pytest
+
+import keras
+import keras_tuner as kt
 
 from kerascnn import config
 from kerascnn.evaluation.evaluate import evaluate_model
@@ -23,10 +24,18 @@ def _convs(model, cls):
 
 @pytest.mark.parametrize("rank", [1, 2, 3])
 def test_each_layer_knob_reaches_the_layer_it_names_at_every_rank(rank):
-    space = {"kernel_size": 5, "filters": 6, "strides": 1, "dilation": 2, "padding": "same", "pool": "avg",
-             "bn_placement": "before_activation", "activation": "elu", "dropout": 0.1}
-    hm = CNNHyperModel(SHAPES[rank], 3, space=space, params={"conv_layers": 1, "dense_layers": 0},
-                       tune_unlisted=False)
+    space = {
+        "kernel_size": 5,
+        "filters": 6,
+        "strides": 1,
+        "dilation": 2,
+        "padding": "same",
+        "pool": "avg",
+        "bn_placement": "before_activation",
+        "activation": "elu",
+        "dropout": 0.1,
+    }
+    hm = CNNHyperModel(SHAPES[rank], 3, space=space, params={"conv_layers": 1, "dense_layers": 0}, tune_unlisted=False)
     model = hm.build(kt.HyperParameters())
     (conv,) = _convs(model, CONV[rank])
     assert conv.kernel_size == (5,) * rank and conv.dilation_rate == (2,) * rank and conv.filters == 6
@@ -40,8 +49,13 @@ def test_each_layer_knob_reaches_the_layer_it_names_at_every_rank(rank):
 @pytest.mark.parametrize("rank", [1, 3])
 def test_every_conv_type_builds_and_runs_on_signals_and_volumes(rank, conv_type):
     kernel = 1 if conv_type == "pointwise" else 3  # a pointwise conv with another kernel is a named rejection
-    hm = CNNHyperModel(SHAPES[rank], 3, space={"conv_type": conv_type, "filters": 4, "kernel_size": kernel},
-                       params={"conv_layers": 1, "dense_layers": 0, "pooling": "avg"}, tune_unlisted=False)
+    hm = CNNHyperModel(
+        SHAPES[rank],
+        3,
+        space={"conv_type": conv_type, "filters": 4, "kernel_size": kernel},
+        params={"conv_layers": 1, "dense_layers": 0, "pooling": "avg"},
+        tune_unlisted=False,
+    )
     hp = kt.HyperParameters()
     assert hm.check_candidate(hp) is None
     model = hm.build(hp)
@@ -50,8 +64,9 @@ def test_every_conv_type_builds_and_runs_on_signals_and_volumes(rank, conv_type)
 
 
 def test_a_per_axis_tuple_has_one_entry_per_axis_of_the_data():
-    model = CNNHyperModel((8, 8, 8, 1), 3, space={"kernel_size": ["1x3x3"]}, params={"conv_layers": 1},
-                          tune_unlisted=False).build(kt.HyperParameters())
+    model = CNNHyperModel(
+        (8, 8, 8, 1), 3, space={"kernel_size": ["1x3x3"]}, params={"conv_layers": 1}, tune_unlisted=False
+    ).build(kt.HyperParameters())
     assert _convs(model, keras.layers.Conv3D)[0].kernel_size == (1, 3, 3)
     with pytest.raises(ValueError, match="search.space.kernel_size.*'1x3' has 2 entries, but the data are signals"):
         CNNHyperModel((40, 1), 3, space={"kernel_size": ["1x3", 3]})
@@ -61,8 +76,13 @@ def test_a_collapsing_signal_or_volume_candidate_is_rejected_before_training(mon
     from kerascnn.architectures import _common
 
     for shape in ((6, 1), (6, 6, 6, 1)):  # a 7-long valid kernel does not fit 6 steps
-        hm = CNNHyperModel(shape, 3, space={"kernel_size": [3, 7], "padding": ["valid"]},
-                           params={"conv_layers": 1}, tune_unlisted=False)
+        hm = CNNHyperModel(
+            shape,
+            3,
+            space={"kernel_size": [3, 7], "padding": ["valid"]},
+            params={"conv_layers": 1},
+            tune_unlisted=False,
+        )
         hp = kt.HyperParameters()
         hm.build(hp)
         monkeypatch.setattr(_common, "build_sequential_model", lambda *a, **k: pytest.fail("built a model"))
@@ -96,10 +116,13 @@ def test_resnet_and_vgg_search_at_rank(arch, rank):
 
 
 def _tiny(name, data, **sections):
-    raw = {"name": name, "data": data,
-           "model": {"architecture": "simple_cnn", "params": {"conv_layers": 2, "dense_layers": 0, "pooling": "avg"}},
-           "search": {"tuner": "random", "max_trials": 2, "space": {"kernel_size": [3, 5], "filters": [8]}},
-           "train": {"epochs": 2, "batch_size": 32}}
+    raw = {
+        "name": name,
+        "data": data,
+        "model": {"architecture": "simple_cnn", "params": {"conv_layers": 2, "dense_layers": 0, "pooling": "avg"}},
+        "search": {"tuner": "random", "max_trials": 2, "space": {"kernel_size": [3, 5], "filters": [8]}},
+        "train": {"epochs": 2, "batch_size": 32},
+    }
     for key, value in sections.items():
         raw[key] = {**raw.get(key, {}), **value}
     return config.resolve(raw)
@@ -140,8 +163,11 @@ def test_a_signal_search_runs_to_the_report_and_evaluate(tmp_path):
 
 
 def test_k_fold_scoring_on_signals(tmp_path):
-    cfg = _tiny("kfold", {"source": "mnist1d", "subset": 200},
-                search={"max_trials": 1, "space": {"kernel_size": [3]}, "cv_folds": 2, "refit": False})
+    cfg = _tiny(
+        "kfold",
+        {"source": "mnist1d", "subset": 200},
+        search={"max_trials": 1, "space": {"kernel_size": [3]}, "cv_folds": 2, "refit": False},
+    )
     run_dir = run_search(cfg, out=tmp_path, printer=lambda line: None)
     with open(run_dir / "trials.csv", newline="") as f:
         row = next(csv.DictReader(f))

@@ -9,9 +9,10 @@ import sys
 import time
 from pathlib import Path
 
-import keras
 import pytest
 import yaml
+
+import keras
 
 import kerascnn
 from kerascnn import config, geometry, rundir
@@ -57,8 +58,7 @@ def test_run_directory_has_every_file(finished_run):
         assert (run_dir / name).is_file(), name
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert saved["train"]["optimizer"] == "adam"  # resolved, defaults filled in
-    trial_dirs = sorted(p.name for p in (run_dir / "tb").iterdir()
-                        if p.is_dir() and p.name not in ("run_info", "test"))
+    trial_dirs = sorted(p.name for p in (run_dir / "tb").iterdir() if p.is_dir() and p.name not in ("run_info", "test"))
     assert (run_dir / "tb" / "test").is_dir()  # the final model's test figures
     assert trial_dirs == ["0", "1"]  # one TensorBoard folder per trial
     for name in ("report.md", "leaderboard.csv", "leaderboard.md", "objective_per_trial.png"):
@@ -70,8 +70,16 @@ def test_trials_csv_contents(finished_run):
     run_dir, _ = finished_run
     rows = _rows(run_dir)
     assert [r["trial_id"] for r in rows] == ["0", "1"] and all(r["status"] == "COMPLETED" for r in rows)
-    for column in ("block1/kernel_size", "block2/filters", "val_f1_macro", "val_precision_macro",
-                   "val_recall_macro", "val_accuracy", "params", "seconds"):
+    for column in (
+        "block1/kernel_size",
+        "block2/filters",
+        "val_f1_macro",
+        "val_precision_macro",
+        "val_recall_macro",
+        "val_accuracy",
+        "params",
+        "seconds",
+    ):
         assert column in rows[0], column
     for r in rows:
         assert 0 <= float(r["val_f1_macro"]) <= 1 and int(r["params"]) > 0 and float(r["seconds"]) > 0
@@ -126,9 +134,13 @@ def test_one_progress_line_per_trial_and_report(finished_run):
 def test_naive_space_completes_every_trial_and_never_trains_a_collapsing_net(tmp_path):
     """Per-layer kernel 3/5/7 × strides 1/2 × valid/same with pooling on 8×8 digits."""
     cfg = _tiny(
-        "naive", model={"architecture": "simple_cnn", "params": {"conv_layers": 3, "pool": "max", "dense_units": 16}},
-        search={"tuner": "random", "max_trials": 3,
-                "space": {"kernel_size": [3, 5, 7], "strides": [1, 2], "padding": ["valid", "same"]}},
+        "naive",
+        model={"architecture": "simple_cnn", "params": {"conv_layers": 3, "pool": "max", "dense_units": 16}},
+        search={
+            "tuner": "random",
+            "max_trials": 3,
+            "space": {"kernel_size": [3, 5, 7], "strides": [1, 2], "padding": ["valid", "same"]},
+        },
     )
     lines = []
     run_dir = run_search(cfg, out=tmp_path, printer=lines.append)
@@ -137,18 +149,26 @@ def test_naive_space_completes_every_trial_and_never_trains_a_collapsing_net(tmp
     assert summary["counts"]["rejected"] > 0
     assert summary["rejection_reasons"].get("feature map collapses", 0) > 0
     for row in _rows(run_dir):  # every trained candidate fits the 8×8 input
-        layers = [{"kernel_size": int(row[f"block{i}/kernel_size"]), "strides": int(row[f"block{i}/strides"]),
-                   "padding": row[f"block{i}/padding"]} for i in (1, 2, 3)]
-        specs = kerascnn.plan_model("simple_cnn", input_shape=(8, 8, 1), num_classes=10, conv_layers=layers,
-                                    dense_units=16).specs
+        layers = [
+            {
+                "kernel_size": int(row[f"block{i}/kernel_size"]),
+                "strides": int(row[f"block{i}/strides"]),
+                "padding": row[f"block{i}/padding"],
+            }
+            for i in (1, 2, 3)
+        ]
+        specs = kerascnn.plan_model(
+            "simple_cnn", input_shape=(8, 8, 1), num_classes=10, conv_layers=layers, dense_units=16
+        ).specs
         assert geometry.check_fits((8, 8, 1), specs).ok
     rejected = [json.loads(l) for l in (run_dir / "rejections.jsonl").read_text().splitlines()]
     assert all("collapses" in r["reason"] or "dilation" in r["reason"] for r in rejected)
 
 
 def test_parameter_budget_rejects_before_training(tmp_path):
-    cfg = _tiny("budget", search={"max_trials": 2, "space": {"filters": [8, 64]},
-                                    "constraints": {"max_params": 20_000}})
+    cfg = _tiny(
+        "budget", search={"max_trials": 2, "space": {"filters": [8, 64]}, "constraints": {"max_params": 20_000}}
+    )
     run_dir = run_search(cfg, out=tmp_path, printer=lambda line: None)
     assert all(int(r["params"]) <= 20_000 for r in _rows(run_dir))
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -156,8 +176,11 @@ def test_parameter_budget_rejects_before_training(tmp_path):
 
 
 def test_failing_trial_is_recorded_and_the_search_goes_on(tmp_path):
-    cfg = _tiny("fails", search={"tuner": "grid", "max_trials": 2, "space": {"learning_rate": [0.01, 1.0e12]}},
-                  train={"epochs": 1, "optimizer": "sgd", "momentum": 0.0})
+    cfg = _tiny(
+        "fails",
+        search={"tuner": "grid", "max_trials": 2, "space": {"learning_rate": [0.01, 1.0e12]}},
+        train={"epochs": 1, "optimizer": "sgd", "momentum": 0.0},
+    )
     run_dir = run_search(cfg, out=tmp_path, printer=lambda line: None)
     rows = {r["learning_rate"]: r for r in _rows(run_dir)}
     assert rows["0.01"]["status"] == "COMPLETED"
@@ -171,8 +194,13 @@ def test_same_seed_same_candidates(tmp_path):
     """The same experiment draws the same candidates in the same order (asked of the oracle: no training)."""
     from kerascnn.search import run as run_module
 
-    cfg = _tiny("seeded", search={"max_trials": 4, "space": {"kernel_size": [3, 5], "filters": [4, 8, 16],
-                                                                 "dropout": {"min": 0.0, "max": 0.5, "step": 0.1}}})
+    cfg = _tiny(
+        "seeded",
+        search={
+            "max_trials": 4,
+            "space": {"kernel_size": [3, 5], "filters": [4, 8, 16], "dropout": {"min": 0.0, "max": 0.5, "step": 0.1}},
+        },
+    )
 
     def candidates(folder):
         experiment = config.resolve(cfg)
@@ -200,18 +228,29 @@ def test_changed_experiment_is_not_mixed_into_an_old_run(tiny_run, tmp_path):
 
 def _cli(*args, **kwargs):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "kerascnn", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=env, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "kerascnn", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        **kwargs,
+    )
 
 
 def test_kill_9_then_rerun_resumes_and_loses_at_most_the_running_trial(tmp_path):
     exp = tmp_path / "resume.yaml"
-    exp.write_text(yaml.safe_dump({
-        "name": "resume", "data": {"source": "digits", "subset": 300},
-        "model": {"architecture": "simple_cnn", "params": {"conv_layers": 2, "dense_units": 32}},
-        "search": {"max_trials": 3, "space": {"kernel_size": [3, 5], "filters": [8, 16, 32]}},
-        "train": {"epochs": 3},
-    }))
+    exp.write_text(
+        yaml.safe_dump(
+            {
+                "name": "resume",
+                "data": {"source": "digits", "subset": 300},
+                "model": {"architecture": "simple_cnn", "params": {"conv_layers": 2, "dense_units": 32}},
+                "search": {"max_trials": 3, "space": {"kernel_size": [3, 5], "filters": [8, 16, 32]}},
+                "train": {"epochs": 3},
+            }
+        )
+    )
     run_dir = tmp_path / "runs" / "resume"
     proc = _cli("search", str(exp), "--out", str(tmp_path / "runs"))
     deadline = time.time() + 240
@@ -241,8 +280,26 @@ def test_cli_search_with_overrides_and_report(tmp_path, capsys):
     """In-process (the console script in a subprocess: the kill -9 and Ctrl-C tests, tests/test_cli.py)."""
     from kerascnn import cli
 
-    assert cli.main(["search", "--out", str(tmp_path), "--max-trials", "1", "--epochs", "1",
-                     "--set", "search.space.filters=[8]", "--set", "name=cli-run", "--set", "data.subset=300"]) == 0
+    assert (
+        cli.main(
+            [
+                "search",
+                "--out",
+                str(tmp_path),
+                "--max-trials",
+                "1",
+                "--epochs",
+                "1",
+                "--set",
+                "search.space.filters=[8]",
+                "--set",
+                "name=cli-run",
+                "--set",
+                "data.subset=300",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "[1/1] trial 0" in out and "test accuracy" in out
     assert cli.main(["report", str(tmp_path / "cli-run")]) == 0
@@ -304,6 +361,7 @@ def test_a_trial_that_raises_is_recorded_failed_with_its_reason(tmp_path, monkey
 
 # ------------------------------------------------------------------ run safety: what a search may touch
 
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A finished one-trial run, copied by each test that damages it."""
@@ -329,16 +387,26 @@ def _cut(path):
 def test_run_files_cut_short_by_a_kill_are_rewritten_on_resume(tiny_run, tmp_path):
     run_dir, cfg = _copy_run(tiny_run, tmp_path)
     before = _rows(run_dir)
-    for name in ("config.yaml", "trials.csv", "summary.json", "predictions_test.csv", "best_model.keras",
-                 "final_model.keras", "report.md", "leaderboard.csv", "tuner/trial_0/kerascnn.json"):
+    for name in (
+        "config.yaml",
+        "trials.csv",
+        "summary.json",
+        "predictions_test.csv",
+        "best_model.keras",
+        "final_model.keras",
+        "report.md",
+        "leaderboard.csv",
+        "tuner/trial_0/kerascnn.json",
+    ):
         _cut(run_dir / name)
     with open(run_dir / "rejections.jsonl", "a") as f:
         f.write('{"values": {"filters": 8}, "reas')  # half a line
     lines = []
     run_search(cfg, out=run_dir.parent, printer=lines.append)
     rows = _rows(run_dir)
-    assert [(r["trial_id"], r["status"], r["val_f1_macro"]) for r in rows] == \
-        [(r["trial_id"], r["status"], r["val_f1_macro"]) for r in before]  # the trial was kept, not rerun
+    assert [(r["trial_id"], r["status"], r["val_f1_macro"]) for r in rows] == [
+        (r["trial_id"], r["status"], r["val_f1_macro"]) for r in before
+    ]  # the trial was kept, not rerun
     assert not any(line.startswith("[") for line in lines)
     assert any("1 line(s) of rejections.jsonl could not be read" in line for line in lines)
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -349,8 +417,10 @@ def test_run_files_cut_short_by_a_kill_are_rewritten_on_resume(tiny_run, tmp_pat
     assert not list(run_dir.glob(".tmp-*"))
 
 
-@pytest.mark.parametrize("name", ["tuner/oracle.json", "tuner/tuner0.json", "tuner/trial_0/trial.json",
-                                  "tuner/trial_0/checkpoint.weights.h5"])
+@pytest.mark.parametrize(
+    "name",
+    ["tuner/oracle.json", "tuner/tuner0.json", "tuner/trial_0/trial.json", "tuner/trial_0/checkpoint.weights.h5"],
+)
 def test_damaged_keras_tuner_state_is_named_and_nothing_is_deleted(tiny_run, tmp_path, name):
     run_dir, cfg = _copy_run(tiny_run, tmp_path)
     _cut(run_dir / name)
@@ -367,11 +437,17 @@ def test_damaged_keras_tuner_state_is_named_and_nothing_is_deleted(tiny_run, tmp
 
 def test_a_second_search_is_refused_while_the_first_runs_and_ctrl_c_says_how_to_resume(tmp_path):
     exp = tmp_path / "busy.yaml"
-    exp.write_text(yaml.safe_dump({
-        "name": "busy", "data": {"source": "digits", "subset": 300},
-        "model": {"architecture": "simple_cnn", "params": {"conv_layers": 2, "dense_units": 16}},
-        "search": {"max_trials": 1, "space": {"filters": [8]}}, "train": {"epochs": 300},
-    }))
+    exp.write_text(
+        yaml.safe_dump(
+            {
+                "name": "busy",
+                "data": {"source": "digits", "subset": 300},
+                "model": {"architecture": "simple_cnn", "params": {"conv_layers": 2, "dense_units": 16}},
+                "search": {"max_trials": 1, "space": {"filters": [8]}},
+                "train": {"epochs": 300},
+            }
+        )
+    )
     run_dir = tmp_path / "runs" / "busy"
     proc = _cli("search", str(exp), "--out", str(tmp_path / "runs"))
     deadline = time.time() + 120
@@ -408,8 +484,9 @@ def test_a_training_side_objective_is_recorded_in_the_trial_row():
 
 @pytest.mark.parametrize("objective", ["loss"])
 def test_every_objective_is_recorded_shown_and_ranks_the_leaderboard(tmp_path, objective):
-    cfg = _tiny("objective", search={"tuner": "grid", "max_trials": 2, "objective": objective,
-                                     "space": {"filters": [4, 16]}})
+    cfg = _tiny(
+        "objective", search={"tuner": "grid", "max_trials": 2, "objective": objective, "space": {"filters": [4, 16]}}
+    )
     lines = []
     run_dir = run_search(cfg, out=tmp_path, printer=lines.append)
     values = {r["trial_id"]: float(r[objective]) for r in _rows(run_dir)}
@@ -424,8 +501,10 @@ def test_every_objective_is_recorded_shown_and_ranks_the_leaderboard(tmp_path, o
 
 
 def test_an_experiment_that_cannot_start_leaves_nothing_on_disk(tmp_path, monkeypatch):
-    collapsing = _tiny("early", model={"architecture": "simple_cnn",
-                                       "params": {"conv_layers": 3, "padding": "valid", "kernel_size": 5}})
+    collapsing = _tiny(
+        "early",
+        model={"architecture": "simple_cnn", "params": {"conv_layers": 3, "padding": "valid", "kernel_size": 5}},
+    )
     with pytest.raises(config.ConfigError, match="first candidate .* cannot be built for input 8×8×1"):
         run_search(collapsing, out=tmp_path, printer=lambda line: None)
     assert not (tmp_path / "early").exists()
@@ -449,18 +528,27 @@ def pruned_run(tmp_path_factory):
     """
     out = tmp_path_factory.mktemp("pruned")
     lines = []
-    cfg = _tiny("pruned", search={"tuner": "grid", "max_trials": 4,
-                                  "space": {"learning_rate": [0.01, 0.003, 0.00001], "filters": [8]},
-                                  "pruning": "median", "pruning_warmup_epochs": 1, "pruning_min_trials": 2,
-                                  "ensemble": 2},
-                train={"epochs": 4, "batch_size": 32})
+    cfg = _tiny(
+        "pruned",
+        search={
+            "tuner": "grid",
+            "max_trials": 4,
+            "space": {"learning_rate": [0.01, 0.003, 0.00001], "filters": [8]},
+            "pruning": "median",
+            "pruning_warmup_epochs": 1,
+            "pruning_min_trials": 2,
+            "ensemble": 2,
+        },
+        train={"epochs": 4, "batch_size": 32},
+    )
     return run_search(cfg, out=out, printer=lines.append), lines, cfg
 
 
 @pytest.mark.backend
 def test_pruned_trial_is_recorded_everywhere_and_is_not_a_failure(pruned_run):
-    from kerascnn.evaluation.tensorboard import VALIDATION
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from kerascnn.evaluation.tensorboard import VALIDATION
 
     run_dir, lines, _ = pruned_run
     rows = {r["learning_rate"]: r for r in _rows(run_dir)}
@@ -470,15 +558,18 @@ def test_pruned_trial_is_recorded_everywhere_and_is_not_a_failure(pruned_run):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["counts"] == {"completed": 2, "pruned": 1, "failed": 0, "rejected": 0}
     assert "PRUNED@2" in leaderboard(run_dir) and "1 pruned" in leaderboard(run_dir)
-    events = EventAccumulator(str(run_dir / "tb" / rows["1e-05"]["trial_id"] / "execution0" / VALIDATION),
-                              size_guidance={"tensors": 0}).Reload()
+    events = EventAccumulator(
+        str(run_dir / "tb" / rows["1e-05"]["trial_id"] / "execution0" / VALIDATION), size_guidance={"tensors": 0}
+    ).Reload()
     assert "pruned_epoch" in events.Tags()["tensors"]
-    ends = EventAccumulator(str(run_dir / "tb" / rows["1e-05"]["trial_id"] / "execution0"),
-                            size_guidance={"tensors": 0}).Reload()
+    ends = EventAccumulator(
+        str(run_dir / "tb" / rows["1e-05"]["trial_id"] / "execution0"), size_guidance={"tensors": 0}
+    ).Reload()
     from tensorboard.plugins.hparams import metadata
 
     data = metadata.parse_session_end_info_plugin_data(
-        ends.SummaryMetadata(metadata.SESSION_END_INFO_TAG).plugin_data.content)
+        ends.SummaryMetadata(metadata.SESSION_END_INFO_TAG).plugin_data.content
+    )
     assert data.status == 1  # STATUS_SUCCESS: pruned is not failed
 
 
@@ -499,11 +590,15 @@ def test_refit_and_ensemble_are_scored_beside_the_searched_trial(pruned_run):
     members = summary["models"]["ensemble_model.keras"]["trial_ids"]
     assert len(members) == 2 and best["trial_id"] in members  # the two completed trials, not the pruned one
     data = load_dataset({"source": "digits", "subset": 300}, seed=0)
-    for key, name in (("test", "final_model.keras"), ("test_best_trial", "best_model.keras"),
-                      ("test_ensemble", "ensemble_model.keras")):
+    for key, name in (
+        ("test", "final_model.keras"),
+        ("test_best_trial", "best_model.keras"),
+        ("test_ensemble", "ensemble_model.keras"),
+    ):
         model = keras.saving.load_model(run_dir / name)
-        assert classification_metrics(data.y_test, predict_labels(model, data.x_test), 10)["accuracy"] == \
-            pytest.approx(summary[key]["accuracy"]), key
+        assert classification_metrics(data.y_test, predict_labels(model, data.x_test), 10)["accuracy"] == pytest.approx(
+            summary[key]["accuracy"]
+        ), key
     report = (run_dir / "report.md").read_text()
     for label in ("final model (trial", "as searched", "ensemble of trials", "SVC baseline"):
         assert label in report, label
@@ -513,16 +608,24 @@ def test_refit_and_ensemble_are_scored_beside_the_searched_trial(pruned_run):
 def test_refit_seeds_average_refits_that_differ_only_in_their_seed():
     from types import SimpleNamespace
 
-    import keras_tuner as kt
     import numpy as np
+
+    import keras_tuner as kt
 
     from kerascnn.data import load_dataset
     from kerascnn.results import finalize as finalize_module
     from kerascnn.search.hypermodel import CNNHyperModel
 
     data = load_dataset({"source": "digits", "subset": 300}, seed=0)
-    hm = CNNHyperModel(data.input_shape, data.num_classes, tune_unlisted=False, data=data, seed=0,
-                       params={"conv_layers": 1, "filters": 4, "dense_units": 8}, train={"batch_size": 32})
+    hm = CNNHyperModel(
+        data.input_shape,
+        data.num_classes,
+        tune_unlisted=False,
+        data=data,
+        seed=0,
+        params={"conv_layers": 1, "filters": 4, "dense_units": 8},
+        train={"batch_size": 32},
+    )
     trial, lines = SimpleNamespace(trial_id="3", hyperparameters=kt.HyperParameters()), []
     final = finalize_module._final_model(hm, trial, 2, 2, None, lines.append)
     members = [finalize_module._refit(hm, trial, 2, None, lambda line: None, replica=r) for r in range(2)]
@@ -530,8 +633,10 @@ def test_refit_seeds_average_refits_that_differ_only_in_their_seed():
     p = [np.asarray(m.predict(x, verbose=0)) for m in members]
     assert not np.allclose(p[0], p[1])  # two seeds: two different models
     np.testing.assert_allclose(np.asarray(final.predict(x, verbose=0)), (p[0] + p[1]) / 2, atol=1e-6)
-    assert [line.split("-> ")[1] for line in lines] == ["final_model.keras (seed 1 of 2)",
-                                                       "final_model.keras (seed 2 of 2)"]
+    assert [line.split("-> ")[1] for line in lines] == [
+        "final_model.keras (seed 1 of 2)",
+        "final_model.keras (seed 2 of 2)",
+    ]
     one = finalize_module._final_model(hm, trial, 2, 1, None, lambda line: None)  # one seed: the first refit itself
     np.testing.assert_allclose(np.asarray(one.predict(x, verbose=0)), p[0], atol=1e-6)
 
@@ -540,16 +645,24 @@ def test_refit_ensemble_members_average_as_many_seeds_as_the_final_model(tmp_pat
     """``search.ensemble`` with ``refit_seeds: 2``: every member is two refits averaged, each weighing the same."""
     from types import SimpleNamespace
 
-    import keras_tuner as kt
     import numpy as np
+
+    import keras_tuner as kt
 
     from kerascnn.data import load_dataset
     from kerascnn.results import finalize as finalize_module
     from kerascnn.search.hypermodel import CNNHyperModel
 
     data = load_dataset({"source": "digits", "subset": 300}, seed=0)
-    hm = CNNHyperModel(data.input_shape, data.num_classes, tune_unlisted=False, data=data, seed=0,
-                       params={"conv_layers": 1, "filters": 4, "dense_units": 8}, train={"batch_size": 32})
+    hm = CNNHyperModel(
+        data.input_shape,
+        data.num_classes,
+        tune_unlisted=False,
+        data=data,
+        seed=0,
+        params={"conv_layers": 1, "filters": 4, "dense_units": 8},
+        train={"batch_size": 32},
+    )
     members = [SimpleNamespace(trial_id=t, hyperparameters=kt.HyperParameters()) for t in ("3", "5")]
     final = finalize_module._final_model(hm, members[0], 2, 2, None, lambda line: None)
     final.save(tmp_path / "final_model.keras")  # the best trial's: reused, not refit again
@@ -558,11 +671,15 @@ def test_refit_ensemble_members_average_as_many_seeds_as_the_final_model(tmp_pat
     ensemble = finalize_module._ensemble(None, hm, members, source, tmp_path, None, lines.append, final_trial="3")
     x = data.x_test[:20]
     second = [finalize_module._refit(hm, members[1], 1, None, lambda line: None, replica=r) for r in range(2)]
-    expected = (np.asarray(final.predict(x, verbose=0))
-                + (np.asarray(second[0].predict(x, verbose=0)) + np.asarray(second[1].predict(x, verbose=0))) / 2) / 2
+    expected = (
+        np.asarray(final.predict(x, verbose=0))
+        + (np.asarray(second[0].predict(x, verbose=0)) + np.asarray(second[1].predict(x, verbose=0))) / 2
+    ) / 2
     np.testing.assert_allclose(np.asarray(ensemble.predict(x, verbose=0)), expected, atol=1e-6)
-    assert [line.split("-> ")[1] for line in lines] == ["ensemble member (trial 5) (seed 1 of 2)",
-                                                       "ensemble member (trial 5) (seed 2 of 2)"]
+    assert [line.split("-> ")[1] for line in lines] == [
+        "ensemble member (trial 5) (seed 1 of 2)",
+        "ensemble member (trial 5) (seed 2 of 2)",
+    ]
 
 
 def test_a_finished_run_resumed_scores_nothing_again(pruned_run, tmp_path, monkeypatch):
@@ -603,12 +720,23 @@ def test_per_epoch_writes_only_the_checkpoint_when_the_objective_improves(tmp_pa
 
     trial_json, weights, improved = [], [], []
     real_write, real_save = _compat._write_json, keras.Model.save_weights
-    monkeypatch.setattr(_compat, "_write_json", lambda path, state: (
-        trial_json.append(path) if path.endswith("trial.json") else None, real_write(path, state))[1])
-    monkeypatch.setattr(keras.Model, "save_weights", lambda self, path, *a, **k: (
-        weights.append(path), real_save(self, path, *a, **k))[1])
-    cfg = _tiny("writes", search={"max_trials": 1, "space": {"filters": [8]}, "refit": False},
-                train={"epochs": 4, "batch_size": 32})
+    monkeypatch.setattr(
+        _compat,
+        "_write_json",
+        lambda path, state: (trial_json.append(path) if path.endswith("trial.json") else None, real_write(path, state))[
+            1
+        ],
+    )
+    monkeypatch.setattr(
+        keras.Model,
+        "save_weights",
+        lambda self, path, *a, **k: (weights.append(path), real_save(self, path, *a, **k))[1],
+    )
+    cfg = _tiny(
+        "writes",
+        search={"max_trials": 1, "space": {"filters": [8]}, "refit": False},
+        train={"epochs": 4, "batch_size": 32},
+    )
     run_dir = run_search(cfg, out=tmp_path, printer=lambda line: None)
     history = json.loads((run_dir / "tuner" / "trial_0" / "kerascnn.json").read_text())["history"]["val_f1_macro"]
     best = -1.0
@@ -628,11 +756,17 @@ def test_the_best_trials_are_ranked_the_same_after_a_resume_reloads_the_oracle()
     scores = {"00": 0.99, "01": 0.98, "02": 0.995, "03": 0.99, "04": 0.999}
 
     def tuner(order, direction="max"):
-        return NS(oracle=NS(objective=NS(name="val_f1_macro", direction=direction),
-                            trials={t: NS(trial_id=t, score=scores[t]) for t in order}))
+        return NS(
+            oracle=NS(
+                objective=NS(name="val_f1_macro", direction=direction),
+                trials={t: NS(trial_id=t, score=scores[t]) for t in order},
+            )
+        )
 
-    rows = [{"trial_id": t, "status": s, "val_f1_macro": scores[t]} for t, s in
-            (("00", "COMPLETED"), ("01", "COMPLETED"), ("02", "PRUNED"), ("03", "COMPLETED"), ("04", "FAILED"))]
+    rows = [
+        {"trial_id": t, "status": s, "val_f1_macro": scores[t]}
+        for t, s in (("00", "COMPLETED"), ("01", "COMPLETED"), ("02", "PRUNED"), ("03", "COMPLETED"), ("04", "FAILED"))
+    ]
     for order in (["00", "01", "02", "03", "04"], ["04", "03", "02", "01", "00"]):
         assert [t.trial_id for t in _best_completed(tuner(order), rows, 3)] == ["00", "03", "01"]
     assert [t.trial_id for t in _best_completed(tuner(["03", "01", "00"], "min"), rows, 2)] == ["01", "00"]
@@ -648,8 +782,9 @@ def test_a_search_whose_every_trial_failed_says_so_and_names_no_best(tmp_path, m
 
     monkeypatch.setattr(CNNHyperModel, "fit", broken)
     lines = []
-    run_dir = run_search(_tiny("all_failed", search={"max_trials": 1, "space": {"filters": [8]}}), out=tmp_path,
-                         printer=lines.append)
+    run_dir = run_search(
+        _tiny("all_failed", search={"max_trials": 1, "space": {"filters": [8]}}), out=tmp_path, printer=lines.append
+    )
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["best"] is None and summary["test"] is None and summary["counts"]["failed"] == 1
     assert any(line.startswith("No trial completed") for line in lines)

@@ -17,23 +17,29 @@ def test_every_knob_accepts_its_default_space_and_the_builders_default():
         check_space({name: defaults[name]}, ["simple_cnn"])
 
 
-@pytest.mark.parametrize("space, message", [
-    ({"kernel_size": [0, 3]}, "Invalid `search.space.kernel_size`: expected integers >= 1. Received: search.space.kernel_size=0"),
-    ({"kernel_size": ["1x0", 3]}, "search.space.kernel_size=(1, 0)"),
-    ({"filters": [8, -1]}, "Received: search.space.filters=-1"),
-    ({"filters": {"min": 0, "max": 64, "step": 8}}, "Invalid `search.space.filters.min`"),
-    ({"filters": {"min": 8, "max": 64, "step": 0}}, "Invalid `search.space.filters.step`"),
-    ({"padding": ["same", "half"]}, "Received: search.space.padding='half'"),
-    ({"activation": ["relu", "relux"]}, "search.space.activation` (did you mean 'relu'?)"),
-    ({"pool": "maxx"}, "Invalid `search.space.pool`"),
-    ({"bn_placement": ["before", "none"]}, "Invalid `search.space.bn_placement`"),
-    ({"dropout": {"min": 0.0, "max": 1.5}}, "Invalid `search.space.dropout.max`"),
-    ({"learning_rate": [1e-3, 0]}, "search.space.learning_rate`: expected a positive number"),
-    ({"optimizer": ["adam", "adamw"]}, "Invalid `search.space.optimizer`"),
-    ({"batch_size": [32, 0]}, "Received: search.space.batch_size=0"),
-    ({"dense_layers": [0, -1]}, "expected an integer >= 0"),
-    ({"augment": ["yes"]}, "Invalid `search.space.augment`"),
-])
+@pytest.mark.parametrize(
+    "space, message",
+    [
+        (
+            {"kernel_size": [0, 3]},
+            "Invalid `search.space.kernel_size`: expected integers >= 1. Received: search.space.kernel_size=0",
+        ),
+        ({"kernel_size": ["1x0", 3]}, "search.space.kernel_size=(1, 0)"),
+        ({"filters": [8, -1]}, "Received: search.space.filters=-1"),
+        ({"filters": {"min": 0, "max": 64, "step": 8}}, "Invalid `search.space.filters.min`"),
+        ({"filters": {"min": 8, "max": 64, "step": 0}}, "Invalid `search.space.filters.step`"),
+        ({"padding": ["same", "half"]}, "Received: search.space.padding='half'"),
+        ({"activation": ["relu", "relux"]}, "search.space.activation` (did you mean 'relu'?)"),
+        ({"pool": "maxx"}, "Invalid `search.space.pool`"),
+        ({"bn_placement": ["before", "none"]}, "Invalid `search.space.bn_placement`"),
+        ({"dropout": {"min": 0.0, "max": 1.5}}, "Invalid `search.space.dropout.max`"),
+        ({"learning_rate": [1e-3, 0]}, "search.space.learning_rate`: expected a positive number"),
+        ({"optimizer": ["adam", "adamw"]}, "Invalid `search.space.optimizer`"),
+        ({"batch_size": [32, 0]}, "Received: search.space.batch_size=0"),
+        ({"dense_layers": [0, -1]}, "expected an integer >= 0"),
+        ({"augment": ["yes"]}, "Invalid `search.space.augment`"),
+    ],
+)
 def test_values_inside_choices_and_ranges_are_validated_like_single_values(space, message):
     with pytest.raises(ValueError) as err:
         check_space(space, ["simple_cnn"])

@@ -1,7 +1,6 @@
 """The kit's oracle: median pruning from per-epoch reports (constructed histories), kept across a resume."""
 
 import keras_tuner as kt
-import pytest
 
 from kerascnn.config import SearchSettings
 from kerascnn.search import CNNHyperModel
@@ -12,8 +11,14 @@ STOPPED, COMPLETED = kt.engine.trial.TrialStatus.STOPPED, kt.engine.trial.TrialS
 
 def _tuner(run_dir, objective="val_f1_macro", min_trials=2, warmup=1, pruning="median"):
     hm = CNNHyperModel((8, 8, 1), 10, space={"filters": [8, 16, 32, 64]}, tune_unlisted=False)
-    search = SearchSettings(tuner="random", objective=objective, max_trials=20, pruning=pruning,
-                            pruning_warmup_epochs=warmup, pruning_min_trials=min_trials)
+    search = SearchSettings(
+        tuner="random",
+        objective=objective,
+        max_trials=20,
+        pruning=pruning,
+        pruning_warmup_epochs=warmup,
+        pruning_min_trials=min_trials,
+    )
     return make_tuner(search, hm, seed=0, run_dir=run_dir, epochs=10, printer=lambda line: None)
 
 
