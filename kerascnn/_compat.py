@@ -108,29 +108,6 @@ def searched_values(values: dict) -> dict:
     return {k: v for k, v in values.items() if not is_tuner_entry(k)}
 
 
-class TrialLogDirs:
-    """Mixin for a keras-tuner Tuner: per-trial TensorBoard folders and HParams sessions on every Keras backend.
-
-    keras-tuner's ``Tuner._configure_tensorboard_dir(callbacks, trial,
-    execution)`` (checked: :data:`KERAS_TUNER_CHECKED`) gives a callback whose
-    class is named ``TensorBoard`` the folder ``<log_dir>/<trial_id>/execution<n>``
-    and appends TensorBoard's HParams Keras callback, but only on the
-    TensorFlow backend (that callback imports TensorFlow), so on JAX or
-    PyTorch every trial logged into one folder with no HParams session. This
-    override does the same on every backend and, instead of the HParams
-    callback, leaves ``trial_session = (hyperparameters, trial_id)`` on the
-    callback: the kit writes the session itself (``evaluation.tensorboard``),
-    with the trial's real outcome.
-    """
-
-    def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
-        for callback in callbacks:
-            if type(callback).__name__ == "TensorBoard":
-                callback.log_dir = os.path.join(str(callback.log_dir), str(trial.trial_id), f"execution{execution}")
-                values = trial.hyperparameters.values
-                callback.trial_session = (searched_values(values), trial.trial_id)
-
-
 @contextlib.contextmanager
 def replaced_keras_get_file(replacement):
     """Inside, Keras' ``get_file`` (which keras.applications call for their weights) is ``replacement``.

@@ -2,7 +2,6 @@
 moves one fails in this file, by name."""
 
 import json
-import os
 
 import pytest
 
@@ -74,36 +73,6 @@ def test_the_oracle_servicer_serves_an_oracle():
     assert all(callable(getattr(servicer, rpc)) for rpc in ("CreateTrial", "UpdateTrial", "EndTrial", "GetSpace"))
     server = grpc.server(__import__("concurrent.futures").futures.ThreadPoolExecutor(max_workers=1))
     add(servicer, server)  # registers without error; not started
-
-
-@pytest.mark.backend
-def test_every_trial_gets_its_tensorboard_folder_and_session(tmp_path):
-    import numpy as np
-
-    import keras
-
-    seen = []
-
-    class TensorBoard(keras.callbacks.Callback):  # any callback of that name, as keras-tuner matches it
-        def __init__(self, log_dir):
-            super().__init__()
-            self.log_dir = log_dir
-
-        def on_train_begin(self, logs=None):
-            seen.append((self.log_dir, self.trial_session))
-
-    class Tuner(_compat.TrialLogDirs, kt.RandomSearch):
-        pass
-
-    def build(hp):
-        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(hp.Choice("units", [2]))])
-        model.compile("sgd", "mse")
-        return model
-
-    tuner = Tuner(build, objective="loss", max_trials=1, directory=str(tmp_path), project_name="t")
-    tuner.search(np.zeros((4, 2)), np.zeros((4, 2)), epochs=1, callbacks=[TensorBoard("tb")], verbose=0)
-    trial_id = tuner.oracle.get_best_trials(1)[0].trial_id
-    assert seen == [(os.path.join("tb", trial_id, "execution0"), ({"units": 2}, trial_id))]
 
 
 def test_keras_get_file_is_answered_by_the_kit(tmp_path):

@@ -114,7 +114,7 @@ def wait_for_chief(timeout: float, printer=print) -> None:
             time.sleep(0.5)
 
 
-def serve(oracle, worker_timeout: float = 600.0, printer=print, poll: float = 0.5, on_trial_end=None) -> dict:
+def serve(oracle, worker_timeout: float, printer=print, poll: float = 0.5, on_trial_end=None) -> dict:
     """Serve ``oracle`` to the workers until the search is over; return what happened.
 
     Ends when every trial is done and every worker has been told to stop, or

@@ -28,12 +28,14 @@ from kerascnn import device
 from kerascnn.architectures import model_info, plan_model
 from kerascnn.architectures._common import InputTooSmall, ModelPlan
 from kerascnn.architectures.registry import check_rank
-from kerascnn.config import MOMENTUM_OPTIMIZERS, OPTIMIZERS, TrainSettings
+from kerascnn.config import MOMENTUM_OPTIMIZERS, OPTIMIZERS, Experiment, TrainSettings
 from kerascnn.search import training
 from kerascnn.search.space import KNOBS, LAYER_KNOBS, check_space, check_space_rank, declare, decode
 
 #: Training knobs whose unsearched value comes from ``train`` (:class:`kerascnn.config.TrainSettings`).
 TRAIN_KNOBS = ("optimizer", "learning_rate", "momentum", "batch_size", "epochs")
+#: The experiment's defaults (their one home: :mod:`kerascnn.config`): architecture and objective.
+_DEFAULT = Experiment()
 #: Candidates kept resolved per hypermodel (a trial's check, build, fit and refit share one).
 _CANDIDATES_KEPT = 32
 
@@ -81,7 +83,7 @@ class CNNHyperModel(kt.HyperModel):
     Args:
         input_shape: ``channels_last`` input shape, e.g. ``(8, 8, 1)``.
         num_classes: output classes (softmax head).
-        architecture: a registry name, or a list of names to choose from.
+        architecture: a registry name, or a list of names to choose from (default: the experiment's, simple_cnn).
         space: knob -> setting (see :mod:`kerascnn.search.space`).
         params: fixed builder arguments (``{"conv_layers": 3}``) for knobs not searched.
         tune_unlisted: tune every applicable knob missing from ``space`` over
@@ -108,7 +110,7 @@ class CNNHyperModel(kt.HyperModel):
         self,
         input_shape,
         num_classes,
-        architecture="simple_cnn",
+        architecture=None,
         *,
         space=None,
         params=None,
@@ -119,17 +121,20 @@ class CNNHyperModel(kt.HyperModel):
         seed=0,
         replicas=1,
         cv_folds=None,
-        objective="val_f1_macro",
+        objective=None,
         name=None,
+        _space_checked=False,
         **knobs,
     ):
         super().__init__(name=name, tunable=True)
         self.input_shape, self.num_classes = tuple(input_shape), int(num_classes)
+        architecture = _DEFAULT.model.architecture if architecture is None else architecture
         self.architectures = [architecture] if isinstance(architecture, str) else list(architecture)
         for arch in self.architectures:  # unknown names, and a rank the family has no form for, fail here
             check_rank(model_info(arch), self.input_shape)
         self.space = {**(space or {}), **knobs}
-        check_space(self.space, self.architectures)
+        if not _space_checked:  # an experiment's space was checked at the run's entry (check_experiment)
+            check_space(self.space, self.architectures)
         self.params = dict(params or {})
         self.tune_unlisted = tune_unlisted
         self.train = TrainSettings.of(train)
@@ -142,8 +147,31 @@ class CNNHyperModel(kt.HyperModel):
         check_space_rank(self.space, self.rank)
         self.replicas = replicas  # mirrored replicas: batch_size is per replica
         self.progress = False  # run_search turns on the kit's progress line inside each fit
-        self.cv_folds, self.objective = cv_folds, objective
+        self.cv_folds, self.objective = cv_folds, _DEFAULT.search.objective if objective is None else objective
         self._candidates: OrderedDict[str, Candidate] = OrderedDict()
+
+    @classmethod
+    def for_experiment(cls, experiment, dataset, replicas: int = 1) -> "CNNHyperModel":
+        """The hypermodel of a checked experiment (:func:`kerascnn.search.run.check_experiment`) on ``dataset``.
+
+        Takes the typed sections as they are: the space is not checked a second time.
+        """
+        return cls(
+            dataset.input_shape,
+            dataset.num_classes,
+            experiment.model.architecture,
+            space=experiment.search.space,
+            params=experiment.model.params,
+            tune_unlisted=False,
+            train=experiment.train,
+            augmentation=experiment.data.augmentation,
+            data=dataset,
+            seed=experiment.seed,
+            replicas=replicas,
+            cv_folds=experiment.search.cv_folds,
+            objective=experiment.search.objective,
+            _space_checked=True,
+        )
 
     # ----- knob resolution (shared by build and the candidate check) -----
     def _knob(self, hp, name, knob, fallback):

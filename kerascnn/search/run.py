@@ -132,21 +132,7 @@ def _prepare(exp: Experiment, arrays, printer):
     keras.utils.set_random_seed(exp.seed)
     dataset = load_dataset(exp.data, seed=exp.seed, arrays=arrays)
     strategy, replicas = device.strategy(exp.train, printer)
-    hypermodel = CNNHyperModel(
-        dataset.input_shape,
-        dataset.num_classes,
-        exp.model.architecture,
-        space=exp.search.space,
-        params=exp.model.params,
-        tune_unlisted=False,
-        train=exp.train,
-        augmentation=exp.data.augmentation,
-        data=dataset,
-        seed=exp.seed,
-        replicas=replicas,
-        cv_folds=exp.search.cv_folds,
-        objective=exp.search.objective,
-    )
+    hypermodel = CNNHyperModel.for_experiment(exp, dataset, replicas)
     try:
         hypermodel.check_defaults()
     except ValueError as err:

@@ -32,6 +32,9 @@ from kerascnn.evaluation.metrics import METRIC_NAMES, objective_direction
 from kerascnn.results import files
 from kerascnn.search.trial_log import TrialLog
 
+#: The search section's defaults (their one home is :class:`kerascnn.config.SearchSettings`).
+_DEFAULT = SearchSettings()
+
 
 class RejectingOracle:
     """Mixin for a keras-tuner oracle: redraw candidates that fail ``candidate_check``.
@@ -43,7 +46,12 @@ class RejectingOracle:
     """
 
     def __init__(
-        self, *args, candidate_check=None, rejections_path: Path | None = None, max_rejections: int = 1000, **kwargs
+        self,
+        *args,
+        candidate_check=None,
+        rejections_path: Path | None = None,
+        max_rejections: int = _DEFAULT.constraints.max_rejections,
+        **kwargs,
     ):
         self.candidate_check, self.rejections_path, self.max_rejections = (
             candidate_check,
@@ -108,7 +116,14 @@ class PruningOracle:
     oracle's saved state, so it survives a resume.
     """
 
-    def __init__(self, *args, pruning: str = "none", warmup_epochs: int = 5, min_trials: int = 3, **kwargs):
+    def __init__(
+        self,
+        *args,
+        pruning: str = _DEFAULT.pruning,
+        warmup_epochs: int = _DEFAULT.pruning_warmup_epochs,
+        min_trials: int = _DEFAULT.pruning_min_trials,
+        **kwargs,
+    ):
         self.pruning, self.warmup_epochs, self.min_trials = pruning, warmup_epochs, min_trials
         super().__init__(*args, **kwargs)
 
@@ -203,7 +218,7 @@ class RunRecorder:
         worker_timeout: a distributed chief's patience with a silent worker.
     """
 
-    def __init__(self, *args, run_dir, printer=print, worker_timeout: float = 600.0, **kwargs):
+    def __init__(self, *args, run_dir, printer=print, worker_timeout: float = _DEFAULT.worker_timeout, **kwargs):
         self.run_dir, self.printer, self.worker_timeout = Path(run_dir), printer, worker_timeout
         self.serve_report, self.trials_begun = None, 0
         super().__init__(*args, **kwargs)

@@ -411,3 +411,41 @@ def test_k_fold_fit_trains_every_fold_and_reports_their_mean(monkeypatch):
     x_all = np.concatenate([data.x_train, data.x_val])
     y_all = np.concatenate([data.y_train, data.y_val])
     assert own == pytest.approx(float(np.mean(model.predict(x_all[held], verbose=0).argmax(1) == y_all[held])))
+
+
+def test_a_searched_kernel_size_reaches_conv2d_in_few_hops(monkeypatch):
+    """From the candidate's declaration to the Conv2D that takes the value: the kit's functions on the way.
+
+    check_candidate -> candidate -> resolve -> _arch_kwargs -> _per_block_kwargs -> _knob declares it (6 deep);
+    build -> ModelPlan.build -> the plan's assembler -> build_sequential_model -> apply_specs -> make_layers
+    -> _conv_layers makes the layer (7 deep, 9 before the candidate was kept). Kept so by this test."""
+    import traceback
+
+    import keras
+
+    from kerascnn.search import hypermodel as module
+
+    def kit_frames():
+        return [f.name for f in traceback.extract_stack()[:-2] if "/kerascnn/" in f.filename]
+
+    seen = {}
+    real_conv, real_declare = keras.layers.Conv2D.__init__, module.declare
+
+    def conv(self, *args, **kwargs):
+        seen.setdefault("conv", (kit_frames(), kwargs.get("kernel_size")))
+        return real_conv(self, *args, **kwargs)
+
+    def declare(hp, name, *args, **kwargs):
+        if name == "kernel_size":
+            seen.setdefault("declare", kit_frames())
+        return real_declare(hp, name, *args, **kwargs)
+
+    monkeypatch.setattr(keras.layers.Conv2D, "__init__", conv)
+    monkeypatch.setattr(module, "declare", declare)
+    hm = CNNHyperModel((8, 8, 1), 10, space={"kernel_size": [5, 7]}, tune_unlisted=False, params={"conv_layers": 1})
+    hp = kt.HyperParameters()
+    assert hm.check_candidate(hp) is None
+    hm.build(hp)
+    frames, kernel = seen["conv"]
+    assert kernel == (5, 5) and frames[0] == "build" and len(frames) <= 7, frames
+    assert seen["declare"][0] == "check_candidate" and len(seen["declare"]) <= 6, seen["declare"]

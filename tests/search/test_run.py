@@ -789,3 +789,21 @@ def test_a_search_whose_every_trial_failed_says_so_and_names_no_best(tmp_path, m
     assert summary["best"] is None and summary["test"] is None and summary["counts"]["failed"] == 1
     assert any(line.startswith("No trial completed") for line in lines)
     assert not (run_dir / "best_model.keras").exists()
+
+
+def test_an_experiment_is_checked_once_per_run(monkeypatch):
+    """Loading builds the typed experiment (every value checked); the entry checks what the registry, the space and
+    the metrics own, once; preparing the run checks neither again."""
+    from kerascnn.search import hypermodel as hypermodel_module
+    from kerascnn.search import run as run_module
+    from kerascnn.search import space as space_module
+
+    experiment = _tiny("once")
+    built, spaces = [], []
+    real_init, real_check = config.Experiment.__post_init__, space_module.check_space
+    monkeypatch.setattr(config.Experiment, "__post_init__", lambda self: built.append(1) or real_init(self))
+    monkeypatch.setattr(space_module, "check_space", lambda *a: spaces.append(1) or real_check(*a))
+    monkeypatch.setattr(hypermodel_module, "check_space", space_module.check_space)
+    checked = run_module.check_experiment(experiment)
+    run_module._prepare(checked, None, lambda line: None)
+    assert checked is experiment and built == [] and spaces == [1]
