@@ -30,7 +30,7 @@ from typing import Any, Callable, Mapping, TypeVar
 import yaml
 
 from kerascnn import experiments
-from kerascnn.validation import NAME_RULE, RANK_NAMES, check_name, did_you_mean, is_int, is_number
+from kerascnn.validation import NAME_RULE, RANK_NAMES, check_name, did_you_mean, is_finite, is_int, is_number, shown
 
 TUNERS = ("random", "bayesian", "hyperband", "grid")
 PRUNING = ("none", "median")
@@ -101,7 +101,7 @@ _STR: Rule = (lambda v: isinstance(v, str) and v != "", "a non-empty string")
 _NAME: Rule = (_is_name, NAME_RULE)
 _BOOL: Rule = (lambda v: isinstance(v, bool), "true or false")
 _DICT: Rule = (lambda v: isinstance(v, dict), "a mapping")
-_POS_NUM: Rule = (lambda v: is_number(v) and v > 0, "a positive number")
+_POS_NUM: Rule = (lambda v: is_finite(v) and v > 0, "a positive (finite) number")
 
 #: ``data.augmentation``: a mapping of its own (only the keys given are saved), each key with its rule.
 AUGMENTATION: dict[str, Rule] = {
@@ -124,14 +124,16 @@ def setting(default: Any, rule: Rule | dict) -> Any:
 
 def _check_mapping(value: Any, rules: dict[str, Rule], where: str) -> None:
     if not isinstance(value, dict):
-        raise ConfigError(f"`{where}` must be a mapping with keys {', '.join(rules)}. Received: {where}={value!r}")
+        raise ConfigError(f"`{where}` must be a mapping with keys {', '.join(rules)}. Received: {where}={shown(value)}")
     for key, item in value.items():
         if key not in rules:
             raise ConfigError(
                 f"Unknown key `{where}.{key}`{did_you_mean(key, rules)}. Allowed keys in {where}: {', '.join(rules)}"
             )
         if not rules[key][0](item):
-            raise ConfigError(f"Invalid `{where}.{key}`: expected {rules[key][1]}. Received: {where}.{key}={item!r}")
+            raise ConfigError(
+                f"Invalid `{where}.{key}`: expected {rules[key][1]}. Received: {where}.{key}={shown(item)}"
+            )
 
 
 S = TypeVar("S", bound="Section")
@@ -152,7 +154,7 @@ class Section:
             if isinstance(rule, dict):
                 _check_mapping(value, rule, where)
             elif rule is not None and not isinstance(value, Section) and not rule[0](value):
-                raise ConfigError(f"Invalid `{where}`: expected {rule[1]}. Received: {where}={value!r}")
+                raise ConfigError(f"Invalid `{where}`: expected {rule[1]}. Received: {where}={shown(value)}")
 
     @classmethod
     def from_dict(cls: type[S], raw: "Mapping | Section | None") -> S:
@@ -164,7 +166,7 @@ class Section:
         names = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
         if not isinstance(raw, Mapping):
             raise ConfigError(
-                f"`{where}` must be a mapping with keys {', '.join(names)}. Received: {where}={raw!r}"
+                f"`{where}` must be a mapping with keys {', '.join(names)}. Received: {where}={shown(raw)}"
                 if where
                 else f"An experiment must be a mapping of sections ({', '.join(names)}); received {type(raw).__name__}"
             )
@@ -278,9 +280,7 @@ class SearchSettings(Section):
         ["svc"],
         (
             lambda v: (
-                isinstance(v, list)
-                and len(set(map(repr, v))) == len(v)
-                and all(isinstance(b, str) and b in BASELINES for b in v)
+                isinstance(v, list) and all(isinstance(b, str) and b in BASELINES for b in v) and len(set(v)) == len(v)
             ),
             "a list of distinct names from " + ", ".join(map(repr, BASELINES)),
         ),
@@ -407,9 +407,44 @@ _Loader.add_implicit_resolver(
 )
 
 
+#: The most values an experiment may hold once YAML's aliases (``*name``) are expanded: a real experiment holds
+#: a few hundred; a 500-byte "billion laughs" file holds billions.
+MAX_YAML_VALUES = 100_000
+
+
 def yaml_load(text: str) -> Any:
-    """YAML as experiment files mean it (``1e-3`` is a number)."""
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+    """YAML as experiment files mean it (``1e-3`` is a number); refuses alias bombs before building anything."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        values = _expanded_size(node, {})
+        if values > MAX_YAML_VALUES:
+            raise ConfigError(
+                f"the YAML holds {values:,} values once its aliases (*name) are expanded, more than the "
+                f"{MAX_YAML_VALUES:,} an experiment may hold: write the values out instead of nesting aliases"
+            )
+        return loader.construct_document(node)
+    except RecursionError:
+        raise ConfigError("the YAML is nested too deeply to be an experiment") from None
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(node, seen: dict) -> int:
+    """How many values ``node`` stands for with every alias expanded (each shared node counted once per use)."""
+    if id(node) in seen:
+        return seen[id(node)]
+    seen[id(node)] = 1  # a node that contains itself (a recursive alias) counts once
+    if isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(child, seen) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, seen) + _expanded_size(v, seen) for k, v in node.value)
+    else:
+        size = 1
+    seen[id(node)] = size
+    return size
 
 
 def _merge(base: dict, override: dict) -> dict:
@@ -442,6 +477,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise ConfigError(f"Invalid --set {text!r}: empty key path")
     try:
         return path, yaml_load(value) if value.strip() else None
+    except ConfigError as err:
+        raise ConfigError(f"Invalid --set {text[:80]!r}: {err}") from None
     except yaml.YAMLError as err:
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise ConfigError(
@@ -491,6 +528,8 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Experiment:
         raise ConfigError(f"{path} is not a text file: an experiment is a YAML file") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
     if raw is not None and not isinstance(raw, dict):
         raise ConfigError(
             f"{path}: an experiment must be a mapping of sections (name, data, model, search, "

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import errno
 import json
 import os
 import shutil
@@ -72,6 +73,10 @@ class NotARun(RunDirError):
     """The folder was not made by kerascnn: the kit neither writes into nor removes it."""
 
 
+class LinkedRunFile(RunDirError):
+    """A run file is a symbolic link: the kit never writes through one (its target is outside the run's care)."""
+
+
 class DamagedRunFile(RunDirError):
     """A run file cannot be read back; nothing was changed."""
 
@@ -83,6 +88,19 @@ def run_dir_for(name: str, out: str | Path = "runs") -> Path:
 
 
 # ----------------------------------------------------------------------------- atomic files
+def open_no_follow(path: str | Path, flags: int, mode: int = 0o644) -> int:
+    """``os.open`` that refuses a symbolic link at ``path`` (:class:`LinkedRunFile`) instead of writing its target."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, mode)
+    except OSError as err:
+        if err.errno != errno.ELOOP:
+            raise
+        raise LinkedRunFile(
+            f"{path} is a symbolic link (to {os.readlink(path)!r}); the kit does not write through links, so "
+            "nothing was written. Remove the link (its target is untouched) and run the same command again."
+        ) from None
+
+
 def _temp_name(path: Path) -> Path:
     # Same folder (so the rename is atomic), same suffix (Keras wants ".keras", matplotlib ".png").
     return path.with_name(f".tmp-{os.getpid()}-{path.name}")
@@ -92,7 +110,9 @@ def atomic_write(path: str | Path, data: str | bytes) -> None:
     """Write ``path`` whole or not at all: a temporary file, then ``os.replace``."""
     path = Path(path)
     with atomic_target(path) as tmp:
-        tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+        fd = open_no_follow(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
 
 
 @contextlib.contextmanager
@@ -100,6 +120,8 @@ def atomic_target(path: str | Path) -> Iterator[Path]:
     """For writers that take a file name (``model.save``, ``savefig``): write to the yielded path."""
     path = Path(path)
     tmp = _temp_name(path)
+    if tmp.is_symlink():  # a link left where the temporary goes: removed, never written through
+        tmp.unlink()
     try:
         yield tmp
         os.replace(tmp, path)
@@ -115,7 +137,7 @@ def append_line(path: str | Path, line: str) -> None:
     swallow the new one.
     """
     data = line.rstrip("\n").encode() + b"\n"
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = open_no_follow(path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
     try:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
@@ -291,7 +313,7 @@ class RunLock:
     def acquire(self) -> "RunLock":
         import fcntl
 
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = open_no_follow(self.path, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -9,8 +9,10 @@ everywhere.
 from __future__ import annotations
 
 import difflib
+import math
 import numbers
 import re
+import reprlib
 from typing import Any, Iterable, Sequence
 
 #: What data of each spatial rank is called, everywhere a message names it (``data.layout`` uses these words).
@@ -24,9 +26,19 @@ NAME_RULE = (
 )
 
 
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxlist, _SHOWN.maxdict, _SHOWN.maxstring, _SHOWN.maxother = 3, 8, 8, 200, 200
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` bounded in depth and length: a message never expands a huge or aliased value."""
+    text = _SHOWN.repr(value)
+    return text if len(text) <= 300 else text[:296] + " ..."
+
+
 def invalid(arg: str, value: Any, expected: str) -> ValueError:
     """Build the standard error for ``arg``: what was expected and what came."""
-    return ValueError(f"Invalid `{arg}`: expected {expected}. Received: {arg}={value!r}")
+    return ValueError(f"Invalid `{arg}`: expected {expected}. Received: {arg}={shown(value)}")
 
 
 def did_you_mean(value: Any, candidates: Iterable[Any]) -> str:
@@ -59,6 +71,11 @@ def is_int(value: Any) -> bool:
 def is_number(value: Any) -> bool:
     """True for Python/NumPy real numbers, False for bools (``True`` is not a rate)."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def is_finite(value: Any) -> bool:
+    """A real number that is neither infinite nor NaN (a learning rate of ``.inf`` trains nothing)."""
+    return is_number(value) and math.isfinite(value)
 
 
 def check_int(arg: str, value: Any, min_value: int = 1) -> int:

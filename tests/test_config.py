@@ -212,3 +212,38 @@ def test_the_experiment_module_imports_nothing_of_the_kit_above_validation():
     }
     kit = {m for m in imported if m and m.startswith("kerascnn")}
     assert kit <= {"kerascnn.validation", "kerascnn.experiments"}, kit  # experiments: the shipped YAML files
+
+
+def test_an_alias_bomb_or_deep_nesting_is_refused_before_anything_is_built(tmp_path):
+    """A 500-byte file whose aliases expand to billions of values, or nesting deeper than Python's stack."""
+    lines = ["a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"] + [
+        f"{x}: &{x} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]"
+        for p, x in zip("abcdefgh", "bcdefghi")
+    ]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(lines) + "\ntrain: {epochs: *i}\n")
+    assert len(bomb.read_bytes()) < 1000
+    with pytest.raises(ConfigError, match=r"bomb.yaml: the YAML holds [\d,]+ values once its aliases"):
+        config.load(bomb)
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("train: {epochs: " + "[" * 5000 + "]" * 5000 + "}\n")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        config.load(deep)
+    shallow = tmp_path / "shallow.yaml"  # aliases a real file uses are fine; a bad value's message stays short
+    shallow.write_text("seed: &x 3\ntrain: {epochs: *x, batch_size: [1, 2]}\n")
+    assert config.load(shallow, ["train.batch_size=4"]).train.epochs == 3
+    with pytest.raises(ConfigError, match=r"Invalid `train.batch_size`.*Received: train.batch_size=\[1, 2\]"):
+        config.load(shallow)
+    with pytest.raises(ConfigError) as err:
+        config.resolve({"train": {"epochs": [[list(range(1000))] * 50] * 50}})
+    assert len(str(err.value)) < 400
+
+
+def test_an_infinite_learning_rate_or_timeout_is_refused():
+    for key, section in (("learning_rate", "train"), ("worker_timeout", "search")):
+        for value in (float("inf"), float("nan")):
+            with pytest.raises(
+                ConfigError, match=f"Invalid `{section}.{key}`: expected a positive \\(finite\\) number"
+            ):
+                config.resolve({section: {key: value}})
+    assert config.yaml_load("lr: .inf")["lr"] == float("inf")  # YAML reads it; the rule refuses it

@@ -209,3 +209,26 @@ def test_damaged_keras_tuner_state_is_named(tmp_path):
     assert str(project / "oracle.json") in message and str(project / "trial_0" / "trial.json") in message
     assert "tuner0.json" not in message and "--overwrite" not in message
     rundir.check_tuner_state(tmp_path / "missing")  # a new run has no state yet
+
+
+def test_no_run_file_is_written_through_a_symbolic_link(tmp_path):
+    """A link where the lock, an appended log or a rewritten file goes: its target is never opened for writing."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("the user's file\n")
+    run_dir = tmp_path / "out" / "run"
+    run_dir.mkdir(parents=True)
+    (run_dir / rundir.LOCK).symlink_to(victim)
+    with pytest.raises(rundir.LinkedRunFile, match=r"\.kerascnn\.lock is a symbolic link .*nothing was written"):
+        rundir.open_run(run_dir, _cfg(), overwrite=False, printer=lambda line: None)
+    with pytest.raises(rundir.LinkedRunFile):
+        rundir.open_run(run_dir, _cfg(), overwrite=True, printer=lambda line: None)
+    (run_dir / "rejections.jsonl").symlink_to(victim)
+    with pytest.raises(rundir.LinkedRunFile, match="rejections.jsonl is a symbolic link"):
+        rundir.append_line(run_dir / "rejections.jsonl", "{}")
+    (run_dir / "summary.json").symlink_to(victim)
+    rundir.atomic_write(run_dir / "summary.json", "{}")  # replaces the link itself
+    assert not (run_dir / "summary.json").is_symlink() and (run_dir / "summary.json").read_text() == "{}"
+    (run_dir / ".tmp-{}-trials.csv".format(os.getpid())).symlink_to(victim)  # a link where the temporary goes
+    rundir.atomic_write(run_dir / "trials.csv", "a,b\n")
+    assert (run_dir / "trials.csv").read_text() == "a,b\n"
+    assert victim.read_text() == "the user's file\n"

@@ -274,6 +274,8 @@ def conv_block(x, filters=None, kernel_size=None, *, name: str = "block", **kwar
 
     The rank (1D/2D/3D) is read from ``x``. Returns the output tensor.
     """
+    if not hasattr(x, "shape") or getattr(x, "shape", None) is None:
+        raise invalid("x", x, "a Keras tensor of shape (batch, *spatial, channels), e.g. keras.Input((32, 32, 3))")
     rank = len(x.shape) - 2
     if rank not in (1, 2, 3):
         raise invalid("x", tuple(x.shape), "a tensor of shape (batch, *spatial, channels) with 1 to 3 spatial axes")

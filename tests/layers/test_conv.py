@@ -251,3 +251,10 @@ def test_bad_arguments_fail_early_with_a_clear_message(kwargs, arg, detail, monk
 def test_conv_block_refuses_a_flat_tensor():
     with pytest.raises(ValueError, match="spatial axes"):
         conv_block(keras.Input((16,)), 4)
+
+
+def test_conv_block_on_something_that_is_not_a_tensor_names_x():
+    from kerascnn.layers import conv_block
+
+    with pytest.raises(ValueError, match=r"Invalid `x`: expected a Keras tensor .* Received: x=None"):
+        conv_block(None, filters=4)
