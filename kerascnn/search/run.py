@@ -133,6 +133,7 @@ def _prepare(exp: Experiment, arrays, printer):
     dataset = load_dataset(exp.data, seed=exp.seed, arrays=arrays)
     strategy, replicas = device.strategy(exp.train, printer)
     hypermodel = CNNHyperModel.for_experiment(exp, dataset, replicas)
+    _check_folds(exp.search.cv_folds, dataset)
     try:
         hypermodel.check_defaults()
     except ValueError as err:
@@ -141,6 +142,23 @@ def _prepare(exp: Experiment, arrays, printer):
             f"cannot be built for input {'×'.join(map(str, dataset.input_shape))}: {err}"
         ) from None
     return dataset, hypermodel, strategy
+
+
+def _check_folds(folds, dataset) -> None:
+    """``search.cv_folds`` against the data: each stratified fold needs every class (before any folder is made)."""
+    if not folds:
+        return
+    import numpy as np
+
+    counts = np.bincount(np.concatenate([dataset.y_train, dataset.y_val]), minlength=dataset.num_classes)
+    smallest = int(counts.min())
+    if smallest < folds:
+        name = dataset.class_names[int(counts.argmin())]
+        raise ConfigError(
+            f"`search.cv_folds` ({folds}) is more than class {name!r} has samples in train+validation "
+            f"({smallest}): stratified folds need each class in every fold. Set search.cv_folds to at most "
+            f"{smallest}, or null. Received: search.cv_folds={folds}"
+        )
 
 
 def _make_tuner(exp: Experiment, hypermodel, run_dir: Path, strategy, printer):

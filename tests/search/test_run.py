@@ -807,3 +807,10 @@ def test_an_experiment_is_checked_once_per_run(monkeypatch):
     checked = run_module.check_experiment(experiment)
     run_module._prepare(checked, None, lambda line: None)
     assert checked is experiment and built == [] and spaces == [1]
+
+
+def test_more_folds_than_a_class_has_samples_is_refused_before_the_run_folder_exists(tmp_path):
+    experiment = _tiny("folds", search={"cv_folds": 50})
+    with pytest.raises(config.ConfigError, match=r"`search.cv_folds` \(50\) is more than class '\d' has samples"):
+        run_search(experiment, out=tmp_path, printer=lambda line: None)
+    assert not (tmp_path / "folds").exists()  # the corrected rerun is a new experiment, not "a different" one
