@@ -605,6 +605,24 @@ def test_refit_and_ensemble_are_scored_beside_the_searched_trial(pruned_run):
     assert any(line.startswith("refit: trial") for line in lines)
 
 
+def _small_digits_hypermodel():
+    """300 digits and a one-block CNN: what the refit and ensemble tests train."""
+    from kerascnn.data import load_dataset
+    from kerascnn.search.hypermodel import CNNHyperModel
+
+    data = load_dataset({"source": "digits", "subset": 300}, seed=0)
+    params = {"conv_layers": 1, "filters": 4, "dense_units": 8}
+    return data, CNNHyperModel(
+        data.input_shape,
+        data.num_classes,
+        tune_unlisted=False,
+        data=data,
+        seed=0,
+        params=params,
+        train={"batch_size": 32},
+    )
+
+
 def test_refit_seeds_average_refits_that_differ_only_in_their_seed():
     from types import SimpleNamespace
 
@@ -612,20 +630,9 @@ def test_refit_seeds_average_refits_that_differ_only_in_their_seed():
 
     import keras_tuner as kt
 
-    from kerascnn.data import load_dataset
     from kerascnn.results import finalize as finalize_module
-    from kerascnn.search.hypermodel import CNNHyperModel
 
-    data = load_dataset({"source": "digits", "subset": 300}, seed=0)
-    hm = CNNHyperModel(
-        data.input_shape,
-        data.num_classes,
-        tune_unlisted=False,
-        data=data,
-        seed=0,
-        params={"conv_layers": 1, "filters": 4, "dense_units": 8},
-        train={"batch_size": 32},
-    )
+    data, hm = _small_digits_hypermodel()
     trial, lines = SimpleNamespace(trial_id="3", hyperparameters=kt.HyperParameters()), []
     final = finalize_module._final_model(hm, trial, 2, 2, None, lines.append)
     members = [finalize_module._refit(hm, trial, 2, None, lambda line: None, replica=r) for r in range(2)]
@@ -649,20 +656,9 @@ def test_refit_ensemble_members_average_as_many_seeds_as_the_final_model(tmp_pat
 
     import keras_tuner as kt
 
-    from kerascnn.data import load_dataset
     from kerascnn.results import finalize as finalize_module
-    from kerascnn.search.hypermodel import CNNHyperModel
 
-    data = load_dataset({"source": "digits", "subset": 300}, seed=0)
-    hm = CNNHyperModel(
-        data.input_shape,
-        data.num_classes,
-        tune_unlisted=False,
-        data=data,
-        seed=0,
-        params={"conv_layers": 1, "filters": 4, "dense_units": 8},
-        train={"batch_size": 32},
-    )
+    data, hm = _small_digits_hypermodel()
     members = [SimpleNamespace(trial_id=t, hyperparameters=kt.HyperParameters()) for t in ("3", "5")]
     final = finalize_module._final_model(hm, members[0], 2, 2, None, lambda line: None)
     final.save(tmp_path / "final_model.keras")  # the best trial's: reused, not refit again
