@@ -35,13 +35,18 @@ COMPLETED, PRUNED, FAILED = "COMPLETED", "PRUNED", "FAILED"
 FINISHED = (COMPLETED, PRUNED, FAILED)
 
 
-def score(row: dict, objective: str) -> float | None:
-    """A trial row's objective as a number (``None`` when missing or not a number)."""
+def number(value) -> float | None:
+    """A trials.csv cell as a number (``None`` when empty, not a number, or NaN)."""
     try:
-        value = float(row.get(objective))  # type: ignore[arg-type]
+        out = float(value)
     except (TypeError, ValueError):
         return None
-    return None if math.isnan(value) else value
+    return None if math.isnan(out) else out
+
+
+def score(row: dict, objective: str) -> float | None:
+    """A trial row's objective as a number (``None`` when missing or not a number)."""
+    return number(row.get(objective))
 
 
 def _number(trial_id) -> tuple:

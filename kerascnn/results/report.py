@@ -47,10 +47,6 @@ def _summary(run_dir: Path) -> dict:
         ) from None
 
 
-def _float(value):
-    return files.score({"value": value}, "value")
-
-
 def knob_columns(rows: list[dict]) -> list[str]:
     return [
         c for c in (rows[0] if rows else {}) if c not in _FIXED_COLUMNS + _TRAIN_OBJECTIVES and not c.startswith("val_")
@@ -173,7 +169,7 @@ def baseline_results(summary: dict) -> list[tuple[str, dict]]:
 
 
 def _fmt(value, digits=4):
-    v = _float(value)
+    v = files.number(value)
     return "" if v is None else f"{v:.{digits}f}"
 
 
@@ -201,8 +197,8 @@ def _savefig(fig, path: Path) -> None:
 def plot_objective(rows, objective, path: Path) -> None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    xs = [i for i, r in enumerate(rows) if _float(r.get(objective)) is not None and r["status"] == COMPLETED]
-    ys = [_float(rows[i][objective]) for i in xs]
+    xs = [i for i, r in enumerate(rows) if files.number(r.get(objective)) is not None and r["status"] == COMPLETED]
+    ys = [files.number(rows[i][objective]) for i in xs]
     better = max if objective_direction(objective) == "max" else min
     best_so_far = [better(ys[: k + 1]) for k in range(len(ys))]
     ax.plot(xs, ys, "o", label=objective)
@@ -221,8 +217,8 @@ def plot_objective(rows, objective, path: Path) -> None:
 def plot_pareto(rows, path: Path, metric: str = "val_accuracy") -> list[dict]:
     """Accuracy against parameter count with the Pareto front; returns the front's rows."""
     plt = _pyplot()
-    done = [r for r in rows if r["status"] == COMPLETED and _float(r.get(metric)) is not None and r.get("params")]
-    points = [(float(r["params"]), _float(r[metric])) for r in done]
+    done = [r for r in rows if r["status"] == COMPLETED and files.number(r.get(metric)) is not None and r.get("params")]
+    points = [(float(r["params"]), files.number(r[metric])) for r in done]
     front = [done[i] for i in pareto_front(points)]
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     ax.scatter([p[0] for p in points], [p[1] for p in points], label="trials")
@@ -230,7 +226,7 @@ def plot_pareto(rows, path: Path, metric: str = "val_accuracy") -> list[dict]:
         ax.annotate(r["trial_id"], (x, y), textcoords="offset points", xytext=(3, 3), fontsize=7)
     ax.plot(
         [float(r["params"]) for r in front],
-        [_float(r[metric]) for r in front],
+        [files.number(r[metric]) for r in front],
         "-o",
         color="tab:red",
         label="Pareto front",
@@ -247,16 +243,16 @@ def plot_pareto(rows, path: Path, metric: str = "val_accuracy") -> list[dict]:
 def plot_knob_effects(rows, objective, path: Path) -> list[str]:
     """One small panel per hyperparameter: the objective of each trial against its value."""
     plt = _pyplot()
-    done = [r for r in rows if r["status"] == COMPLETED and _float(r.get(objective)) is not None]
+    done = [r for r in rows if r["status"] == COMPLETED and files.number(r.get(objective)) is not None]
     knobs = [k for k in knob_columns(rows) if len({r.get(k) for r in done}) > 1] or knob_columns(rows)
     cols = min(4, max(1, len(knobs)))
     nrows = max(1, math.ceil(len(knobs) / cols))
     fig, axes = plt.subplots(nrows, cols, figsize=(3.2 * cols, 2.6 * nrows), dpi=100, squeeze=False)
     for ax, knob in zip(axes.flat, knobs):
         values = [r.get(knob) or "n/a" for r in done]
-        categories = sorted(set(values), key=lambda v: (_float(v) is None, _float(v) or 0, v))
+        categories = sorted(set(values), key=lambda v: (files.number(v) is None, files.number(v) or 0, v))
         xs = [categories.index(v) for v in values]
-        ax.scatter(xs, [_float(r[objective]) for r in done], alpha=0.7)
+        ax.scatter(xs, [files.number(r[objective]) for r in done], alpha=0.7)
         ax.set_xticks(range(len(categories)), categories, fontsize=7, rotation=30)
         ax.set_title(knob, fontsize=8)
     for ax in list(axes.flat)[len(knobs) :]:

@@ -156,11 +156,11 @@ def check_setting(knob: str, setting: Any) -> None:
         if len(set(map(repr, setting))) != len(setting):
             raise ValueError(f"Invalid `{where}`: duplicate choices. Received: {where}={setting!r}")
         kinds = {
-            "a string" if isinstance(x, str) else "true/false" if isinstance(x, bool) else "a number" for x in setting
+            "strings" if isinstance(x, str) else "true/false" if isinstance(x, bool) else "numbers" for x in setting
         }
         if len(kinds) > 1 and knob not in TUPLE_KNOBS:  # keras-tuner's Choice holds one type
             raise ValueError(
-                f"Invalid `{where}`: the choices mix {' and '.join(sorted(kinds))} values, and keras-tuner's "
+                f"Invalid `{where}`: the choices mix {' and '.join(sorted(kinds))}, and keras-tuner's "
                 f"Choice holds one type. Search one kind per run (e.g. only names, or only numbers). "
                 f"Received: {where}={setting!r}"
             )

@@ -49,6 +49,6 @@ def test_values_inside_choices_and_ranges_are_validated_like_single_values(space
 def test_a_choice_list_of_mixed_kinds_is_refused_by_name():
     from kerascnn.search.space import check_space
 
-    with pytest.raises(ValueError, match=r"search.space.padding`: the choices mix a number and a string values"):
+    with pytest.raises(ValueError, match=r"search.space.padding`: the choices mix numbers and strings"):
         check_space({"padding": ["same", 3]}, ["simple_cnn"])
     check_space({"kernel_size": [3, "1x3"]}, ["simple_cnn"])  # tuple knobs write every choice as text
