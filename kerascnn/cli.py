@@ -167,8 +167,10 @@ def cmd_report(args) -> int:
 def cmd_evaluate(args) -> int:
     """scikit-learn metrics and the classification report of a saved model on a dataset's test split."""
     from kerascnn.evaluation.evaluate import evaluate_model, format_evaluation
+    from kerascnn.results.files import split_of
 
-    print(format_evaluation(evaluate_model(args.model, args.data, seed=args.seed)))
+    result = evaluate_model(args.model, args.data, seed=args.seed, split_file=split_of(args.model))
+    print(format_evaluation(result))
     return 0
 
 

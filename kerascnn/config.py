@@ -213,7 +213,9 @@ class DataSettings(Section):
     )
     allow_download: bool = setting(True, _BOOL)
     augmentation: dict = setting({}, AUGMENTATION)
-    cache: bool = setting(True, _BOOL)
+    #: Image folders: decode once into a cache keyed by what produced it (true: under the Keras cache;
+    #: a string: that folder), or decode every epoch (false).
+    cache: Any = setting(True, (lambda v: isinstance(v, bool) or _STR[0](v), "true, false or a folder path"))
     x_key: str = setting("x", _STR)
     y_key: str = setting("y", _STR)
     skip_bad_images: bool = setting(False, _BOOL)

@@ -10,6 +10,18 @@ import pytest
 import keras
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _keras_home(tmp_path_factory):
+    """The tests' Keras cache (datasets, decoded-image caches) is their own, never the user's ``~/.keras``."""
+    old = os.environ.get("KERAS_HOME")
+    os.environ["KERAS_HOME"] = str(tmp_path_factory.mktemp("keras_home"))
+    yield
+    if old is None:
+        os.environ.pop("KERAS_HOME", None)
+    else:
+        os.environ["KERAS_HOME"] = old
+
+
 @pytest.fixture(autouse=True)
 def _seed_and_clear():
     """Every test starts from a fixed seed and a fresh Keras name scope.

@@ -9,6 +9,7 @@ number of classes) is read from the ``Dataset``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -16,6 +17,7 @@ import keras
 
 from kerascnn.config import LAYOUTS, DataSettings
 from kerascnn.data.sources import SOURCE_LAYOUTS, SOURCES
+from kerascnn.data.streaming import ImageFiles, LazyArray, is_lazy, scale
 from kerascnn.validation import RANK_NAMES, check_choice, invalid
 
 #: Augmentation knobs, each a Keras preprocessing layer active only in training.
@@ -123,9 +125,12 @@ def check_arrays(x, y, what: str = "data", layout: str = "auto") -> tuple[np.nda
     images or volumes; a missing channel axis is added. Labels must be
     integers ``0..K-1`` with every class present and at least two classes.
     """
-    x, y = np.asarray(x), np.asarray(y)
+    lazy = is_lazy(x)  # read from disk batch by batch: its values are not scanned here
+    x, y = (x if lazy else np.asarray(x)), np.asarray(y)
     layout = resolve_layout(x.shape, layout, what)
     if x.ndim == LAYOUT_RANKS[layout] + 1:
+        if lazy:
+            raise ValueError(f"{what}: arrays read from disk need a channel axis; received shape {x.shape}")
         x = x[..., None]
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
@@ -135,9 +140,9 @@ def check_arrays(x, y, what: str = "data", layout: str = "auto") -> tuple[np.nda
         )
     if len(x) == 0:
         raise ValueError(f"{what}: no samples")
-    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+    if not lazy and (not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating)):
         raise ValueError(f"{what}: values must be real numbers; received dtype {x.dtype}")
-    if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
+    if not lazy and np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
         bad = int(np.sum(~np.isfinite(x).reshape(len(x), -1).all(axis=1)))
         raise ValueError(f"{what}: {bad} sample(s) contain NaN or infinite values")
     if np.issubdtype(y.dtype, np.floating):
@@ -158,36 +163,31 @@ def check_arrays(x, y, what: str = "data", layout: str = "auto") -> tuple[np.nda
     return x, y
 
 
-def scale(x: np.ndarray, mode="auto") -> np.ndarray:
-    """To float32: ``auto`` maps uint8 to [0, 1] and leaves floats alone; a number divides."""
-    if mode == "none":
-        return x.astype("float32")
-    if mode == "auto":
-        return (x.astype("float32") / 255.0) if x.dtype == np.uint8 else x.astype("float32")
-    return x.astype("float32") / float(mode)
-
-
 def split(x, y, *, validation_split: float, test_split: float, seed: int, x_test=None, y_test=None):
     """Stratified train / validation / test split (fractions of the whole data).
 
     With an official test split (``x_test`` given), ``test_split`` is ignored
-    and validation is taken from the training data.
+    and validation is taken from the training data. The split is drawn over
+    sample indices, so ``x`` may be a :class:`~kerascnn.data.streaming.LazyArray`
+    (nothing is read).
     """
     from sklearn.model_selection import train_test_split
 
     n = len(y) + (0 if x_test is None else len(y_test))
+    index = np.arange(len(y))
     if x_test is None:
         if not 0 < test_split < 1:
             raise invalid("data.test_split", test_split, "a fraction in (0, 1) for a source without a test split")
-        x, x_test, y, y_test = train_test_split(x, y, test_size=test_split, stratify=y, random_state=seed)
+        index, test_index = train_test_split(index, test_size=test_split, stratify=y, random_state=seed)
+        x_test, y_test = x[test_index], y[test_index]
     val_count = int(round(validation_split * n))
     if val_count < len(np.unique(y)):
         raise ValueError(
             f"data.validation_split={validation_split} leaves {val_count} validation samples, "
             f"fewer than the {len(np.unique(y))} classes; use a larger fraction"
         )
-    x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=val_count, stratify=y, random_state=seed)
-    return x_train, y_train, x_val, y_val, x_test, y_test
+    train_index, val_index = train_test_split(index, test_size=val_count, stratify=y[index], random_state=seed)
+    return x[train_index], y[train_index], x[val_index], y[val_index], x_test, y_test
 
 
 def subsample(x, y, count: int, seed: int):
@@ -196,11 +196,13 @@ def subsample(x, y, count: int, seed: int):
         return x, y
     from sklearn.model_selection import train_test_split
 
-    x, _, y, _ = train_test_split(x, y, train_size=count, stratify=y, random_state=seed)
-    return x, y
+    keep, _ = train_test_split(np.arange(len(y)), train_size=count, stratify=y, random_state=seed)
+    return x[keep], y[keep]
 
 
-def load_dataset(data: "DataSettings | dict | None" = None, *, seed: int = 0, arrays=None) -> Dataset:
+def load_dataset(
+    data: "DataSettings | dict | None" = None, *, seed: int = 0, arrays=None, split_file=None, printer=print
+) -> Dataset:
     """Load, check, scale and split a dataset.
 
     Args:
@@ -208,6 +210,10 @@ def load_dataset(data: "DataSettings | dict | None" = None, *, seed: int = 0, ar
             mapping of its keys, checked); ``None`` means the digits defaults.
         seed: makes the splits reproducible.
         arrays: ``(x, y)`` or ``(x, y, x_test, y_test)`` for ``source: arrays``.
+        split_file: a split written by :func:`write_split` (a run's ``split.csv``): when it exists, an
+            image folder is split as it says (the same files in each part), whatever the seed or
+            the files added since.
+        printer: where notes go (images decoded into the cache, images left out).
 
     Raises:
         ValueError / FileNotFoundError: before any training, naming the problem.
@@ -225,7 +231,7 @@ def load_dataset(data: "DataSettings | dict | None" = None, *, seed: int = 0, ar
             k: getattr(data, k)
             for k in ("path", "image_size", "color_mode", "allow_download", "x_key", "y_key", "skip_bad_images")
         }
-        x, y, x_test, y_test, names = SOURCES[source](source=source, **options)
+        x, y, x_test, y_test, names = SOURCES[source](source=source, printer=printer, **options)
     layout = resolve_layout(np.shape(x), layout, f"data ({source})")
     x, y = check_arrays(x, y, f"data ({source})", layout)
     if x_test is not None:
@@ -235,22 +241,108 @@ def load_dataset(data: "DataSettings | dict | None" = None, *, seed: int = 0, ar
                 f"data ({source}): test samples have shape {x_test.shape[1:]}, training samples {x.shape[1:]}"
             )
     num_classes = int(max(y.max(), -1 if y_test is None else y_test.max())) + 1
-    if data.subset:
+    names = list(names) if names else [str(i) for i in range(num_classes)]
+    stored = read_split(split_file, x) if split_file is not None and x_test is None else None
+    if stored is not None:  # the run's own split: its files, in its order
+        x, y = x[np.concatenate(stored)], y[np.concatenate(stored)]
+    elif data.subset:
         x, y = subsample(x, y, int(data.subset), seed)
         if x_test is not None:
             x_test, y_test = subsample(x_test, y_test, max(int(data.subset) // 4, num_classes * 2), seed)
-    x, x_test = scale(x, data.scale), None if x_test is None else scale(x_test, data.scale)
-    parts = split(
-        x,
-        y,
-        validation_split=data.validation_split,
-        test_split=data.test_split,
-        seed=seed,
-        x_test=x_test,
-        y_test=y_test,
-    )
-    names = list(names) if names else [str(i) for i in range(num_classes)]
+    if data.cache and is_lazy(x) and isinstance(x.store, ImageFiles):
+        x = _cached(x, data.cache, printer)
+    x, x_test = (_scaled(v, data.scale) for v in (x, x_test))
+    if stored is not None:
+        bounds = np.cumsum([len(part) for part in stored])
+        parts = [(x[a:b], y[a:b]) for a, b in zip((0, *bounds[:2]), bounds)]
+        parts = (*parts[0], *parts[1], *parts[2])
+    else:
+        parts = split(
+            x,
+            y,
+            validation_split=data.validation_split,
+            test_split=data.test_split,
+            seed=seed,
+            x_test=x_test,
+            y_test=y_test,
+        )
     return Dataset(*parts, class_names=names, source=source, layout=layout)
+
+
+def _scaled(x, mode):
+    """``x`` scaled to float32 now (an array) or as each batch is read (a ``LazyArray``)."""
+    if x is None:
+        return None
+    if is_lazy(x):
+        return LazyArray(x.store, x.rows, mode, x.names)
+    return scale(x, mode)
+
+
+def _cached(x: LazyArray, cache, printer) -> LazyArray:
+    """Image files ``x`` as rows of the decoded-image cache (``data.cache``: true, or the cache's folder)."""
+    from kerascnn.data.sources import keras_cache_dir
+    from kerascnn.data.streaming import cached_images
+
+    files = x.store
+    subset = ImageFiles(files.root, tuple(x.paths), files.image_size, files.channels)
+    folder = keras_cache_dir("kerascnn") if cache is True else Path(cache).expanduser()
+    return LazyArray(cached_images(subset, folder, printer=printer), names=subset.paths)
+
+
+#: The columns of a stored split (``split.csv``): a file relative to ``data.path``, and its part.
+SPLIT_PARTS = ("train", "validation", "test")
+
+
+def write_split(path, dataset: Dataset) -> bool:
+    """Write which file is in which part (``file,part`` rows) for a dataset read from files; False for arrays."""
+    import csv
+
+    from kerascnn.rundir import atomic_target
+
+    parts = (dataset.x_train, dataset.x_val, dataset.x_test)
+    if not all(is_lazy(p) and p.paths is not None for p in parts):
+        return False
+    with atomic_target(Path(path)) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["file", "part"])
+        for part, x in zip(SPLIT_PARTS, parts):
+            writer.writerows([name, part] for name in x.paths)
+    return True
+
+
+def read_split(path, x) -> list[np.ndarray] | None:
+    """The indices into ``x`` of each part a stored split lists; None when there is none or ``x`` has no files.
+
+    Raises:
+        ValueError: the split lists a file that is no longer in the folder, or is damaged.
+    """
+    import csv
+
+    path = Path(path)
+    if not path.is_file() or not is_lazy(x) or x.paths is None:
+        return None
+    where = {name: i for i, name in enumerate(x.paths)}
+    parts: dict[str, list[int]] = {part: [] for part in SPLIT_PARTS}
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows or rows[0] != ["file", "part"]:
+        raise ValueError(f"{str(path)!r} is not a stored split (expected the header file,part)")
+    missing = []
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != 2 or row[1] not in parts:
+            raise ValueError(f"{str(path)!r} line {line}: expected file,part with part in {SPLIT_PARTS}; got {row}")
+        if row[0] in where:
+            parts[row[1]].append(where[row[0]])
+        else:
+            missing.append(row[0])
+    if missing:
+        raise ValueError(
+            f"data.path: {len(missing)} file(s) of this run's split ({str(path)!r}) are no longer in the "
+            f"folder, e.g. {missing[0]!r}; put them back to resume or evaluate this run, or start a new run"
+        )
+    if any(not parts[p] for p in SPLIT_PARTS):
+        raise ValueError(f"{str(path)!r}: every part ({', '.join(SPLIT_PARTS)}) needs at least one file")
+    return [np.asarray(parts[p], dtype=np.int64) for p in SPLIT_PARTS]
 
 
 def source_layout(source: str, layout: str) -> str:
@@ -322,16 +414,26 @@ def augmentation_layers(augmentation: dict | None, seed: int = 0, rank: int = 2)
 
 
 def make_pipeline(x, y, batch_size: int, *, shuffle: bool, seed: int = 0, cache: bool = True):
-    """Batches for ``fit``: a ``tf.data`` pipeline (cached, shuffled, prefetched) on TensorFlow, else
-    :class:`ArrayBatches`.
+    """Batches for ``fit`` (or, with ``y=None``, for ``predict``): shuffled, batched and prefetched.
+
+    In-memory arrays: a ``tf.data`` pipeline (cached in memory) on TensorFlow,
+    else :class:`ArrayBatches`. A :class:`~kerascnn.data.streaming.LazyArray`
+    is read batch by batch: image files on TensorFlow by a ``tf.data``
+    pipeline that decodes in parallel with TensorFlow's own ops (what
+    ``keras.utils.image_dataset_from_directory`` runs), anything else
+    (cached images, rows of a large ``.npz``, every store on JAX and PyTorch)
+    by :class:`ArrayBatches` with worker threads reading ahead.
 
     Augmentation is not here: it runs inside the model (:func:`augmentation_layers`),
-    so both pipelines only shuffle and batch.
+    so the pipelines only read, shuffle and batch.
     """
-    if keras.backend.backend() != "tensorflow":
+    lazy = is_lazy(x)
+    if keras.backend.backend() == "tensorflow" and lazy and isinstance(x.store, ImageFiles):
+        return _file_pipeline(x, y, batch_size, shuffle=shuffle, seed=seed)
+    if keras.backend.backend() != "tensorflow" or lazy:
         from kerascnn.device import batch_multiple, gpu_names
 
-        multiple = batch_multiple()
+        multiple = batch_multiple() if keras.backend.backend() != "tensorflow" else 1
         return ArrayBatches(
             x,
             y,
@@ -339,20 +441,41 @@ def make_pipeline(x, y, batch_size: int, *, shuffle: bool, seed: int = 0, cache:
             shuffle=shuffle,
             seed=seed,
             multiple=multiple,
-            on_device=multiple == 1 and bool(gpu_names()),
+            on_device=not lazy and multiple == 1 and bool(gpu_names()),
         )
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    ds = tf.data.Dataset.from_tensor_slices(x if y is None else (x, y))
     if cache:
         ds = ds.cache()
     if shuffle:
-        ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
+def _file_pipeline(x: LazyArray, y, batch_size: int, *, shuffle: bool, seed: int):
+    """Image files as ``tf.data``: the file list shuffled, decoded and resized in parallel, batched, scaled."""
+    import tensorflow as tf
+
+    from kerascnn.data.streaming import tf_decoder
+
+    files = x.store
+    paths = np.asarray([str(files.root / files.paths[r]) for r in x.rows])
+    ds = tf.data.Dataset.from_tensor_slices(paths if y is None else (paths, np.asarray(y)))
+    if shuffle:
+        ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    decode = tf_decoder(files.image_size, files.channels)
+    divisor = {"auto": 255.0, "none": 1.0}.get(x.scale_mode, x.scale_mode)
+    ds = ds.map(
+        lambda path, *label: (decode(path), *label), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    ).batch(batch_size)
+    ds = ds.map(lambda images, *label: (tf.cast(images, tf.float32) / float(divisor), *label))
+    ds = ds.map(lambda images, *label: images if not label else (images, *label))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
 class ArrayBatches(keras.utils.PyDataset):
-    """In-memory arrays as a ``keras.utils.PyDataset``: what the ``tf.data`` pipeline does, on any backend.
+    """Samples as a ``keras.utils.PyDataset``: what the ``tf.data`` pipeline does, on any backend.
 
     A new permutation of all samples each epoch (``shuffle``), drawn from a
     generator seeded with ``seed``: the same seed gives the same batches, epoch
@@ -360,26 +483,36 @@ class ArrayBatches(keras.utils.PyDataset):
     ``multiple``: every batch's size is made a multiple of it (the devices of
     Keras' JAX data parallelism cannot split an odd batch), by leaving out at
     most ``multiple - 1`` samples per epoch (different ones each epoch when
-    shuffled). ``on_device``: the arrays are copied to the backend's default
-    device once and batches are gathered there, so a GPU step does not wait
-    for a host-to-device copy (meant for datasets that fit in GPU memory).
+    shuffled); without labels (``y=None``, a prediction) the last batch is
+    padded with zeros instead, so every sample is predicted. ``on_device``:
+    the arrays are copied to the backend's default device once and batches
+    are gathered there, so a GPU step does not wait for a host-to-device copy
+    (meant for datasets that fit in GPU memory). A
+    :class:`~kerascnn.data.streaming.LazyArray` is read a batch at a time by
+    :data:`~kerascnn.data.streaming.DECODE_THREADS` worker threads, ahead of
+    the training step.
     """
 
     def __init__(
         self, x, y, batch_size: int, *, shuffle: bool, seed: int = 0, multiple: int = 1, on_device: bool = False
     ):
-        super().__init__()
-        self.x, self.y = x, np.asarray(y)
+        from kerascnn.data.streaming import DECODE_THREADS
+
+        lazy = is_lazy(x)
+        super().__init__(workers=DECODE_THREADS if lazy else 1, max_queue_size=4 if lazy else 10)
+        self.x, self.y = x, (None if y is None else np.asarray(y))
+        self.multiple = multiple
         self.batch_size = max(multiple, batch_size - batch_size % multiple)
-        self.size = len(self.y) - len(self.y) % multiple
+        self.size = len(x) if y is None else len(x) - len(x) % multiple
         self._labels = self.y
         if on_device:
-            self.x, self._labels = keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(self.y)
+            self.x = keras.ops.convert_to_tensor(x)
+            self._labels = None if y is None else keras.ops.convert_to_tensor(self.y)
         self._rng = np.random.default_rng(seed) if shuffle else None
         self._order = self._draw()
 
     def _draw(self):
-        order = self._rng.permutation(len(self.y)) if self._rng is not None else np.arange(len(self.y))
+        order = self._rng.permutation(len(self.x)) if self._rng is not None else np.arange(len(self.x))
         return order[: self.size]
 
     def __len__(self):
@@ -387,12 +520,24 @@ class ArrayBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index):
         idx = self._order[index * self.batch_size : (index + 1) * self.batch_size]
-        if self._rng is None:  # in order: a slice is a view, no copy
-            idx = slice(int(idx[0]), int(idx[-1]) + 1)
+        sel = idx
+        if is_lazy(self.x):
+            x = self.x.read(idx)
+        elif self._rng is None:  # in order: a slice is a view, no copy
+            sel = slice(int(idx[0]), int(idx[-1]) + 1)
+            x = self.x[sel]
         elif not isinstance(self.x, np.ndarray):  # on the device: gather there
-            idx = keras.ops.convert_to_tensor(idx)
-            return keras.ops.take(self.x, idx, axis=0), keras.ops.take(self._labels, idx, axis=0)
-        return self.x[idx], self._labels[idx]
+            device_idx = keras.ops.convert_to_tensor(idx)
+            x = keras.ops.take(self.x, device_idx, axis=0)
+            if self._labels is None:
+                return x
+            return x, keras.ops.take(self._labels, device_idx, axis=0)
+        else:
+            x = self.x[idx]
+        if self._labels is None:
+            short = -len(idx) % self.multiple
+            return np.concatenate([x, np.zeros((short, *x.shape[1:]), x.dtype)]) if short else x
+        return x, self._labels[sel]
 
     def on_epoch_end(self):
         if self._rng is not None:

@@ -18,9 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kerascnn.data.streaming import IMAGE_EXTENSIONS, ImageFiles
 from kerascnn.validation import invalid
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 
 def keras_cache_dir(subdir: str = "datasets") -> Path:
@@ -134,13 +133,15 @@ def load_keras_source(source: str, allow_download: bool = True, label_mode: str 
 
 
 def load_image_folder(path=None, image_size=(64, 64), color_mode="rgb", skip_bad_images=False, printer=print, **_):
-    """``path/<class name>/<image files>``: one subfolder per class, names sorted.
+    """``path/<class name>/<image files>``: one subfolder per class, names sorted; a file list, not pixels.
 
-    An image that cannot be read (empty, truncated, not an image) stops the
-    load with its file named; with ``skip_bad_images`` it is left out and the
-    count is reported instead.
+    Returns a :class:`~kerascnn.data.streaming.LazyArray` over the files:
+    nothing is decoded here. Each file's header is read, so a file that is
+    not an image (empty, foreign, a broken link) stops the load with its name;
+    with ``skip_bad_images`` it is left out and the count reported instead.
+    Hidden files and folders are ignored.
     """
-    import keras
+    from kerascnn.data.streaming import LazyArray, check_image_file
 
     if path is None:
         raise invalid("data.path", path, "the folder holding one subfolder per class")
@@ -150,32 +151,43 @@ def load_image_folder(path=None, image_size=(64, 64), color_mode="rgb", skip_bad
     classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not classes:
         raise ValueError(f"data.path: {str(root)!r} has no class subfolders (expected one folder per class)")
-    xs, ys, bad = [], [], []
+    if len(classes) < 2:
+        raise ValueError(
+            f"data.path: {str(root)!r} has one class folder ({classes[0]!r}); a classifier needs at least two"
+        )
+    names, ys, bad = [], [], []
     for label, name in enumerate(classes):
-        files = sorted(f for f in (root / name).iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
+        files = sorted(
+            f.name
+            for f in (root / name).iterdir()
+            if f.suffix.lower() in IMAGE_EXTENSIONS and not f.name.startswith(".")
+        )
         if not files:
             raise ValueError(
                 f"data.path: class folder {str(root / name)!r} holds no images ({', '.join(IMAGE_EXTENSIONS)})"
             )
         for file in files:
             try:
-                img = keras.utils.load_img(file, color_mode=color_mode, target_size=tuple(image_size))
-                xs.append(keras.utils.img_to_array(img, dtype="uint8"))
+                check_image_file(root / name / file)
             except Exception as err:  # PIL raises several types for empty, truncated or foreign files
                 if not skip_bad_images:
                     raise ValueError(
-                        f"data.path: cannot read the image {str(file)!r} ({type(err).__name__}: "
+                        f"data.path: cannot read the image {str(root / name / file)!r} ({type(err).__name__}: "
                         f"{err}). Remove or replace it, or set data.skip_bad_images: true to "
                         "leave unreadable images out."
                     ) from None
-                bad.append(file)
+                bad.append(root / name / file)
                 continue
+            names.append(f"{name}/{file}")
             ys.append(label)
     if bad:
         printer(f"data.path: left out {len(bad)} unreadable image(s) (data.skip_bad_images), e.g. {str(bad[0])!r}")
-    if not xs:
+    if not names:
         raise ValueError(f"data.path: none of the images in {str(root)!r} could be read")
-    return np.stack(xs), np.asarray(ys, dtype=np.int64), None, None, classes
+    store = ImageFiles(
+        root.resolve(), tuple(names), tuple(int(s) for s in image_size), 1 if color_mode == "grayscale" else 3
+    )
+    return LazyArray(store), np.asarray(ys, dtype=np.int64), None, None, classes
 
 
 def load_npz(path=None, x_key="x", y_key="y", **_):
@@ -199,10 +211,10 @@ def load_npz(path=None, x_key="x", y_key="y", **_):
         with archive as f:
             keys = set(f.files)
             if {"x_train", "y_train"} <= keys:
-                test = (f["x_test"], f["y_test"]) if {"x_test", "y_test"} <= keys else (None, None)
-                x, y = f["x_train"], f["y_train"]
+                test = (_samples(f, path, "x_test"), f["y_test"]) if {"x_test", "y_test"} <= keys else (None, None)
+                x, y = _samples(f, path, "x_train"), f["y_train"]
             elif {x_key, y_key} <= keys:
-                x, y, test = f[x_key], f[y_key], (None, None)
+                x, y, test = _samples(f, path, x_key), f[y_key], (None, None)
             else:
                 raise KeyError(sorted(keys))
     except KeyError:
@@ -216,6 +228,23 @@ def load_npz(path=None, x_key="x", y_key="y", **_):
             f"data.path: cannot read {str(path)!r} as an .npz file ({type(err).__name__}: {err})"
         ) from None
     return x, y, test[0], test[1], None
+
+
+#: An ``.npz`` member holding more bytes than this is read by rows, when it is stored uncompressed.
+STREAM_BYTES = 1 << 30
+
+
+def _samples(archive, path, key: str):
+    """Member ``key`` of an open ``.npz``: in memory, or, when larger than :data:`STREAM_BYTES` and stored
+    uncompressed (``np.savez``), a :class:`~kerascnn.data.streaming.LazyArray` reading its rows from disk."""
+    from kerascnn.data.streaming import LazyArray, stored_member_rows
+
+    info = archive.zip.getinfo(f"{key}.npy")
+    if info.file_size > STREAM_BYTES:
+        rows = stored_member_rows(Path(path), f"{key}.npy")
+        if rows is not None and rows.dtype.kind in "uif" and len(rows.shape) > 1:
+            return LazyArray(rows)
+    return archive[key]
 
 
 def mnist1d_cache_file() -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def evaluate_model(model_path: str | Path, data: str = "digits", seed: int | None = None) -> dict:
+def evaluate_model(model_path: str | Path, data: str = "digits", seed: int | None = None, split_file=None) -> dict:
     """Load ``model_path`` and score it on the test split of ``data``.
 
     Args:
@@ -14,6 +14,8 @@ def evaluate_model(model_path: str | Path, data: str = "digits", seed: int | Non
             experiment YAML, whose ``data`` section and ``seed`` are used, so the
             test split is the one that experiment held out.
         seed: overrides the split seed.
+        split_file: a run's stored split (``split.csv``, :func:`kerascnn.data.write_split`): an image
+            folder is split as that run split it (``kerascnn evaluate`` finds the run's own).
 
     Returns:
         ``{"metrics": {...}, "report": str, "y_true": ..., "y_pred": ..., "dataset": Dataset}``.
@@ -34,7 +36,7 @@ def evaluate_model(model_path: str | Path, data: str = "digits", seed: int | Non
         data_section, split_seed = cfg.data, cfg.seed
     else:
         data_section, split_seed = {"source": data}, 0
-    dataset = load_dataset(data_section, seed=split_seed if seed is None else seed)
+    dataset = load_dataset(data_section, seed=split_seed if seed is None else seed, split_file=split_file)
     model = keras.saving.load_model(model_path, compile=False)
     expected = tuple(model.input_shape[1:])
     if expected != dataset.input_shape:

@@ -63,12 +63,20 @@ def predict_probabilities(model, x, batch_size: int = 256) -> np.ndarray:
     """The model's outputs for ``x`` as a numpy array, every sample predicted exactly once.
 
     A set that fits one batch goes through ``predict_on_batch`` (no per-call
-    data and callback setup). Under Keras' JAX data parallelism every batch
-    must split evenly over the devices, so the inputs are padded to a multiple
-    of their count and the padding's outputs dropped.
+    data and callback setup); samples read from disk
+    (:class:`~kerascnn.data.streaming.LazyArray`) go through the input
+    pipeline. Under Keras' JAX data parallelism every batch must split evenly
+    over the devices, so the inputs are padded to a multiple of their count
+    and the padding's outputs dropped.
     """
+    from kerascnn.data.streaming import is_lazy
     from kerascnn.device import batch_multiple
 
+    if is_lazy(x):  # read from disk a batch at a time (padded for the devices by the pipeline)
+        from kerascnn.data import make_pipeline
+
+        batches = make_pipeline(x, None, batch_size, shuffle=False)
+        return np.asarray(model.predict(batches, verbose=0))[: len(x)]
     multiple, n = batch_multiple(), len(x)
     if multiple > 1 and (n % multiple or batch_size % multiple):
         x = np.concatenate([x, np.zeros((-n % multiple,) + tuple(x.shape[1:]), x.dtype)])

@@ -24,6 +24,8 @@ BEST_MODEL = "best_model.keras"
 FINAL_MODEL = "final_model.keras"
 ENSEMBLE_MODEL = "ensemble_model.keras"
 REPORT = "report.md"
+#: Which file of an image folder is in which part (train, validation, test): a resume and evaluate reuse it.
+SPLIT = "split.csv"
 #: Each trial's facts (seconds, parameters, batch size, per-epoch history), in its keras-tuner folder.
 TRIAL_FACTS = "kerascnn.json"
 #: keras-tuner's project folder and the TensorBoard logs, inside the run directory.
@@ -83,3 +85,9 @@ def read_trials(run_dir: str | Path) -> list[dict]:
         raise FileNotFoundError(f"{run_dir} has no {TRIALS}: is it a kerascnn run directory?")
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def split_of(model_path) -> Path | None:
+    """The stored split (:data:`SPLIT`) of the run directory holding ``model_path`` (its folder or two above)."""
+    folders = list(Path(model_path).resolve().parents)[:3]
+    return next((folder / SPLIT for folder in folders if (folder / SPLIT).is_file()), None)

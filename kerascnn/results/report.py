@@ -165,7 +165,15 @@ def baseline_results(summary: dict) -> list[tuple[str, dict]]:
     scored = summary.get("baselines")
     if scored is None and summary.get("baseline"):
         scored = {"svc": summary["baseline"]}
-    return [(LABELS.get(name, f"{name} baseline"), metrics) for name, metrics in (scored or {}).items() if metrics]
+    return [
+        (
+            LABELS.get(name, f"{name} baseline")
+            + (f" (fit on a stratified sample of {m['fit_samples']})" if m.get("fit_samples") else ""),
+            m,
+        )
+        for name, m in (scored or {}).items()
+        if m
+    ]
 
 
 def _fmt(value, digits=4):

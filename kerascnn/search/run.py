@@ -91,7 +91,8 @@ def run_search(
     run_dir = rundir.run_dir_for(exp.name, out)
     if role != "worker":
         rundir.check_usable(run_dir, overwrite)  # refuse a folder the kit did not make before loading anything
-    dataset, hypermodel, strategy = _prepare(exp, arrays, printer)
+    split_file = None if overwrite else run_dir / files.SPLIT  # a resumed run keeps its files in each part
+    dataset, hypermodel, strategy = _prepare(exp, arrays, printer, split_file)
     hypermodel.progress = progress and not exp.train.verbose
     if role == "worker":  # the chief owns (creates, locks) the run directory; a worker only adds its trials
         distributed.wait_for_chief(exp.search.worker_timeout, printer)  # it serves once the run exists
@@ -107,6 +108,10 @@ def run_search(
             if fresh:  # made by this call and holding no trial yet: do not leave it to block the corrected rerun
                 shutil.rmtree(run_dir, ignore_errors=True)
             raise
+        if role != "worker" and not (run_dir / files.SPLIT).exists():
+            from kerascnn.data import write_split
+
+            write_split(run_dir / files.SPLIT, dataset)  # samples read from files: which file is in which part
         with deferred_during_fit():  # a Ctrl-C stops the search between training steps (search/interrupt.py)
             _search(tuner, exp, dataset, run_dir, printer)
             if role == "worker":
@@ -119,7 +124,7 @@ def run_search(
     return run_dir
 
 
-def _prepare(exp: Experiment, arrays, printer):
+def _prepare(exp: Experiment, arrays, printer, split_file=None):
     """Load and check the data and the hypermodel: every error an experiment can hold, before any file."""
     import keras
 
@@ -130,7 +135,7 @@ def _prepare(exp: Experiment, arrays, printer):
     _compat.quiet_trial_tracebacks()  # a failed trial's reason goes to its progress line and trials.csv
     device.configure(exp.train, printer)
     keras.utils.set_random_seed(exp.seed)
-    dataset = load_dataset(exp.data, seed=exp.seed, arrays=arrays)
+    dataset = load_dataset(exp.data, seed=exp.seed, arrays=arrays, split_file=split_file, printer=printer)
     strategy, replicas = device.strategy(exp.train, printer)
     hypermodel = CNNHyperModel.for_experiment(exp, dataset, replicas)
     _check_folds(exp.search.cv_folds, dataset)

@@ -20,6 +20,7 @@ import keras
 import keras_tuner as kt
 
 from kerascnn.data import make_pipeline
+from kerascnn.data.streaming import concat
 from kerascnn.evaluation.metrics import SklearnMetrics, epoch_aligned
 from kerascnn.memory import released_trial_graphs
 from kerascnn.search.interrupt import StepInterrupt
@@ -144,7 +145,7 @@ def refit(hm, hp, epochs: int, strategy=None, seed: int | None = None, callbacks
 
 def train_and_validation(hm):
     """The train and validation splits as one set (what k-fold splits and a refit learns from)."""
-    return (np.concatenate([hm.data.x_train, hm.data.x_val]), np.concatenate([hm.data.y_train, hm.data.y_val]))
+    return concat(hm.data.x_train, hm.data.x_val), np.concatenate([hm.data.y_train, hm.data.y_val])
 
 
 def fit_fresh(hm, model, x, y, batch_size, epochs, callbacks=()):

@@ -75,7 +75,7 @@ def test_image_folder(tmp_path):
         }
     )
     assert d.class_names == ["cat", "dog"] and d.input_shape == (8, 8, 3)
-    cats = d.x_train[d.y_train == 0]
+    cats = np.asarray(d.x_train[d.y_train == 0])
     assert cats.max() < 0.2  # dark images are class 0
 
 
