@@ -169,3 +169,24 @@ def test_out_that_is_a_file(tmp_path, capsys):
     (tmp_path / "runs").write_text("a file")
     assert cli.main(["search", _experiment(tmp_path), "--out", str(tmp_path / "runs")]) == 3
     assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_a_photo_folder_run_keeps_its_split_through_resume_and_evaluate(tmp_path, capsys):
+    import csv
+
+    from tests.data.test_streaming import _folder
+
+    photos = _folder(tmp_path / "photos")
+    exp = _experiment(tmp_path, source="image_folder", path=str(photos), image_size=[8, 8], subset=None)
+    out = tmp_path / "runs"
+    assert cli.main(["search", exp, "--out", str(out)]) == 0
+    split = (out / "run" / "split.csv").read_text()
+    rows = list(csv.DictReader(split.splitlines()))
+    assert len(rows) == 24 and {r["part"] for r in rows} == {"train", "validation", "test"}
+    _folder(photos, counts=(("cat", 30, 30), ("dog", 30, 200)))  # more photos arrive before the resume
+    assert cli.main(["search", exp, "--out", str(out), "--max-trials", "2"]) == 0
+    assert (out / "run" / "split.csv").read_text() == split
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(out / "run" / "best_model.keras"), "--data", exp]) == 0
+    tested = sum(r["part"] == "test" for r in rows)
+    assert f"test samples: {tested}\n" in capsys.readouterr().out

@@ -6,6 +6,7 @@
     python tools/bench.py models [--size 64] [--batch 16] [--steps 5] [--rounds 5]
     python tools/bench.py quality [--trials 16] [--seeds 0 1 2]
     python tools/bench.py gpu [--size 224] [--batch 64] [--steps 20] [--rounds 2] [--skip-search]
+    python tools/bench.py data [--small 2000] [--big 20000] [--size 64] [--rounds 3]
 
 ``search``: the kit's search (``run_search``) against a plain keras-tuner script
 running the same trials (the same hyperparameter values, epochs and batch
@@ -36,6 +37,17 @@ workers, on this machine; wall-time ratio and trials per minute.
 ``mobilenet_v2``, ``efficientnet_b0`` and ``densenet121`` against
 keras.applications' same networks, built and compiled alike in one process,
 timed in alternating A/B rounds; the ratio kit / keras (goal >= 0.98).
+
+``data``: an image folder streamed from disk. Generates two folders of
+``--size``² JPEGs (``--small`` and ``--big`` images, four classes) and runs
+the same one-trial search on each, twice (a cold decoded-image cache, then
+a warm one), each in its own process: peak resident memory and the seconds
+until the first trial starts. Then input throughput on the small folder
+(decode, resize, batch; no training): the kit's uncached stream against
+``keras.utils.image_dataset_from_directory``, alternating for ``--rounds``
+rounds. Last lines: ``memory ratio (big / small images): X`` (goal <= 1.2),
+``first-trial speedup (warm / cold cache): X`` (goal >= 5) and ``throughput
+ratio (kit / image_dataset_from_directory): Y`` (goal >= 0.9).
 
 ``gpu`` (any Keras backend; set ``KERAS_BACKEND``): on the first GPU, the
 default experiment's search wall time and seconds per trial (goal on one
@@ -630,6 +642,108 @@ def bench_gpu(size: int, batch: int, steps: int, rounds: int, search: bool = Tru
     return report
 
 
+_DATA_RUN = """
+import json, resource, sys, time
+from kerascnn.search import run_search
+start, first = time.perf_counter(), []
+def printer(line):
+    if line.startswith("kerascnn search") and not first:
+        first.append(time.perf_counter() - start)
+run_search(json.loads(sys.argv[1]), out=sys.argv[2], printer=printer)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"peak_rss_mb": round(peak, 1), "first_trial_s": round(first[0], 2)}))
+"""
+
+
+def _photo_folder(root: Path, count: int, size: int) -> Path:
+    """``count`` JPEGs of ``size``² pixels in four class folders: noisy colour fields, a class per hue."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        label = i % 4
+        folder = root / f"class{label}"
+        folder.mkdir(parents=True, exist_ok=True)
+        base = np.zeros((size, size, 3)) + 60
+        base[..., label % 3] += 40 + 20 * label
+        image = np.clip(base + rng.normal(0, 30, base.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(image).save(folder / f"{i:06d}.jpg", quality=90)
+    return root
+
+
+def bench_data(small: int, big: int, size: int, rounds: int) -> dict:
+    """Memory and start time of a search on a small and a big image folder; input throughput against Keras'."""
+    import subprocess
+
+    import keras
+
+    from kerascnn.data import make_pipeline
+    from kerascnn.data.sources import load_image_folder
+
+    report: dict = {"benchmark": "data", "image_size": size, "cpu_count": os.cpu_count()}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        folders = {n: _photo_folder(tmp / f"photos{n}", n, size) for n in (small, big)}
+        for n, folder in folders.items():
+            for run in ("cold", "warm"):
+                cfg = {
+                    "name": f"data{n}{run}",
+                    "data": {
+                        "source": "image_folder",
+                        "path": str(folder),
+                        "image_size": [size, size],
+                        "cache": str(tmp / f"cache{n}"),
+                    },
+                    "search": {"max_trials": 1, "refit": False},
+                    "train": {"epochs": 1},
+                }
+                out = subprocess.run(
+                    [sys.executable, "-c", _DATA_RUN, json.dumps(cfg), str(tmp / "runs")],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                report[f"{n}_{run}"] = json.loads(out.stdout.strip().splitlines()[-1])
+        x, y, *_ = load_image_folder(folders[small], image_size=(size, size))  # the whole folder, not decoded
+        kit_batches = make_pipeline(x, y, 64, shuffle=False)
+        keras_batches = keras.utils.image_dataset_from_directory(
+            folders[small], image_size=(size, size), batch_size=64, shuffle=False, verbose=False
+        )
+
+        def images_per_second(batches):
+            start, count = time.perf_counter(), 0
+            for images, _ in batches:
+                count += int(images.shape[0])
+            return count / (time.perf_counter() - start)
+
+        images_per_second(kit_batches), images_per_second(keras_batches)  # warm-up: files in the page cache
+        kit, plain = [], []
+        for r in range(rounds):
+            order = ((kit, kit_batches), (plain, keras_batches))
+            for sink, batches in order if r % 2 == 0 else order[::-1]:
+                sink.append(images_per_second(batches))
+    ratios = [k / p for k, p in zip(kit, plain)]
+    report.update(
+        {
+            "throughput_images_per_s": {
+                "kit": [round(v) for v in kit],
+                "image_dataset_from_directory": [round(v) for v in plain],
+            },
+            "throughput_ratio_median": round(statistics.median(ratios), 3),
+            "memory_ratio": round(report[f"{big}_cold"]["peak_rss_mb"] / report[f"{small}_cold"]["peak_rss_mb"], 3),
+            "memory_ratio_warm": round(
+                report[f"{big}_warm"]["peak_rss_mb"] / report[f"{small}_warm"]["peak_rss_mb"], 3
+            ),
+            "first_trial_speedup": round(
+                report[f"{big}_cold"]["first_trial_s"] / report[f"{big}_warm"]["first_trial_s"], 2
+            ),
+            "goals": {"memory_ratio": "<= 1.2", "first_trial_speedup": ">= 5", "throughput_ratio": ">= 0.9"},
+        }
+    )
+    return report
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -664,7 +778,19 @@ def main(argv=None) -> int:
     g.add_argument("--steps", type=int, default=20)
     g.add_argument("--rounds", type=int, default=2)
     g.add_argument("--skip-search", action="store_true", help="only the model throughput")
+    a = sub.add_parser("data", help="memory and start time on a small and a big image folder; input throughput")
+    a.add_argument("--small", type=int, default=2000)
+    a.add_argument("--big", type=int, default=20000)
+    a.add_argument("--size", type=int, default=64)
+    a.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
+    if args.what == "data":
+        result = bench_data(args.small, args.big, args.size, args.rounds)
+        print(json.dumps(result, indent=2))
+        print(f"first-trial speedup (warm / cold cache, {args.big} images): {result['first_trial_speedup']}")
+        print(f"memory ratio ({args.big} / {args.small} images): {result['memory_ratio']}")
+        print(f"throughput ratio (kit / image_dataset_from_directory): {result['throughput_ratio_median']}")
+        return 0
     if args.what == "gpu":
         result = bench_gpu(args.size, args.batch, args.steps, args.rounds, search=not args.skip_search)
         table = result.pop("table", None)

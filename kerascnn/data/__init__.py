@@ -17,7 +17,7 @@ import keras
 
 from kerascnn.config import LAYOUTS, DataSettings
 from kerascnn.data.sources import SOURCE_LAYOUTS, SOURCES
-from kerascnn.data.streaming import ImageFiles, LazyArray, is_lazy, scale
+from kerascnn.data.streaming import ImageFiles, LazyArray, checked_images, is_lazy, scale
 from kerascnn.validation import RANK_NAMES, check_choice, invalid
 
 #: Augmentation knobs, each a Keras preprocessing layer active only in training.
@@ -249,8 +249,10 @@ def load_dataset(
         x, y = subsample(x, y, int(data.subset), seed)
         if x_test is not None:
             x_test, y_test = subsample(x_test, y_test, max(int(data.subset) // 4, num_classes * 2), seed)
-    if data.cache and is_lazy(x) and isinstance(x.store, ImageFiles):
-        x = _cached(x, data.cache, printer)
+    if is_lazy(x) and isinstance(x.store, ImageFiles):
+        x, y = checked_images(x, y, cache=data.cache, skip_bad=data.skip_bad_images, printer=printer)
+        if stored is not None and len(y) != sum(len(part) for part in stored):
+            raise ValueError("data.path: a file of this run's stored split no longer reads as an image")
     x, x_test = (_scaled(v, data.scale) for v in (x, x_test))
     if stored is not None:
         bounds = np.cumsum([len(part) for part in stored])
@@ -276,17 +278,6 @@ def _scaled(x, mode):
     if is_lazy(x):
         return LazyArray(x.store, x.rows, mode, x.names)
     return scale(x, mode)
-
-
-def _cached(x: LazyArray, cache, printer) -> LazyArray:
-    """Image files ``x`` as rows of the decoded-image cache (``data.cache``: true, or the cache's folder)."""
-    from kerascnn.data.sources import keras_cache_dir
-    from kerascnn.data.streaming import cached_images
-
-    files = x.store
-    subset = ImageFiles(files.root, tuple(x.paths), files.image_size, files.channels)
-    folder = keras_cache_dir("kerascnn") if cache is True else Path(cache).expanduser()
-    return LazyArray(cached_images(subset, folder, printer=printer), names=subset.paths)
 
 
 #: The columns of a stored split (``split.csv``): a file relative to ``data.path``, and its part.
@@ -464,14 +455,10 @@ def _file_pipeline(x: LazyArray, y, batch_size: int, *, shuffle: bool, seed: int
     ds = tf.data.Dataset.from_tensor_slices(paths if y is None else (paths, np.asarray(y)))
     if shuffle:
         ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
-    decode = tf_decoder(files.image_size, files.channels)
     divisor = {"auto": 255.0, "none": 1.0}.get(x.scale_mode, x.scale_mode)
-    ds = ds.map(
-        lambda path, *label: (decode(path), *label), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-    ).batch(batch_size)
-    ds = ds.map(lambda images, *label: (tf.cast(images, tf.float32) / float(divisor), *label))
-    ds = ds.map(lambda images, *label: images if not label else (images, *label))
-    return ds.prefetch(tf.data.AUTOTUNE)
+    decode = tf_decoder(files.image_size, files.channels, float(divisor))  # scaled as each image is decoded
+    ds = ds.map(lambda path, *label: (decode(path), *label) if label else decode(path), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 class ArrayBatches(keras.utils.PyDataset):

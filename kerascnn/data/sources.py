@@ -132,16 +132,14 @@ def load_keras_source(source: str, allow_download: bool = True, label_mode: str 
     return x, np.ravel(y), x_test, np.ravel(y_test), names or [str(i) for i in range(num_classes)]
 
 
-def load_image_folder(path=None, image_size=(64, 64), color_mode="rgb", skip_bad_images=False, printer=print, **_):
+def load_image_folder(path=None, image_size=(64, 64), color_mode="rgb", **_):
     """``path/<class name>/<image files>``: one subfolder per class, names sorted; a file list, not pixels.
 
     Returns a :class:`~kerascnn.data.streaming.LazyArray` over the files:
-    nothing is decoded here. Each file's header is read, so a file that is
-    not an image (empty, foreign, a broken link) stops the load with its name;
-    with ``skip_bad_images`` it is left out and the count reported instead.
-    Hidden files and folders are ignored.
+    nothing is opened here (:func:`kerascnn.data.streaming.checked_images`
+    checks the files a dataset keeps). Hidden files and folders are ignored.
     """
-    from kerascnn.data.streaming import LazyArray, check_image_file
+    from kerascnn.data.streaming import LazyArray
 
     if path is None:
         raise invalid("data.path", path, "the folder holding one subfolder per class")
@@ -155,7 +153,7 @@ def load_image_folder(path=None, image_size=(64, 64), color_mode="rgb", skip_bad
         raise ValueError(
             f"data.path: {str(root)!r} has one class folder ({classes[0]!r}); a classifier needs at least two"
         )
-    names, ys, bad = [], [], []
+    names, ys = [], []
     for label, name in enumerate(classes):
         files = sorted(
             f.name
@@ -166,27 +164,10 @@ def load_image_folder(path=None, image_size=(64, 64), color_mode="rgb", skip_bad
             raise ValueError(
                 f"data.path: class folder {str(root / name)!r} holds no images ({', '.join(IMAGE_EXTENSIONS)})"
             )
-        for file in files:
-            try:
-                check_image_file(root / name / file)
-            except Exception as err:  # PIL raises several types for empty, truncated or foreign files
-                if not skip_bad_images:
-                    raise ValueError(
-                        f"data.path: cannot read the image {str(root / name / file)!r} ({type(err).__name__}: "
-                        f"{err}). Remove or replace it, or set data.skip_bad_images: true to "
-                        "leave unreadable images out."
-                    ) from None
-                bad.append(root / name / file)
-                continue
-            names.append(f"{name}/{file}")
-            ys.append(label)
-    if bad:
-        printer(f"data.path: left out {len(bad)} unreadable image(s) (data.skip_bad_images), e.g. {str(bad[0])!r}")
-    if not names:
-        raise ValueError(f"data.path: none of the images in {str(root)!r} could be read")
-    store = ImageFiles(
-        root.resolve(), tuple(names), tuple(int(s) for s in image_size), 1 if color_mode == "grayscale" else 3
-    )
+        names += [f"{name}/{file}" for file in files]
+        ys += [label] * len(files)
+    channels = 1 if color_mode == "grayscale" else 3
+    store = ImageFiles(root.resolve(), tuple(names), tuple(int(s) for s in image_size), channels)
     return LazyArray(store), np.asarray(ys, dtype=np.int64), None, None, classes
 
 

@@ -271,16 +271,16 @@ def decode_image(file: Path, image_size: tuple, channels: int) -> np.ndarray:
     return array.reshape(height, width, channels)
 
 
-def tf_decoder(image_size: tuple, channels: int):
-    """TensorFlow ops decoding a file path to uint8 ``(H, W, C)``: what ``image_dataset_from_directory`` runs."""
+def tf_decoder(image_size: tuple, channels: int, divisor: float = 1.0):
+    """TensorFlow ops decoding a file path to float32 ``(H, W, C)`` divided by ``divisor``: what
+    ``image_dataset_from_directory`` runs (the same decode and bilinear resize), then the scaling."""
     import tensorflow as tf
 
     def decode(path):
         image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
         image = tf.image.resize(image, image_size, method="bilinear")
-        image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
         image.set_shape((*image_size, channels))
-        return image
+        return image if divisor == 1.0 else image / divisor
 
     return decode
 
@@ -291,6 +291,60 @@ def check_image_file(file: Path) -> None:
 
     with Image.open(file) as image:
         image.size  # noqa: B018  (the header is parsed on open; touching size keeps linters quiet)
+
+
+def unreadable(files: ImageFiles) -> list[int]:
+    """The rows of ``files`` whose header does not read as an image (empty, foreign, a broken link)."""
+    bad = []
+    for row in range(len(files)):
+        try:
+            check_image_file(files.file(row))
+        except Exception:  # Pillow raises several types for empty, truncated or foreign files
+            bad.append(row)
+    return bad
+
+
+def checked_images(x: LazyArray, y: np.ndarray, *, cache, skip_bad: bool, printer=print):
+    """Image files ``x`` (labels ``y``) ready to read: checked, and decoded into the cache when ``cache``.
+
+    ``cache``: false (decode every epoch), true (under the Keras cache) or a
+    folder. A cache of exactly these files, made before, is used without
+    opening a file. Otherwise every file's header is read first: one that is
+    not an image stops the load with its name, or with ``skip_bad`` is left
+    out (the count said). Returns ``(x, y)``.
+    """
+    files = ImageFiles(x.store.root, tuple(x.paths), x.store.image_size, x.store.channels)
+    folder = None
+    if cache:
+        from kerascnn.data.sources import keras_cache_dir
+
+        folder = keras_cache_dir("kerascnn") if cache is True else Path(cache).expanduser()
+        hit = cached_images(files, folder, printer=printer, build=False)
+        if hit is not None:
+            return LazyArray(hit, names=files.paths, scale_mode=x.scale_mode), y
+    bad = unreadable(files)
+    if bad and not skip_bad:
+        file = files.file(bad[0])
+        try:
+            check_image_file(file)
+        except Exception as err:
+            reason = f"{type(err).__name__}: {err}"
+        raise ValueError(
+            f"data.path: cannot read the image {str(file)!r} ({reason}). Remove or replace it, or set "
+            "data.skip_bad_images: true to leave unreadable images out."
+        ) from None
+    if bad:
+        printer(
+            f"data.path: left out {len(bad)} unreadable image(s) (data.skip_bad_images), e.g. {str(files.file(bad[0]))!r}"
+        )
+        keep = np.setdiff1d(np.arange(len(files)), bad)
+        if not len(keep):
+            raise ValueError(f"data.path: none of the images in {str(files.root)!r} could be read")
+        files = ImageFiles(files.root, tuple(files.paths[i] for i in keep), files.image_size, files.channels)
+        y = y[keep]
+    if folder is None:
+        return LazyArray(files, scale_mode=x.scale_mode), y
+    return LazyArray(cached_images(files, folder, printer=printer), names=files.paths, scale_mode=x.scale_mode), y
 
 
 # ----- the on-disk cache -----
@@ -304,8 +358,10 @@ def cache_key(files: ImageFiles, decoder: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def cached_images(files: ImageFiles, folder: Path, *, decoder: str = "pillow", printer=print) -> RowFile:
+def cached_images(files: ImageFiles, folder: Path, *, decoder: str = "pillow", printer=print, build=True):
     """``files`` decoded once into ``folder/images-<key>.npy``; an existing, whole cache of that key is reused.
+
+    With ``build=False``, only an existing whole cache is returned (else None).
 
     The key (:func:`cache_key`) changes with any file, the image size, the
     colour mode or the decoder, so a cache is never served for other data.
@@ -315,7 +371,12 @@ def cached_images(files: ImageFiles, folder: Path, *, decoder: str = "pillow", p
     from kerascnn.rundir import atomic_target
 
     folder = Path(folder)
-    path = folder / f"images-{cache_key(files, decoder)}.npy"
+    try:
+        path = folder / f"images-{cache_key(files, decoder)}.npy"
+    except OSError:  # a file vanished or is a broken link: no cache can be of these files
+        if not build:
+            return None
+        raise
     shape = (len(files), *files.sample_shape)
     if path.is_file():
         try:
@@ -325,27 +386,21 @@ def cached_images(files: ImageFiles, folder: Path, *, decoder: str = "pillow", p
                 return rows
         except (OSError, ValueError):
             pass
+        if not build:
+            return None
         printer(f"data.cache: {str(path)!r} is damaged or incomplete; decoding again")
+    if not build:
+        return None
     folder.mkdir(parents=True, exist_ok=True)
     printer(f"data.cache: decoding {len(files)} images once into {str(path)!r}")
     with atomic_target(path) as tmp, open(tmp, "wb") as f:
         np.lib.format.write_array_header_2_0(f, {"descr": "|u1", "fortran_order": False, "shape": shape})
-        for batch in decoded_batches(files, decoder):
+        for batch in decoded_batches(files):
             f.write(np.ascontiguousarray(batch).tobytes())
     return npy_rows(path)
 
 
-def decoded_batches(files: ImageFiles, decoder: str = "pillow", batch: int = 256):
-    """Every image of ``files`` in order, decoded in batches of ``batch`` (uint8)."""
-    if decoder == "tensorflow":
-        import tensorflow as tf
-
-        paths = [str(files.root / p) for p in files.paths]
-        ds = tf.data.Dataset.from_tensor_slices(paths).map(
-            tf_decoder(files.image_size, files.channels), num_parallel_calls=tf.data.AUTOTUNE
-        )
-        for images in ds.batch(batch).prefetch(2).as_numpy_iterator():
-            yield images
-        return
+def decoded_batches(files: ImageFiles, batch: int = 256):
+    """Every image of ``files`` in order, decoded (Pillow, in threads) in batches of ``batch`` (uint8)."""
     for start in range(0, len(files), batch):
         yield files.read(np.arange(start, min(start + batch, len(files))))

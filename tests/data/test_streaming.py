@@ -111,6 +111,7 @@ def test_the_cache_decodes_once_and_is_keyed_by_what_made_it(tmp_path, monkeypat
     first = load_dataset(_settings(root), printer=lines.append)
     assert isinstance(first.x_train.store, RowFile) and len(lines) == 1 and "decoding 24 images once" in lines[0]
     monkeypatch.setattr(streaming, "decode_image", lambda *a: pytest.fail("decoded again"))
+    monkeypatch.setattr(streaming, "check_image_file", lambda *a: pytest.fail("a cached file opened again"))
     again = load_dataset(_settings(root), printer=lines.append)
     assert len(lines) == 1 and again.x_train.store.path == first.x_train.store.path
     np.testing.assert_array_equal(np.asarray(again.x_test), np.asarray(first.x_test))
