@@ -67,7 +67,7 @@ def score_baseline(name: str, dataset, seed: int = 0) -> dict:
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf = _estimator(name, seed).fit(flat(x_fit), y_fit)
     x_test = dataset.x_test
-    step = SAMPLE if is_lazy(x_test) else max(1, len(x_test))  # samples on disk: read and predicted in chunks
+    step = 256 if is_lazy(x_test) else max(1, len(x_test))  # samples on disk: read and predicted in chunks
     y_pred = np.concatenate([clf.predict(flat(np.asarray(x_test[i : i + step]))) for i in range(0, len(x_test), step)])
     metrics = classification_metrics(dataset.y_test, y_pred, dataset.num_classes, per_class=False)
     out = {"model": MODELS[name], "accuracy": metrics["accuracy"], "f1_macro": metrics["f1_macro"]}
