@@ -250,7 +250,10 @@ def load_dataset(
         if x_test is not None:
             x_test, y_test = subsample(x_test, y_test, max(int(data.subset) // 4, num_classes * 2), seed)
     if is_lazy(x) and isinstance(x.store, ImageFiles):
-        x, y = checked_images(x, y, cache=data.cache, skip_bad=data.skip_bad_images, printer=printer)
+        from kerascnn.data.sources import keras_cache_dir
+
+        folder = None if not data.cache else keras_cache_dir("kerascnn") if data.cache is True else Path(data.cache)
+        x, y = checked_images(x, y, cache=folder, skip_bad=data.skip_bad_images, printer=printer)
         if stored is not None and len(y) != sum(len(part) for part in stored):
             raise ValueError("data.path: a file of this run's stored split no longer reads as an image")
     x, x_test = (_scaled(v, data.scale) for v in (x, x_test))
@@ -457,7 +460,9 @@ def _file_pipeline(x: LazyArray, y, batch_size: int, *, shuffle: bool, seed: int
         ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     divisor = {"auto": 255.0, "none": 1.0}.get(x.scale_mode, x.scale_mode)
     decode = tf_decoder(files.image_size, files.channels, float(divisor))  # scaled as each image is decoded
-    ds = ds.map(lambda path, *label: (decode(path), *label) if label else decode(path), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(
+        lambda path, *label: (decode(path), *label) if label else decode(path), num_parallel_calls=tf.data.AUTOTUNE
+    )
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 

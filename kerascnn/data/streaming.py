@@ -304,21 +304,17 @@ def unreadable(files: ImageFiles) -> list[int]:
     return bad
 
 
-def checked_images(x: LazyArray, y: np.ndarray, *, cache, skip_bad: bool, printer=print):
-    """Image files ``x`` (labels ``y``) ready to read: checked, and decoded into the cache when ``cache``.
+def checked_images(x: LazyArray, y: np.ndarray, *, cache: Path | None, skip_bad: bool, printer=print):
+    """Image files ``x`` (labels ``y``) ready to read: checked, and decoded into the cache folder ``cache``.
 
-    ``cache``: false (decode every epoch), true (under the Keras cache) or a
-    folder. A cache of exactly these files, made before, is used without
-    opening a file. Otherwise every file's header is read first: one that is
-    not an image stops the load with its name, or with ``skip_bad`` is left
+    ``cache``: the cache's folder, or None (decode every epoch). A cache of
+    exactly these files, made before, is used without opening a file.
+    Otherwise every file's header is read first: one that is not an image stops the load with its name, or with ``skip_bad`` is left
     out (the count said). Returns ``(x, y)``.
     """
     files = ImageFiles(x.store.root, tuple(x.paths), x.store.image_size, x.store.channels)
-    folder = None
-    if cache:
-        from kerascnn.data.sources import keras_cache_dir
-
-        folder = keras_cache_dir("kerascnn") if cache is True else Path(cache).expanduser()
+    folder = None if cache is None else Path(cache).expanduser()
+    if folder is not None:
         hit = cached_images(files, folder, printer=printer, build=False)
         if hit is not None:
             return LazyArray(hit, names=files.paths, scale_mode=x.scale_mode), y
@@ -334,9 +330,8 @@ def checked_images(x: LazyArray, y: np.ndarray, *, cache, skip_bad: bool, printe
             "data.skip_bad_images: true to leave unreadable images out."
         ) from None
     if bad:
-        printer(
-            f"data.path: left out {len(bad)} unreadable image(s) (data.skip_bad_images), e.g. {str(files.file(bad[0]))!r}"
-        )
+        example = str(files.file(bad[0]))
+        printer(f"data.path: left out {len(bad)} unreadable image(s) (data.skip_bad_images), e.g. {example!r}")
         keep = np.setdiff1d(np.arange(len(files)), bad)
         if not len(keep):
             raise ValueError(f"data.path: none of the images in {str(files.root)!r} could be read")

@@ -10,7 +10,8 @@ import keras
 from kerascnn.data import load_dataset, make_pipeline, read_split, sources, streaming, write_split
 from kerascnn.data.streaming import LazyArray, RowFile, concat, decode_image, npy_rows, stored_member_rows
 
-pytestmark = pytest.mark.backend  # the same files, cache and batches on every Keras backend (CI: also KERAS_BACKEND=jax)
+# the same files, cache and batches on every Keras backend (CI: also KERAS_BACKEND=jax)
+pytestmark = pytest.mark.backend
 
 
 def _folder(root, counts=(("cat", 12, 30), ("dog", 12, 200)), size=20):
