@@ -309,8 +309,9 @@ def checked_images(x: LazyArray, y: np.ndarray, *, cache: Path | None, skip_bad:
 
     ``cache``: the cache's folder, or None (decode every epoch). A cache of
     exactly these files, made before, is used without opening a file.
-    Otherwise every file's header is read first: one that is not an image stops the load with its name, or with ``skip_bad`` is left
-    out (the count said). Returns ``(x, y)``.
+    Otherwise every file's header is read first: one that is not an image
+    stops the load with its name, or with ``skip_bad`` is left out (the count
+    said). Returns ``(x, y)``.
     """
     files = ImageFiles(x.store.root, tuple(x.paths), x.store.image_size, x.store.channels)
     folder = None if cache is None else Path(cache).expanduser()
