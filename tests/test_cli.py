@@ -93,9 +93,12 @@ def test_overwrite_never_removes_a_folder_the_kit_did_not_make(tmp_path, capsys)
         (photos / label).mkdir(parents=True)
         (photos / label / "1.png").write_bytes(b"not checked before the refusal")
     exp = _experiment(tmp_path, source="image_folder", path=str(photos))
-    assert cli.main(["search", exp, "--out", str(tmp_path), "--set", "name=photos", "--overwrite"]) == 3
+    assert cli.main(["search", exp, "--out", str(tmp_path), "--set", "name=photos", "--overwrite"]) == 2
     err = capsys.readouterr().err
-    assert f"{photos} exists and is not a kerascnn run directory" in err and "will not remove it" in err
+    assert f"the run directory (--out / name) '{photos}' is the image folder data.path" in err
+    for argv in (["--out", str(photos)], ["--set", f"data.cache={photos / 'cache'}"]):  # inside it: refused too
+        assert cli.main(["search", exp, "--out", str(tmp_path / "runs"), *argv]) == 2
+        assert "or inside it: the folder's next listing would read it as a class" in capsys.readouterr().err
     assert (victim / "thesis.tex").read_text() == "kept" and (out / "other-run" / "trials.csv").read_text() == "kept"
     assert sorted(p.name for p in photos.iterdir()) == ["cats", "dogs"] and (photos / "cats" / "1.png").exists()
 
@@ -186,6 +189,8 @@ def test_a_photo_folder_run_keeps_its_split_through_resume_and_evaluate(tmp_path
     _folder(photos, counts=(("cat", 30, 30), ("dog", 30, 200)))  # more photos arrive before the resume
     assert cli.main(["search", exp, "--out", str(out), "--max-trials", "2"]) == 0
     assert (out / "run" / "split.csv").read_text() == split
+    predicted = list(csv.DictReader((out / "run" / "predictions_test.csv").read_text().splitlines()))
+    assert [p["file"] for p in predicted] == [r["file"] for r in rows if r["part"] == "test"]
     capsys.readouterr()
     assert cli.main(["evaluate", str(out / "run" / "best_model.keras"), "--data", exp]) == 0
     tested = sum(r["part"] == "test" for r in rows)

@@ -233,7 +233,10 @@ class _Scorer:
             self.summary["predictions_from"] = filename
 
     def write_predictions(self) -> None:
-        """``predictions_test.csv`` of the model ``summary["test"]`` scores (unless it already is that model's)."""
+        """``predictions_test.csv`` of the model ``summary["test"]`` scores (unless it already is that model's).
+
+        Columns ``y_true,y_pred``, and ``file`` (relative to ``data.path``) for an image folder.
+        """
         from kerascnn.evaluation.metrics import predict_labels
 
         filename = self.summary["predictions_from"] = self.summary.get("predictions_from", files.BEST_MODEL)
@@ -245,10 +248,12 @@ class _Scorer:
             import keras
 
             y_pred = predict_labels(keras.saving.load_model(self.run_dir / filename), self.dataset.x_test)
+        files_read = getattr(self.dataset.x_test, "paths", None)  # an image folder: which photo each row is
         with rundir.atomic_target(path) as tmp, open(tmp, "w", newline="") as f:
             writer = csv.writer(f)
-            writer.writerow(["y_true", "y_pred"])
-            writer.writerows(zip(self.dataset.y_test.tolist(), y_pred.tolist()))
+            writer.writerow(["y_true", "y_pred"] + (["file"] if files_read else []))
+            columns = [self.dataset.y_test.tolist(), y_pred.tolist()] + ([files_read] if files_read else [])
+            writer.writerows(zip(*columns))
 
 
 def _previous_summary(run_dir: Path) -> dict:

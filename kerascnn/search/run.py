@@ -89,6 +89,7 @@ def run_search(
     started = time.perf_counter()
     role = distributed.role()
     run_dir = rundir.run_dir_for(exp.name, out)
+    _check_outside_data(exp, run_dir)
     if role != "worker":
         rundir.check_usable(run_dir, overwrite)  # refuse a folder the kit did not make before loading anything
     split_file = None if overwrite else run_dir / files.SPLIT  # a resumed run keeps its files in each part
@@ -122,6 +123,23 @@ def run_search(
                 return run_dir
             finalize(tuner, exp, dataset, hypermodel, run_dir, strategy, started, printer)
     return run_dir
+
+
+def _check_outside_data(exp: Experiment, run_dir: Path) -> None:
+    """Refuse a run directory or an image cache inside the image folder: the next listing would take it for a class."""
+    if exp.data.source != "image_folder" or not exp.data.path:
+        return
+    data = Path(exp.data.path).expanduser().resolve()
+    places = {"the run directory (--out / name)": run_dir}
+    if isinstance(exp.data.cache, str):
+        places["data.cache"] = Path(exp.data.cache).expanduser()
+    for what, place in places.items():
+        place = place.resolve()
+        if place == data or data in place.parents:
+            raise ConfigError(
+                f"{what} {str(place)!r} is the image folder data.path {str(data)!r} or inside it: the folder's "
+                "next listing would read it as a class of images. Put it outside the image folder."
+            )
 
 
 def _prepare(exp: Experiment, arrays, printer, split_file=None):
