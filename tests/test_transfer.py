@@ -124,3 +124,37 @@ def test_fine_tune_keeps_batch_norm_statistics(digits):
     assert not bn.trainable
     with pytest.raises(ValueError, match="Received: unfreeze=0"):
         transfer.fine_tune(model, X[:64], y[:64], unfreeze=0)
+
+
+def test_the_photo_transfer_experiment_runs_from_its_file(tmp_path, saved_model, monkeypatch):
+    """experiments/photos_transfer.yaml on a generated photo folder and a backbone saved to disk (no download)."""
+    import json
+
+    from kerascnn import config
+    from kerascnn.architectures import transfer as transfer_arch
+    from kerascnn.search import run_search
+    from tests.data.test_streaming import _folder
+
+    photos = _folder(tmp_path / "photos", size=12)
+    exp = config.load(
+        "photos_transfer",
+        [
+            f"data.path={photos}",
+            "data.image_size=[8, 8]",
+            f"model.params={{backbone: {saved_model}}}",
+            "search.max_trials=2",
+            "search.space.trainable=[last_2, all]",
+            "train.epochs=2",
+        ],
+    )
+    unfrozen = []
+    real = transfer_arch.unfreeze
+    monkeypatch.setattr(transfer_arch, "unfreeze", lambda model, value: unfrozen.append(value) or real(model, value))
+    run_dir = run_search(exp, out=tmp_path / "runs", printer=lambda _: None)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["counts"] == {"completed": 2, "pruned": 0, "failed": 0, "rejected": 0}
+    assert 0 <= summary["test"]["accuracy"] <= 1  # scored on the test photos (an untrained backbone: no quality claim)
+    assert set(unfrozen) <= {"last_2", "all"} and unfrozen  # every trial and the refit fine-tuned after the head
+    model = keras.saving.load_model(run_dir / "final_model.keras")
+    assert model.input_shape == (None, 8, 8, 3)  # RGB photos; the digits backbone sees their luma
+    assert any(layer.name == "backbone" for layer in kerascnn.architectures._common.all_layers(model))

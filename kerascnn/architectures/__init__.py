@@ -15,6 +15,7 @@ from kerascnn.architectures import (  # noqa: E402,F401
     mobilenet,
     resnet,
     simple,
+    transfer,
     unet,
     vgg,
 )

@@ -74,6 +74,22 @@ def _activation(arg, value):
     return resolve_activation(value, arg=arg)
 
 
+def _trainable(arg, value):
+    from kerascnn.architectures.transfer import TRAINABLE_RULE, parse_trainable
+
+    try:
+        parse_trainable(value)
+    except ValueError:
+        raise v.invalid(arg, value, TRAINABLE_RULE) from None
+    return value
+
+
+def _head_pooling(arg, value):
+    from kerascnn.architectures.transfer import POOLINGS
+
+    return v.check_choice(arg, value, POOLINGS)
+
+
 KNOBS: dict[str, Knob] = {
     # per conv block (independent per layer for simple_cnn)
     "kernel_size": Knob([3, 5], "layer", "kernel size; '1x3' for a 1×3 kernel", _sizes),
@@ -108,6 +124,14 @@ KNOBS: dict[str, Knob] = {
     ),
     "dense_units": Knob([32, 64, 128], "model", "units per hidden dense layer", v.check_int),
     "dense_dropout": Knob({"min": 0.0, "max": 0.5, "step": 0.1}, "model", "dropout after dense layers", v.check_rate),
+    # transfer (model.architecture: transfer)
+    "trainable": Knob(
+        ["frozen", "all"], "model", "what fine-tuning trains: frozen, last_N layers, all (transfer)", _trainable
+    ),
+    "head_pooling": Knob(["avg", "max"], "model", "pooling under the backbone (transfer)", _head_pooling),
+    "fine_tune_learning_rate": Knob(
+        {"min": 1e-6, "max": 1e-4, "sampling": "log"}, "model", "fine-tuning learning rate (transfer)", v.check_positive
+    ),
     # training
     "optimizer": Knob(list(OPTIMIZERS), "train", "optimizer", _choice_of("kerascnn.config", "OPTIMIZERS")),
     "learning_rate": Knob({"min": 1e-4, "max": 1e-2, "sampling": "log"}, "train", "learning rate", v.check_positive),

@@ -50,10 +50,8 @@ def fit_candidate(hm, hp, model, args: tuple, kwargs: dict, trial_log=None):
     fit_kwargs = {"epochs": epochs, "verbose": kwargs.pop("verbose", 0), **kwargs, "shuffle": False}
     start = time.perf_counter()
     with released_trial_graphs():  # memory stays flat over a long search, whichever tuner runs it
-        history = model.fit(
-            make_pipeline(x, y, batch_size, shuffle=True, seed=hm.seed),
-            callbacks=callbacks + every_fit(hm),
-            **fit_kwargs,
+        history = fit_phases(
+            hm, candidate, model, make_pipeline(x, y, batch_size, shuffle=True, seed=hm.seed), callbacks, fit_kwargs
         )
     if diverged(history):
         raise kt.errors.FailedTrialError(f"loss became NaN/inf at epoch {len(history.epoch)}: diverged")
@@ -114,7 +112,9 @@ def _other_folds(hm, hp, batch_size, epochs):
     for train_idx, held_idx in splits[1:]:
         logs = FoldLogs()
         metrics = SklearnMetrics(x_all[held_idx], y_all[held_idx], hm.num_classes, seed=hm.seed)
-        history = fit_fresh(hm, hm.build(hp), x_all[train_idx], y_all[train_idx], batch_size, epochs, [metrics, logs])
+        history = fit_fresh(
+            hm, hm.build(hp), x_all[train_idx], y_all[train_idx], batch_size, epochs, [metrics, logs], hm.candidate(hp)
+        )
         if diverged(history):
             raise kt.errors.FailedTrialError("loss became NaN/inf in a cross-validation fold: diverged")
         fold_logs.append(logs.history)
@@ -138,7 +138,7 @@ def refit(hm, hp, epochs: int, strategy=None, seed: int | None = None, callbacks
     with strategy.scope() if strategy is not None else nullcontext():
         model = hm.build(hp)
     batch_size = hm.candidate(hp).training["batch_size"] * hm.replicas
-    if diverged(fit_fresh(hm, model, x, y, batch_size, epochs, callbacks)):
+    if diverged(fit_fresh(hm, model, x, y, batch_size, epochs, callbacks, hm.candidate(hp))):
         raise ValueError(f"the refit on train+validation diverged (loss NaN/inf within {epochs} epochs)")
     return model, len(y)
 
@@ -148,16 +148,75 @@ def train_and_validation(hm):
     return concat(hm.data.x_train, hm.data.x_val), np.concatenate([hm.data.y_train, hm.data.y_val])
 
 
-def fit_fresh(hm, model, x, y, batch_size, epochs, callbacks=()):
-    """Train ``model`` on ``(x, y)`` outside keras-tuner (a k-fold fold, a refit); Keras' History."""
+def fit_fresh(hm, model, x, y, batch_size, epochs, callbacks=(), candidate=None):
+    """Train ``model`` (of ``candidate``) on ``(x, y)`` outside keras-tuner (a k-fold fold, a refit); Keras' History."""
     with released_trial_graphs():
-        return model.fit(
+        return fit_phases(
+            hm,
+            candidate,
+            model,
             make_pipeline(x, y, batch_size, shuffle=True, seed=hm.seed),
-            epochs=epochs,
-            verbose=0,
-            shuffle=False,
-            callbacks=[*callbacks, *every_fit(hm)],
+            list(callbacks),
+            {"epochs": epochs, "verbose": 0, "shuffle": False},
         )
+
+
+def phases(candidate, epochs: int, initial_epoch: int = 0) -> list[tuple[int, str | None, float | None]]:
+    """``(last epoch, trainable, learning rate)`` of each phase of a fit: one, or a transfer's two.
+
+    A transfer candidate (``model.architecture: transfer``) whose ``trainable``
+    is not ``frozen`` trains its head first (``head_epochs``, default half the
+    epochs, at the candidate's learning rate), then the unfrozen backbone
+    layers and the head at ``fine_tune_learning_rate``: the Keras recipe. With
+    one epoch there is no room for the second phase: the head alone trains.
+    """
+    args = candidate.arguments if candidate is not None else {}
+    if candidate is None or candidate.architecture != "transfer" or args.get("trainable", "frozen") == "frozen":
+        return [(epochs, None, None)]
+    head = args.get("head_epochs") or max(1, epochs // 2)
+    if head >= epochs:
+        return [(epochs, None, None)]
+    fine_tune_rate = args.get("fine_tune_learning_rate", 1e-5)
+    return [p for p in ((head, None, None), (epochs, args["trainable"], fine_tune_rate)) if p[0] > initial_epoch]
+
+
+def fit_phases(hm, candidate, model, batches, callbacks: list, fit_kwargs: dict):
+    """``model.fit`` over each of :func:`phases`; one History holding every epoch.
+
+    Between phases the backbone is unfrozen as ``trainable`` says (batch
+    norm stays in inference mode) and the model recompiled at the fine-tuning
+    rate. The same callbacks see both phases, the epochs numbered on
+    (``initial_epoch``), so curves, checkpoints and pruning see one fit.
+    """
+    from kerascnn.architectures.transfer import unfreeze
+
+    fit_kwargs = dict(fit_kwargs)
+    epochs, start = fit_kwargs.pop("epochs"), fit_kwargs.pop("initial_epoch", 0)
+    histories = []
+    for last, trainable, rate in phases(candidate, epochs, start):
+        if trainable is not None:
+            unfreeze(model, trainable)
+            hm._compile(model, {**candidate.training, "learning_rate": rate})
+        history = model.fit(
+            batches, initial_epoch=start, epochs=last, callbacks=[*callbacks, *every_fit(hm)], **fit_kwargs
+        )
+        histories.append(history)
+        start = last
+        if diverged(history) or model.stop_training:
+            break
+    return histories[0] if len(histories) == 1 else _joined(histories)
+
+
+def _joined(histories):
+    """One Keras History of consecutive fits (each key's values in epoch order)."""
+    joined = keras.callbacks.History()
+    joined.set_model(histories[-1].model)
+    joined.params = {**histories[-1].params, "epochs": histories[-1].params.get("epochs")}
+    joined.epoch = [e for h in histories for e in h.epoch]
+    for h in histories:
+        for key, values in h.history.items():
+            joined.history.setdefault(key, []).extend(values)
+    return joined
 
 
 def every_fit(hm) -> list:

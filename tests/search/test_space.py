@@ -9,12 +9,15 @@ def test_every_knob_accepts_its_default_space_and_the_builders_default():
     from kerascnn.architectures import model_info
     from kerascnn.config import DEFAULTS
 
-    defaults = {**model_info("simple_cnn").defaults(), **DEFAULTS["train"], "augment": False}
-    for name, knob in KNOBS.items():
-        assert knob.check is not None, name  # every knob says what a valid value is
-        check_space({name: None}, ["simple_cnn"])
-        check_space({name: knob.space}, ["simple_cnn"])
-        check_space({name: defaults[name]}, ["simple_cnn"])
+    for arch in ("simple_cnn", "transfer"):  # the transfer knobs are the transfer builder's settings
+        defaults = {**model_info(arch).defaults(), **DEFAULTS["train"], "augment": False}
+        for name, knob in KNOBS.items():
+            if name not in defaults:  # a knob of the other builder
+                continue
+            assert knob.check is not None, name  # every knob says what a valid value is
+            check_space({name: None}, [arch])
+            check_space({name: knob.space}, [arch])
+            check_space({name: defaults[name]}, [arch])
 
 
 @pytest.mark.parametrize(
