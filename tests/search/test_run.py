@@ -810,3 +810,29 @@ def test_more_folds_than_a_class_has_samples_is_refused_before_the_run_folder_ex
     with pytest.raises(config.ConfigError, match=r"`search.cv_folds` \(50\) is more than class '\d' has samples"):
         run_search(experiment, out=tmp_path, printer=lambda line: None)
     assert not (tmp_path / "folds").exists()  # the corrected rerun is a new experiment, not "a different" one
+
+
+def test_a_photo_folder_search_with_folds_refit_and_ensemble_reads_files_not_arrays(tmp_path):
+    """k-fold, the refit on train+validation and the ensemble all work on a streamed folder's file list."""
+    from kerascnn.data.streaming import LazyArray
+    from tests.data.test_streaming import _folder
+
+    photos = _folder(tmp_path / "photos", counts=(("cat", 16, 30), ("dog", 16, 200)), size=12)
+    cfg = _config(
+        "folder",
+        data={"source": "image_folder", "path": str(photos), "image_size": [8, 8], "cache": str(tmp_path / "cache")},
+        search={"cv_folds": 2, "refit": True, "ensemble": 2, "baselines": ["svc"]},
+    )
+    seen = []
+    real = LazyArray.read
+    LazyArray.read = lambda self, index=None: seen.append(len(self)) or real(self, index)
+    try:
+        run_dir = run_search(cfg, out=tmp_path / "runs", printer=lambda line: None)
+    finally:
+        LazyArray.read = real
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["counts"]["completed"] == 2 and float(_rows(run_dir)[0]["val_f1_macro_std"]) >= 0
+    assert {"final_model.keras", "ensemble_model.keras"} <= set(summary["models"])
+    assert summary["test_ensemble"]["accuracy"] >= 0 and summary["baselines"]["svc"]["accuracy"] >= 0
+    assert seen and max(seen) < 32  # batches and splits were read, never the whole folder at once
+    assert (run_dir / "split.csv").is_file()
