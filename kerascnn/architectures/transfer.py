@@ -188,8 +188,7 @@ def transfer_model(
     # training=False: batch norm in inference mode (with frozen BN layers, see freeze())
     x = backbone(inputs[1], training=False)
     if len(x.shape) == 4 and pooling != "flatten":
-        pool = keras.layers.GlobalAveragePooling2D if pooling == "avg" else keras.layers.GlobalMaxPooling2D
-        x = pool(name=f"{pooling}_pool")(x)
+        x = _global_pool(x, pooling)
     elif len(x.shape) > 2:
         x = keras.layers.Flatten(name="flatten")(x)
     specs = head_specs(
@@ -202,6 +201,12 @@ def transfer_model(
     )
     outputs = apply_specs(x, specs[1:])  # the features are already a vector: skip the head's flatten
     return keras.Model(inputs[0], outputs, name=name)
+
+
+def _global_pool(x, pooling: str):
+    """A feature map to a vector: global ``avg`` or ``max`` pooling."""
+    pool = keras.layers.GlobalAveragePooling2D if pooling == "avg" else keras.layers.GlobalMaxPooling2D
+    return pool(name=f"{pooling}_pool")(x)
 
 
 def preprocessing_mode(backbone, weights) -> str:
@@ -337,8 +342,7 @@ def transfer(
         if not include_top:
             features = net(x, training=False)
             if pooling in ("avg", "max"):
-                pool = keras.layers.GlobalAveragePooling2D if pooling == "avg" else keras.layers.GlobalMaxPooling2D
-                features = pool(name=f"{pooling}_pool")(features)
+                features = _global_pool(features, pooling)
             return keras.Model(inputs, features, name=name)
         dense = [{"units": dense_units, "dropout": dense_dropout} for _ in range(dense_layers)]
         return transfer_model(
