@@ -94,7 +94,7 @@ def fine_tune(
         freeze(backbone, len(backbone.layers) - unfreeze)
     else:
         raise invalid("unfreeze", unfreeze, f"'all' or a number of last layers from 1 to {len(backbone.layers)}")
-    return _fit(
+    return train_head(  # the same compile and fit, now with the unfrozen layers trainable
         model,
         x,
         y,

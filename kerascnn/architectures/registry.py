@@ -194,7 +194,9 @@ def check_model_settings(architectures: list[str], params: dict) -> None:
     """An experiment's ``model`` section: registered names, and ``params`` that their builders take.
 
     The data decide the input and the classes, so ``input_shape``,
-    ``input_tensor`` and ``num_classes`` are not experiment arguments.
+    ``input_tensor`` and ``num_classes`` are not experiment arguments. A
+    builder with a ``check_params(params)`` attribute checks its own settings
+    here too, before any data are read.
     """
     for name in architectures:
         if name not in _REGISTRY:
@@ -213,6 +215,10 @@ def check_model_settings(architectures: list[str], params: dict) -> None:
                 f"Unknown key `model.params.{key}`{argument_hint(key, accepted)}: not an argument of "
                 f"{', '.join(architectures)}. Allowed: {', '.join(sorted(accepted))}"
             )
+    for name in architectures:  # a builder's own cheap checks of its settings (a transfer's backbone exists)
+        check = getattr(model_info(name).builder, "check_params", None)
+        if check is not None:
+            check(params)
 
 
 def _arguments(info: ModelInfo, kwargs: dict) -> dict:

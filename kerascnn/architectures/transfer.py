@@ -232,11 +232,33 @@ def preprocessing_mode(backbone, weights) -> str:
     return next((mode for prefix, mode in _KA_MODES.items() if app.startswith(prefix)), "none")
 
 
-def _backbone_input(backbone, image_size, input_shape) -> tuple:
-    """The backbone's input shape: ``image_size`` (or the data's size, or a saved model's own), three channels."""
+def check_backbone(backbone="resnet18", backbone_weights=None) -> None:
+    """``backbone`` names something that exists, with weights it can take; raises ``ValueError`` naming the key.
+
+    Cheap (no model is built or loaded): the registry runs it on an
+    experiment's ``model.params`` before any data are read.
+    """
     if _file_backbone(backbone):
         if not os.path.isfile(backbone):
             raise FileNotFoundError(f"Invalid `backbone`: no such file {os.fspath(backbone)!r}")
+        if backbone_weights is not None:
+            raise invalid(
+                "backbone_weights", backbone_weights, "null when the backbone is a saved model (it has its own)"
+            )
+        return
+    app = backbone.removeprefix("keras.applications.") if isinstance(backbone, str) else None
+    if not (backbone in list_models() or (app and hasattr(keras.applications, app) and app[0].isupper())):
+        raise invalid(
+            "backbone",
+            backbone,
+            f"a registry model{did_you_mean(str(backbone), list_models())}, a keras.applications name such "
+            "as 'keras.applications.MobileNetV2', or a saved .keras / .h5 model",
+        )
+
+
+def _backbone_input(backbone, image_size, input_shape) -> tuple:
+    """The backbone's input shape: ``image_size`` (or the data's size, or a saved model's own), three channels."""
+    if _file_backbone(backbone):
         saved = keras.saving.load_model(backbone, compile=False)
         shape = tuple(saved.input_shape[1:])
         keras.backend.clear_session()
@@ -299,6 +321,7 @@ def transfer(
     input_shape = check_input_shape(input_shape, ranks=(2,))
     if input_shape[-1] not in (1, 3):
         raise invalid("input_shape", input_shape, "images with 1 (grayscale) or 3 (RGB) channels")
+    check_backbone(backbone, backbone_weights)
     inner = _backbone_input(backbone, image_size, input_shape)
     if inner[-1] not in (1, 3):
         raise invalid("backbone", backbone, f"a backbone taking 1 or 3 channels; it takes {inner[-1]}")
@@ -309,24 +332,13 @@ def transfer(
     check_int("dense_layers", dense_layers, min_value=0)
     if head_epochs is not None:
         check_int("head_epochs", head_epochs)
-    if _file_backbone(backbone) and backbone_weights is not None:
-        raise invalid("backbone_weights", backbone_weights, "null when the backbone is a saved model (it has its own)")
     spine: tuple = ()
     table: tuple = ()
     if isinstance(backbone, str) and backbone in list_models():  # geometry checked before anything is built
         checked = plan_model(backbone, input_shape=inner, include_top=False)
         spine, table = checked.spine, tuple(checked.trace())
-    elif not _file_backbone(backbone):
-        load_check = backbone.removeprefix("keras.applications.") if isinstance(backbone, str) else None
-        if not (load_check and hasattr(keras.applications, load_check) and load_check[0].isupper()):
-            raise invalid(
-                "backbone",
-                backbone,
-                f"a registry model{did_you_mean(str(backbone), list_models())}, a keras.applications name such "
-                "as 'keras.applications.MobileNetV2', or a saved .keras / .h5 model",
-            )
-        if min(inner[:2]) < 32:
-            raise invalid("image_size", list(inner[:2]), "at least 32×32 for a keras.applications backbone")
+    elif not _file_backbone(backbone) and min(inner[:2]) < 32:
+        raise invalid("image_size", list(inner[:2]), "at least 32×32 for a keras.applications backbone")
     mode = preprocessing_mode(backbone, backbone_weights) if preprocessing == "auto" else preprocessing
 
     def assemble(tensor=None):
@@ -357,3 +369,11 @@ def transfer(
         )
 
     return ModelPlan(name, input_shape, None, spine, assemble, table=table)
+
+
+def _check_params(params: dict) -> None:
+    """The registry's check of an experiment's ``model.params`` for ``transfer`` (before any data)."""
+    check_backbone(params.get("backbone", "resnet18"), params.get("backbone_weights"))
+
+
+transfer.check_params = _check_params  # type: ignore[attr-defined]

@@ -113,3 +113,20 @@ def test_the_head_trains_first_then_the_unfrozen_layers(saved_backbone):
     assert any(changed) and not all(changed)  # epoch 2: the last layers, not the first ones
     names = [w.path for w in backbone.weights]
     assert not any(c for c, n in zip(changed, names) if "moving" in n)  # batch norm kept in inference mode
+
+
+def test_an_experiment_naming_a_missing_backbone_is_refused_before_any_data(tmp_path):
+    from kerascnn.config import ConfigError, Experiment
+    from kerascnn.search.run import check_experiment
+
+    def experiment(**params):
+        return Experiment(
+            data={"source": "image_folder", "path": str(tmp_path / "not-read")},
+            model={"architecture": "transfer", "params": params},
+        )
+
+    with pytest.raises(ConfigError, match="Invalid `backbone`.*Received: backbone='resnet81'"):
+        check_experiment(experiment(backbone="resnet81"))
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        check_experiment(experiment(backbone=str(tmp_path / "gone.keras")))
+    check_experiment(experiment(backbone="keras.applications.MobileNetV2"))  # exists: nothing built or loaded
