@@ -22,14 +22,17 @@ from kerascnn._version import __version__
 if "TF_CPP_MIN_LOG_LEVEL" not in _os.environ:
     _os.environ["TF_CPP_MIN_LOG_LEVEL"] = "1" if _os.path.exists("/proc/driver/nvidia") else "3"
 
-from kerascnn.startup import missing_backend, quiet_tensorflow_import  # noqa: E402
+from kerascnn.startup import interrupted_while_starting, missing_backend, quiet_tensorflow_import  # noqa: E402
 
 try:
-    with quiet_tensorflow_import():
-        import keras  # noqa: E402, F401  (the first import loads the backend, TensorFlow by default)
-except ModuleNotFoundError as _err:  # `pip install kerascnn` without an extra: say which one, in one line
-    missing_backend(_err)
-
-from kerascnn.architectures import create_model, list_models, model_info, plan_model, register_model  # noqa: E402
+    try:
+        with quiet_tensorflow_import():
+            import keras  # noqa: E402, F401  (the first import loads the backend, TensorFlow by default)
+    except ModuleNotFoundError as _err:  # `pip install kerascnn` without an extra: say which one, in one line
+        missing_backend(_err)  # returns only for the command's --help / --version, which need no backend
+    else:
+        from kerascnn.architectures import create_model, list_models, model_info, plan_model, register_model
+except KeyboardInterrupt:  # Ctrl-C in the seconds TensorFlow takes to load: one line from the command
+    interrupted_while_starting()
 
 __all__ = ["__version__", "create_model", "list_models", "model_info", "plan_model", "register_model"]

@@ -276,6 +276,11 @@ def _os_error(err: OSError) -> str:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    from kerascnn import startup
+
+    if startup.BACKEND_ERROR:  # Keras could not load: only --help and --version were answered without it
+        print(f"kerascnn: error: {startup.BACKEND_ERROR}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     from kerascnn.rundir import RunDirError
 
     def fail(message: str, status: int) -> int:

@@ -99,10 +99,31 @@ def missing_backend(err: ModuleNotFoundError) -> None:
         f'Install the kit with that backend: pip install "kerascnn[{backend}]" (from a checkout: '
         f'pip install ".[{backend}]"); or set KERAS_BACKEND to an installed one ({", ".join(BACKENDS)}).'
     )
+    global BACKEND_ERROR
     if _running_the_command():
+        if _asks_only_help_or_version():  # answered without a backend; any other command ends in main()
+            BACKEND_ERROR = message
+            return
         print(f"kerascnn: error: {message}", file=sys.stderr)
         raise SystemExit(2)
     raise ModuleNotFoundError(message, name=err.name) from None
+
+
+#: Why Keras could not load, when the command went on without it for ``--help`` / ``--version``.
+BACKEND_ERROR: str | None = None
+
+
+def interrupted_while_starting() -> None:
+    """Ctrl-C while Keras (and TensorFlow) load: the command exits 130 with one line; an import re-raises it."""
+    if not _running_the_command():
+        raise KeyboardInterrupt
+    print("\nkerascnn: interrupted while starting (nothing was done)", file=sys.stderr)
+    raise SystemExit(130)
+
+
+def _asks_only_help_or_version() -> bool:
+    """The command line asks for help or the version, which argparse answers before any command runs."""
+    return any(arg in ("-h", "--help", "--version") for arg in sys.argv[1:])
 
 
 def _running_the_command() -> bool:

@@ -65,20 +65,39 @@ def test_every_command_starts_quietly(level):
     assert done.stderr == ""
 
 
+def _shadow(tmp_path, module: str, raises: str) -> str:
+    """A package named ``module``, first on the path, whose import raises ``raises`` (Python source)."""
+    shadow = tmp_path / "shadow" / module
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text(f"raise {raises}\n")
+    return str(shadow.parent)
+
+
 def test_a_missing_backend_is_one_line_naming_the_extra_to_install(tmp_path):
     """``pip install kerascnn`` without an extra (here: Keras told to use PyTorch, made missing even where it is
     installed by a ``torch`` package first on the path that fails to import as an absent one does)."""
-    shadow = tmp_path / "shadow" / "torch"
-    shadow.mkdir(parents=True)
-    (shadow / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'torch'\", name='torch')\n")
-    env = {**os.environ, "KERAS_BACKEND": "torch", "PYTHONPATH": str(shadow.parent)}
-    for command in ([str(BIN / "kerascnn"), "--version"], [sys.executable, "-m", "kerascnn", "search"]):
+    path = _shadow(tmp_path, "torch", "ModuleNotFoundError(\"No module named 'torch'\", name='torch')")
+    env = {**os.environ, "KERAS_BACKEND": "torch", "PYTHONPATH": path}
+    for command in ([str(BIN / "kerascnn"), "models"], [sys.executable, "-m", "kerascnn", "search"]):
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
         assert done.returncode == 2 and done.stdout == "", command
         assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
         assert done.stderr.startswith("kerascnn: error: Keras' backend is 'torch'")
         assert 'pip install "kerascnn[torch]"' in done.stderr
-    done = subprocess.run(
-        [sys.executable, "-c", "import kerascnn"], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert done.stderr.splitlines()[-1].startswith("ModuleNotFoundError: Keras' backend is 'torch'")
+    # --version and --help need no backend: they answer as usual
+    from kerascnn import __version__
+
+    for flags, out in ((["--version"], f"kerascnn {__version__}\n"), (["search", "--help"], "usage: kerascnn search")):
+        done = subprocess.run([str(BIN / "kerascnn"), *flags], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0 and done.stdout.startswith(out) and done.stderr == "", (flags, done)
+
+
+def test_ctrl_c_while_keras_loads_is_one_line_and_status_130(tmp_path):
+    """A Ctrl-C in the seconds TensorFlow takes to import (made certain by a ``keras`` whose import is
+    interrupted): the command says so in one line; ``import kerascnn`` in a script still raises it."""
+    env = {**os.environ, "PYTHONPATH": _shadow(tmp_path, "keras", "KeyboardInterrupt")}
+    done = subprocess.run([str(BIN / "kerascnn"), "models"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 130 and done.stdout == ""
+    assert done.stderr.strip() == "kerascnn: interrupted while starting (nothing was done)", done.stderr
+    script = subprocess.run([sys.executable, "-c", "import kerascnn"], env=env, capture_output=True, text=True)
+    assert script.returncode != 0 and "KeyboardInterrupt" in script.stderr
