@@ -22,6 +22,7 @@ import os
 
 import keras
 
+from kerascnn import saving
 from kerascnn.architectures._common import ModelPlan, all_layers, check_input_shape, planned
 from kerascnn.architectures.registry import create_model, list_models, model_info, plan_model, register_model
 from kerascnn.architectures.weights import TORCH_SUFFIXES, keras_application
@@ -78,9 +79,7 @@ def load_backbone(source, *, input_shape=None, weights=None, cut: str | None = N
         **kwargs: more builder arguments for registry names.
     """
     if _file_backbone(source):
-        if not os.path.isfile(source):
-            raise FileNotFoundError(f"Invalid `backbone`: no such file {os.fspath(source)!r}")
-        source = keras.saving.load_model(source, compile=False)
+        source = saving.load_model(source, what="`backbone`")
     if isinstance(source, keras.Model):
         if weights is not None or kwargs:
             raise invalid("weights", weights, "None when the source is already a keras.Model")
@@ -259,7 +258,7 @@ def check_backbone(backbone="resnet18", backbone_weights=None) -> None:
 def _backbone_input(backbone, image_size, input_shape) -> tuple:
     """The backbone's input shape: ``image_size`` (or the data's size, or a saved model's own), three channels."""
     if _file_backbone(backbone):
-        saved = keras.saving.load_model(backbone, compile=False)
+        saved = saving.load_model(backbone, what="`backbone`")
         shape = tuple(saved.input_shape[1:])
         keras.backend.clear_session()
         if image_size is not None and tuple(image_size) != shape[:2]:

@@ -18,6 +18,7 @@ import numpy as np
 
 import keras
 
+from kerascnn import saving
 from kerascnn.architectures import torch_weights
 from kerascnn.architectures._common import all_layers
 from kerascnn.architectures.torch_weights import TORCH_SUFFIXES, TORCHVISION_MODELS
@@ -176,7 +177,7 @@ def load_into(model, source, info, kwargs) -> None:
         torch_weights.load_state_dict(model, torch_weights.read_state_dict(path), source=repr(path))
         return
     if path.endswith(".keras"):
-        copy_weights(keras.saving.load_model(path, compile=False), model)
+        copy_weights(saving.load_model(path, what="`weights`"), model)
     elif path.endswith(".weights.h5"):
         model.load_weights(path)
     elif info.keras_twin is not None:  # a keras.applications weights file (legacy .h5 by layer order)

@@ -22,22 +22,20 @@ def evaluate_model(model_path: str | Path, data: str = "digits", seed: int | Non
     """
     from sklearn.metrics import classification_report
 
-    import keras
-
     import kerascnn  # noqa: F401  (registers the kit's serializable objects)
     from kerascnn import config as config_module
     from kerascnn.data import load_dataset
     from kerascnn.evaluation.metrics import classification_metrics, predict_labels
+    from kerascnn.saving import check_model_file, load_model
 
-    if not Path(model_path).is_file():
-        raise FileNotFoundError(f"No model file at {model_path}")
+    check_model_file(model_path)  # before the data are read: a damaged or hostile file is named first
     if str(data).endswith((".yaml", ".yml")):
         cfg = config_module.load(data)
         data_section, split_seed = cfg.data, cfg.seed
     else:
         data_section, split_seed = {"source": data}, 0
     dataset = load_dataset(data_section, seed=split_seed if seed is None else seed, split_file=split_file)
-    model = keras.saving.load_model(model_path, compile=False)
+    model = load_model(model_path)
     expected = tuple(model.input_shape[1:])
     if expected != dataset.input_shape:
         raise ValueError(f"The model expects inputs of shape {expected}, but {data} gives {dataset.input_shape}")
