@@ -17,8 +17,8 @@ Convolution kernels go from PyTorch's ``(out, in, h, w)`` to Keras'
 ``(h, w, in, out)``, the fully connected kernel is transposed, batch norm's
 ``weight``/``bias``/``running_mean``/``running_var`` become ``gamma``/``beta``/
 ``moving_mean``/``moving_variance`` (``num_batches_tracked`` has no Keras
-counterpart). Every tensor is matched by name and shape: a missing, extra or
-mis-shaped tensor is an error that names it.
+counterpart). Every tensor is matched by name, shape and kind: a missing, extra,
+mis-shaped or non-floating tensor is an error that names it.
 
 Files: ``.safetensors`` (what timm and the Hugging Face hub publish; read with
 the ``safetensors`` package, no PyTorch needed) or ``.pth``/``.pt`` (read only
@@ -175,6 +175,11 @@ def load_state_dict(model, tensors: dict, source: str = "the state dict") -> Non
     values = []
     for key, (var, to_keras, _) in mapping.items():
         value = to_keras(np.asarray(given[key]))
+        if not np.issubdtype(value.dtype, np.floating):  # int8 or bool would be cast without a word
+            raise ValueError(
+                f"Invalid `weights`: tensor {key!r} of {source} holds {value.dtype} values; weights are floating "
+                f"point (float16, float32 or float64), as {var.path} ({var.dtype}) is. Is it a quantized file?"
+            )
         if tuple(value.shape) != tuple(var.shape):
             hint = " (use num_classes=1000, or include_top=False)" if key.startswith("fc.") else ""
             raise ValueError(

@@ -78,6 +78,14 @@ def test_a_wrong_missing_or_extra_tensor_is_named_and_nothing_is_loaded(tmp_path
             {**{k: v * 0 for k, v in tensors.items()}, "fc.weight": np.zeros((5, 512), "float32")},
             r"'fc.weight' .* \(use num_classes=1000, or include_top=False\)",
         ),
+        (  # a quantized tensor of the right shape would be cast to float without a word
+            {**tensors, "layer2.0.conv2.weight": tensors["layer2.0.conv2.weight"].astype("int8")},
+            r"tensor 'layer2.0.conv2.weight' of the state dict holds int8 values; weights are floating point",
+        ),
+        (
+            {**tensors, "bn1.running_var": tensors["bn1.running_var"] > 0},
+            r"tensor 'bn1.running_var' of the state dict holds bool values",
+        ),
     ]
     for state, message in cases:
         with pytest.raises(ValueError, match=message):
