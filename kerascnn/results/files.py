@@ -15,6 +15,7 @@ import math
 from pathlib import Path
 
 from kerascnn import rundir
+from kerascnn.validation import shown
 
 TRIALS = "trials.csv"
 SUMMARY = "summary.json"
@@ -78,13 +79,47 @@ def write_trials(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def read_trials(run_dir: str | Path) -> list[dict]:
-    """trials.csv's rows as strings (the report's view)."""
+#: Every status a trials.csv row can hold: the kit's, and keras-tuner's for a trial not ended yet.
+STATUSES = (*FINISHED, "RUNNING", "INVALID", "STOPPED", "IDLE")
+
+
+def read_trials(run_dir: str | Path, counts: dict | None = None) -> list[dict]:
+    """trials.csv's rows as strings (the report's view), or ``DamagedRunFile`` if the file is not whole.
+
+    A row cut short, a line of garbage, a foreign header or an unknown status
+    is refused; so is a file with fewer finished trials than ``counts``
+    (``summary.json``'s, written after it) says the search finished: the
+    report is never drawn from part of the trials.
+    """
     path = Path(run_dir) / TRIALS
     if not path.exists():
         raise FileNotFoundError(f"{run_dir} has no {TRIALS}: is it a kerascnn run directory?")
     with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+        text = f.read()
+    reader = csv.DictReader(text.splitlines(keepends=True))
+    problem = None
+    if text and not text.endswith("\n"):
+        problem = "its last line is cut short"
+    elif text.strip() and not {"trial_id", "status"} <= set(reader.fieldnames or ()):
+        problem = f"its header {shown(','.join(reader.fieldnames or []))} has no trial_id and status columns"
+    rows = [] if problem or not text.strip() else list(reader)  # no trial yet: a header with no column
+    for line, row in enumerate(rows, start=2):
+        if problem:
+            break
+        if None in row or None in row.values():
+            problem = f"line {line} has {'more' if None in row else 'fewer'} cells than the header"
+        elif row["status"] not in STATUSES:
+            problem = f"line {line} has status {shown(row['status'])}, not one of {', '.join(STATUSES)}"
+    finished = sum(r["status"] in FINISHED for r in rows)
+    expected = sum(int((counts or {}).get(k) or 0) for k in ("completed", "pruned", "failed"))
+    if not problem and finished < expected:
+        problem = f"it lists {finished} finished trials where summary.json counts {expected}"
+    if problem:
+        raise rundir.DamagedRunFile(
+            f"{path} is damaged ({problem}): run the search command again to rewrite it from the tuner's "
+            "records; the trials are not affected"
+        )
+    return rows
 
 
 def split_of(model_path) -> Path | None:

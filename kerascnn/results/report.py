@@ -75,8 +75,9 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
 
 def leaderboard_rows(run_dir: str | Path) -> tuple[list[str], list[list[str]]]:
     run_dir = Path(run_dir)
-    rows = files.read_trials(run_dir)
-    objective = _summary(run_dir).get("objective") or "val_f1_macro"
+    summary = _summary(run_dir)
+    rows = files.read_trials(run_dir, summary.get("counts"))
+    objective = summary.get("objective") or "val_f1_macro"
     header = ["rank", "trial", "status", objective, "val_accuracy", "params", "seconds"] + knob_columns(rows)
     table, rank = [], 0
     for r in ranked(rows, objective):
@@ -342,8 +343,8 @@ def plot_curves(history: dict, path: Path, title: str) -> None:
 def write_report(run_dir: str | Path) -> Path:
     """Write ``report.md``, the PNG plots and ``leaderboard.csv`` / ``.md``; return the report path."""
     run_dir = Path(run_dir)
-    rows = files.read_trials(run_dir)
     summary = _summary(run_dir)
+    rows = files.read_trials(run_dir, summary.get("counts"))
     objective = summary.get("objective") or "val_f1_macro"
     header, table = leaderboard_rows(run_dir)
     with rundir.atomic_target(run_dir / "leaderboard.csv") as tmp, open(tmp, "w", newline="") as f:

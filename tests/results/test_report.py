@@ -152,6 +152,38 @@ def test_leaderboard_text(tmp_path):
     assert "3 completed, 0 pruned, 1 failed, 5 candidates rejected" in text
 
 
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (lambda text: text[: text.index("0.95") + 2], "its last line is cut short"),
+        (lambda text: "", "it lists 0 finished trials where summary.json counts 4"),
+        (lambda text: "\x00\x1f garbage ;;\n", "has no trial_id and status columns"),
+        (lambda text: "id,score\n0,0.9\n", "its header 'id,score' has no trial_id and status columns"),
+        (lambda text: text.replace("3,COMPLETED", "3,COMPLETED,x,y,z,1,2,3"), "line 5 has more cells"),
+        (lambda text: text.replace("1,COMPLETED", "1,DONE"), "line 3 has status 'DONE', not one of"),
+        (lambda text: "\r\n".join(text.splitlines()[:3]) + "\r\n", "it lists 2 finished trials where"),
+    ],
+)
+def test_a_damaged_trials_csv_is_named_and_nothing_is_drawn_from_it(tmp_path, capsys, damage, reason):
+    """Cut mid-line, emptied, garbage, a foreign header, a stray cell or status, lines lost: the report and
+    the leaderboard refuse it (status 3), and the leaderboard files are not rewritten from part of the trials."""
+    from kerascnn import cli
+    from kerascnn.rundir import DamagedRunFile
+
+    run = _hand_made_run(tmp_path)
+    report.write_report(run)
+    board = (run / "leaderboard.csv").read_text()
+    path = run / "trials.csv"
+    path.write_text(damage(path.read_text()), newline="")
+    for call in (report.write_report, report.leaderboard):
+        with pytest.raises(DamagedRunFile, match=re.escape(reason)):
+            call(run)
+    assert cli.main(["report", str(run)]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "trials.csv is damaged" in err and "run the search command again" in err
+    assert (run / "leaderboard.csv").read_text() == board
+
+
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory):
     from kerascnn.data import load_dataset
