@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import os
 import time
 import warnings
 import zlib
@@ -58,6 +59,7 @@ def finalize(tuner, exp: Experiment, dataset, hypermodel, run_dir: Path, strateg
             printer,
         )
         _test_figures(run_dir, dataset, summary, previous, printer)
+        _set_aside_stale(run_dir, summary, previous, printer)
     else:
         summary["best"], summary["test"] = None, None
         printer("No trial completed: see trials.csv (status, message) and rejections.jsonl.")
@@ -254,6 +256,36 @@ class _Scorer:
             writer.writerow(["y_true", "y_pred"] + (["file"] if files_read else []))
             columns = [self.dataset.y_test.tolist(), y_pred.tolist()] + ([files_read] if files_read else [])
             writer.writerows(zip(*columns))
+
+
+def _set_aside_stale(run_dir: Path, summary: dict, previous: dict, printer) -> None:
+    """Rename a final or ensemble model this run did not make (nor reuse): it belongs to an earlier best trial.
+
+    A resume can change the best trials while ``search.refit`` or
+    ``search.ensemble`` is now off (or a refit diverged): the file a previous
+    run made would otherwise sit beside the new results as if it were one.
+    It becomes ``<name>.stale.keras`` (``.stale-2``, ... if that exists;
+    never overwritten), one line says so, and ``summary.json``'s
+    ``stale_models`` keeps where each came from, for the report.
+    """
+    stale = dict(previous.get("stale_models") or {})
+    for filename in (files.FINAL_MODEL, files.ENSEMBLE_MODEL):
+        path = run_dir / filename
+        if filename in summary["models"] or not path.exists():
+            continue
+        stem, n = filename.removesuffix(".keras"), 1
+        while (target := run_dir / f"{stem}.stale{'' if n == 1 else f'-{n}'}.keras").exists():
+            n += 1
+        os.rename(path, target)
+        source = (previous.get("models") or {}).get(filename) or {}
+        made_from = source.get("trial_ids") or [source.get("trial_id", "?")]
+        stale[target.name] = source
+        printer(
+            f"note: {filename} was made from trial {', '.join(map(str, made_from))}, not this run's result "
+            f"(best trial {summary['best']['trial_id']}): renamed to {target.name}"
+        )
+    if stale:
+        summary["stale_models"] = stale
 
 
 def _previous_summary(run_dir: Path) -> dict:

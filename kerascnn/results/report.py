@@ -441,6 +441,21 @@ def write_report(run_dir: str | Path) -> Path:
             md += ["### First-layer feature maps", "", f"![first-layer feature maps]({FIGURES['feature_maps']})", ""]
         if history:
             md += ["### Training curves of the best trial", "", f"![training curves]({PLOTS['curves']})", ""]
+    if summary.get("stale_models"):
+        md += [
+            "## Stale models",
+            "",
+            "Made by an earlier run of this directory from trials that are no longer the result; kept, renamed:",
+            "",
+            _markdown_table(
+                ["file", "made from trial(s)"],
+                [
+                    [name, ", ".join(map(str, source.get("trial_ids") or [source.get("trial_id", "?")]))]
+                    for name, source in summary["stale_models"].items()
+                ],
+            ),
+            "",
+        ]
     md += [
         "## Trials",
         "",

@@ -700,6 +700,40 @@ def test_a_finished_run_resumed_scores_nothing_again(pruned_run, tmp_path, monke
         assert after[key] == before[key], key
 
 
+def test_a_resume_without_refit_or_ensemble_sets_their_old_models_aside_as_stale(pruned_run, tmp_path):
+    """Resumed with ``search.refit: false`` and no ensemble, the earlier final and ensemble models are not the
+    result any more: renamed, said in one line each, listed in summary.json and the report; never overwritten."""
+    import shutil
+
+    run_dir, _, cfg = pruned_run
+    copy = tmp_path / run_dir.name
+    shutil.copytree(run_dir, copy)
+    before = json.loads((copy / "summary.json").read_text())
+    assert {"final_model.keras", "ensemble_model.keras"} <= set(before["models"])
+    (copy / "final_model.stale.keras").write_text("a user's earlier stale copy")
+    ensemble_bytes = (copy / "ensemble_model.keras").read_bytes()
+    lines = []
+    changed = config.resolve({**cfg.to_dict(), "search": {**cfg.to_dict()["search"], "refit": False, "ensemble": 0}})
+    run_search(changed, out=tmp_path, printer=lines.append)
+    assert not (copy / "final_model.keras").exists() and not (copy / "ensemble_model.keras").exists()
+    assert (copy / "final_model.stale.keras").read_text() == "a user's earlier stale copy"
+    assert (copy / "final_model.stale-2.keras").stat().st_size == before["models"]["final_model.keras"]["bytes"]
+    assert (copy / "ensemble_model.stale.keras").read_bytes() == ensemble_bytes
+    best = before["best"]["trial_id"]
+    assert any(
+        line.startswith(f"note: final_model.keras was made from trial {best}, not this run's result")
+        and line.endswith("renamed to final_model.stale-2.keras")
+        for line in lines
+    ), lines
+    after = json.loads((copy / "summary.json").read_text())
+    assert set(after["models"]) == {"best_model.keras"} and after["predictions_from"] == "best_model.keras"
+    assert after["stale_models"]["ensemble_model.stale.keras"]["trial_ids"] == before["models"][
+        "ensemble_model.keras"
+    ]["trial_ids"]
+    assert "## Stale models" in (copy / "report.md").read_text()
+    assert "| final_model.stale-2.keras |" in (copy / "report.md").read_text()
+
+
 @pytest.mark.backend
 def test_k_fold_scoring_records_the_mean_and_its_std(tmp_path):
     cfg = _tiny("cv", search={"max_trials": 1, "space": {"filters": [8]}, "cv_folds": 2, "refit": False})
