@@ -727,9 +727,10 @@ def test_a_resume_without_refit_or_ensemble_sets_their_old_models_aside_as_stale
     ), lines
     after = json.loads((copy / "summary.json").read_text())
     assert set(after["models"]) == {"best_model.keras"} and after["predictions_from"] == "best_model.keras"
-    assert after["stale_models"]["ensemble_model.stale.keras"]["trial_ids"] == before["models"][
-        "ensemble_model.keras"
-    ]["trial_ids"]
+    assert (
+        after["stale_models"]["ensemble_model.stale.keras"]["trial_ids"]
+        == before["models"]["ensemble_model.keras"]["trial_ids"]
+    )
     assert "## Stale models" in (copy / "report.md").read_text()
     assert "| final_model.stale-2.keras |" in (copy / "report.md").read_text()
 
