@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import math
+import zlib
 from pathlib import Path
 
 from kerascnn import rundir
@@ -50,6 +51,16 @@ def number(value) -> float | None:
 def score(row: dict, objective: str) -> float | None:
     """A trial row's objective as a number (``None`` when missing or not a number)."""
     return number(row.get(objective))
+
+
+def trial_number(trial_id) -> int:
+    """A trial's number (keras-tuner's ids are zero-padded counters); any other id, a stable hash of it.
+
+    Seeds derive from it (``seed + trial_number``): a trial, and its refit,
+    get the same randomness whatever ran before them in the process.
+    """
+    text = str(trial_id)
+    return int(text) if text.isdigit() else zlib.crc32(text.encode())
 
 
 def _number(trial_id) -> tuple:

@@ -20,7 +20,6 @@ import json
 import os
 import time
 import warnings
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -339,7 +338,7 @@ def _refit(hypermodel, trial, epochs: int, strategy, printer, target=files.FINAL
     """A trial's hyperparameters trained on train+validation for its best epoch count."""
     start = time.perf_counter()
     # one seed per trial (and replica): the same refit whichever ran before it, and on a resume
-    seed = hypermodel.seed + _trial_number(trial.trial_id) + 100_003 * replica
+    seed = hypermodel.seed + files.trial_number(trial.trial_id) + 100_003 * replica
     model, samples = hypermodel.refit(
         trial.hyperparameters, epochs, strategy=strategy, seed=seed, label=f"refit {target}"
     )
@@ -348,11 +347,6 @@ def _refit(hypermodel, trial, epochs: int, strategy, printer, target=files.FINAL
         f"{epochs} epochs, {time.perf_counter() - start:.1f}s -> {target}"
     )
     return model
-
-
-def _trial_number(trial_id) -> int:
-    """A trial's number (keras-tuner's ids are zero-padded counters); any other id, a stable hash of it."""
-    return int(trial_id) if str(trial_id).isdigit() else zlib.crc32(str(trial_id).encode())
 
 
 def _best_completed(tuner, rows: list[dict], k: int) -> list:

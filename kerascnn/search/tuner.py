@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+import keras
 import keras_tuner as kt
 from keras_tuner import Hyperband
 from keras_tuner.oracles import BayesianOptimizationOracle, GridSearchOracle, HyperbandOracle, RandomSearchOracle
@@ -245,6 +246,9 @@ class RunRecorder:
             trial.hyperparameters.values,
             profile_batch=getattr(getattr(self.hypermodel, "train", None), "profile_batch", 0),
         )
+        # seeded by the run and the trial alone: a trial rerun after a kill trains as it would have
+        seed = getattr(self.hypermodel, "seed", None)
+        keras.utils.set_random_seed((self.oracle.seed if seed is None else seed) + files.trial_number(trial.trial_id))
         start = time.perf_counter()
         try:
             return super().run_trial(trial, *args, trial_log=log, **kwargs)

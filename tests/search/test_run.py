@@ -213,6 +213,21 @@ def test_same_seed_same_candidates(tmp_path):
     assert len({tuple(sorted(v.items())) for v in first}) == 4  # four different candidates
 
 
+def test_a_trial_scores_the_same_whatever_ran_before_it_in_the_process(tmp_path):
+    """Trial 01 of an uninterrupted search, and trial 01 run alone on the resume after the search stopped at one
+    trial (as after a kill, with other randomness drawn in between): the same weights, the same scores."""
+    cfg = _tiny("reseeded", search={"max_trials": 2, "space": {"filters": [8, 16], "dropout": [0.0, 0.3]}})
+    whole = _rows(run_search(cfg, out=tmp_path / "whole", printer=lambda line: None))
+    first = config.resolve({**cfg.to_dict(), "search": {**cfg.to_dict()["search"], "max_trials": 1}})
+    run_search(first, out=tmp_path / "cut", printer=lambda line: None)
+    keras.utils.set_random_seed(12345)  # whatever else the process did in between
+    keras.random.normal((3,))
+    resumed = _rows(run_search(cfg, out=tmp_path / "cut", printer=lambda line: None))
+    assert [r["trial_id"] for r in resumed] == ["0", "1"] == [r["trial_id"] for r in whole]
+    for column in ("val_loss", "val_f1_macro", "val_accuracy"):
+        assert resumed[1][column] == whole[1][column], column
+
+
 def test_changed_experiment_is_not_mixed_into_an_old_run(tiny_run, tmp_path):
     run_dir, cfg = _copy_run(tiny_run, tmp_path)
     saved = (run_dir / "config.yaml").read_text()
