@@ -11,7 +11,8 @@ and exit with a status that says what kind of failure it was:
 
 ====  =====================================================================
 0     done
-1     nothing matched (``models`` with a filter that matches no model)
+1     nothing matched (``models`` with a filter that matches no model), or no
+      trial of a search completed (every one failed or was rejected)
 2     bad input: experiment file, ``--set``, argument, data file
 3     run directory refused: in use, a different experiment, not a kerascnn
       run, or a damaged run file (nothing in it was changed)
@@ -71,7 +72,7 @@ def cmd_models(args) -> int:
 
 
 DEFAULT_EXPERIMENT = "digits"  # built in (kerascnn/experiments/digits.yaml): runs from any folder
-EXIT_BAD_INPUT, EXIT_RUN_DIR, EXIT_OS, EXIT_INTERRUPTED = 2, 3, 74, 130
+EXIT_NO_RESULT, EXIT_BAD_INPUT, EXIT_RUN_DIR, EXIT_OS, EXIT_INTERRUPTED = 1, 2, 3, 74, 130
 
 
 def _quiet_tensorflow() -> None:
@@ -104,7 +105,7 @@ def cmd_search(args) -> int:
         "(finished trials are kept; the trial that was running starts again)"
     )
     try:
-        run_search(
+        run_dir = run_search(
             cfg,
             out=args.out,
             overwrite=args.overwrite,
@@ -114,7 +115,26 @@ def cmd_search(args) -> int:
     except distributed.WorkerRecycled as done:
         print(done, flush=True)
         return distributed.RECYCLE_EXIT_CODE
+    if distributed.role() != "worker" and not _has_result(run_dir):
+        print(
+            f"kerascnn search: error: no trial completed in {run_dir}, so there is no model "
+            "(the line above says why; trials.csv has each trial's reason)",
+            file=sys.stderr,
+        )
+        return EXIT_NO_RESULT
     return 0
+
+
+def _has_result(run_dir) -> bool:
+    """Whether the run's summary.json names a best trial."""
+    import json
+
+    from kerascnn.results import files
+
+    try:
+        return bool(json.loads((run_dir / files.SUMMARY).read_text()).get("best"))
+    except (OSError, ValueError):
+        return False
 
 
 def cmd_experiments(args) -> int:

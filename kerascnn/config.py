@@ -248,11 +248,12 @@ class ModelSettings(Section):
 
 @dataclass(frozen=True)
 class Constraints(Section):
-    """``search.constraints``: what makes a candidate rejected before training."""
+    """``search.constraints``: what rejects a candidate before training, and when to stop drawing."""
 
     _where = "search.constraints"
     max_params: int | None = setting(None, _optional(_int(1)))
     max_rejections: int = setting(1000, _int(1))
+    max_failures: int = setting(3, _int(1))
 
 
 @dataclass(frozen=True)

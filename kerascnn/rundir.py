@@ -45,6 +45,7 @@ NOT_IDENTITY = (
     "search.max_trials",
     "search.worker_timeout",
     "search.constraints.max_rejections",
+    "search.constraints.max_failures",
     "search.refit",
     "search.refit_seeds",
     "search.refit_epochs",

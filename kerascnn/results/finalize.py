@@ -61,7 +61,12 @@ def finalize(tuner, exp: Experiment, dataset, hypermodel, run_dir: Path, strateg
         _set_aside_stale(run_dir, summary, previous, printer)
     else:
         summary["best"], summary["test"] = None, None
-        printer("No trial completed: see trials.csv (status, message) and rejections.jsonl.")
+        reasons = "; ".join(f"{why} (×{n})" if n > 1 else why for why, n in summary["failure_reasons"].items())
+        printer(
+            "No trial completed"
+            + (f": {summary['counts']['failed']} failed ({reasons})" if reasons else "")
+            + ". See trials.csv (status, message) and rejections.jsonl."
+        )
     summary["baselines"] = _baselines(exp, dataset, previous)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     rundir.atomic_write(run_dir / files.SUMMARY, json.dumps(summary, indent=2, default=_json_default))
@@ -124,6 +129,12 @@ def _search_summary(exp: Experiment, dataset, rows: list[dict], run_dir: Path, p
     if damaged:
         printer(f"note: {damaged} line(s) of rejections.jsonl could not be read (cut short) and are not counted")
     summary["rejection_reasons"] = _rejection_reasons(rejections)
+    failures: dict = {}
+    for row in rows:
+        if row["status"] == files.FAILED:
+            reason = row.get("message") or "no reason recorded"
+            failures[reason] = failures.get(reason, 0) + 1
+    summary["failure_reasons"] = failures
     return summary
 
 

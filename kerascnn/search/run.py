@@ -115,6 +115,7 @@ def run_search(
             write_split(run_dir / files.SPLIT, dataset)  # samples read from files: which file is in which part
         with deferred_during_fit():  # a Ctrl-C stops the search between training steps (search/interrupt.py)
             _search(tuner, exp, dataset, run_dir, printer)
+            _say_if_stopped_by_failures(tuner.oracle, printer)
             if role == "worker":
                 printer(
                     f"worker {os.environ[distributed.ENV_ID]}: no trials left; "
@@ -123,6 +124,22 @@ def run_search(
                 return run_dir
             finalize(tuner, exp, dataset, hypermodel, run_dir, strategy, started, printer)
     return run_dir
+
+
+def _say_if_stopped_by_failures(oracle, printer) -> None:
+    """One line when ``search.constraints.max_failures`` trials in a row failed: which, and why."""
+    if not getattr(oracle, "stopped_by_failures", False):
+        return
+    failed = oracle.failures_in_row
+    reasons: dict = {}
+    for _, reason in failed:
+        reasons[reason] = reasons.get(reason, 0) + 1
+    printer(
+        f"Search stopped: {len(failed)} trials in a row failed (trials {', '.join(t for t, _ in failed)}; "
+        f"search.constraints.max_failures={oracle.max_failures}): "
+        + "; ".join(f"{reason} (×{n})" if n > 1 else reason for reason, n in reasons.items())
+        + ". Fix the cause and run the same command to draw new trials (raise --max-trials if all are used)."
+    )
 
 
 def _check_outside_data(exp: Experiment, run_dir: Path) -> None:

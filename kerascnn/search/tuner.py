@@ -187,6 +187,54 @@ class PruningOracle:
         self.pruned.update(state.get("kerascnn_pruned", {}))
 
 
+class FailureLimitOracle:
+    """Mixin for a keras-tuner oracle: ``max_failures`` trials failing in a row stop the search, with their reasons.
+
+    keras-tuner's own limit raises ``RuntimeError`` from inside ``end_trial``,
+    before that trial is saved, and the search ends in a traceback with no
+    results; :func:`make_tuner` sets it out of reach. Here the next
+    ``create_trial`` answers ``STOPPED`` instead, so the search ends as a
+    finished one does and the results of the trials that completed are
+    made. Only failures of this process count: a resume tries again.
+    """
+
+    def __init__(self, *args, max_failures: int = _DEFAULT.constraints.max_failures, **kwargs):
+        self.max_failures = max_failures
+        super().__init__(*args, **kwargs)
+
+    @property
+    def failures_in_row(self) -> list:
+        """``(trial id, reason)`` of the trials that failed since the last one that did not."""
+        if "_kit_failures_in_row" not in self.__dict__:
+            self._kit_failures_in_row = []
+        return self._kit_failures_in_row
+
+    @property
+    def stopped_by_failures(self) -> bool:
+        return len(self.failures_in_row) >= self.max_failures
+
+    @kt.synchronized
+    def create_trial(self, tuner_id):
+        if self.stopped_by_failures:
+            return kt.engine.trial.Trial(self.get_space(), status=kt.engine.trial.TrialStatus.STOPPED)
+        return super().create_trial(tuner_id)
+
+    @kt.synchronized
+    def end_trial(self, trial):
+        super().end_trial(trial)
+        ended = self.trials[trial.trial_id]
+        if ended.status == kt.engine.trial.TrialStatus.FAILED:
+            self.failures_in_row.append((ended.trial_id, failure_reason(ended.message)))
+        elif ended.status == kt.engine.trial.TrialStatus.COMPLETED:
+            self.failures_in_row.clear()
+
+
+def failure_reason(message: str | None) -> str:
+    """A failed trial's reason: the last line of keras-tuner's traceback text, bounded."""
+    lines = (message or "").strip().splitlines()
+    return lines[-1][:300] if lines else "no reason recorded"
+
+
 def _best_so_far(trial, name, step, best, reached=False):
     """Best value of metric ``name`` up to ``step``; ``None`` if none (or, ``reached``, if it never got to ``step``)."""
     if not trial.metrics.exists(name):
@@ -199,7 +247,8 @@ def _best_so_far(trial, name, step, best, reached=False):
 
 
 def _oracle(cls):
-    return type(f"Rejecting{cls.__name__}", (RejectingOracle, PruningOracle, AtomicOracleState, cls), {})
+    mixins = (FailureLimitOracle, RejectingOracle, PruningOracle, AtomicOracleState, cls)
+    return type(f"Rejecting{cls.__name__}", mixins, {})
 
 
 ORACLES = {
@@ -361,7 +410,7 @@ class RunRecorder:
             row["seconds"] = extra.get("seconds")
             row["worker"] = extra.get("worker")
             row["pruned_epoch"] = pruned if status == files.PRUNED else None
-            row["message"] = (trial.message or "").strip().splitlines()[-1][:300] if trial.message else ""
+            row["message"] = failure_reason(trial.message) if trial.message else ""
             rows.append(row)
         return rows
 
@@ -441,7 +490,8 @@ def make_tuner(
     common = dict(
         objective=kt.Objective(search.objective, objective_direction(search.objective)),
         seed=seed,
-        max_consecutive_failed_trials=max(3, search.max_trials),
+        max_consecutive_failed_trials=2**62,  # never keras-tuner's traceback: FailureLimitOracle stops instead
+        max_failures=search.constraints.max_failures,
         candidate_check=lambda hp: hypermodel.check_candidate(hp, max_params=search.constraints.max_params),
         rejections_path=Path(run_dir) / files.REJECTIONS,
         max_rejections=search.constraints.max_rejections,

@@ -833,8 +833,62 @@ def test_a_search_whose_every_trial_failed_says_so_and_names_no_best(tmp_path, m
     )
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["best"] is None and summary["test"] is None and summary["counts"]["failed"] == 1
-    assert any(line.startswith("No trial completed") for line in lines)
+    assert summary["failure_reasons"] == {"RuntimeError: simulated out of memory": 1}
+    assert any(
+        line.startswith("No trial completed: 1 failed (RuntimeError: simulated out of memory).") for line in lines
+    )
     assert not (run_dir / "best_model.keras").exists()
+
+
+def test_failures_in_a_row_stop_the_search_with_their_reasons_and_the_completed_trials_give_the_result(
+    tmp_path, monkeypatch
+):
+    """keras-tuner raised RuntimeError("Number of consecutive failures exceeded") and left no summary.json:
+    now ``search.constraints.max_failures`` failures in a row end the search with one line naming the trials
+    and reasons, the completed trials' results are made, and a success in between resets the count."""
+    from kerascnn.search.hypermodel import CNNHyperModel
+
+    original, calls = CNNHyperModel.fit, []
+
+    def flaky(self, hp, model, *args, **kwargs):
+        calls.append(1)
+        if len(calls) in (2, 3, 5, 6, 7):
+            raise ValueError(f"simulated failure {'A' if len(calls) < 7 else 'B'}")
+        return original(self, hp, model, *args, **kwargs)
+
+    monkeypatch.setattr(CNNHyperModel, "fit", flaky)
+    lines = []
+    cfg = _tiny("in_a_row", search={"max_trials": 9, "space": {"filters": [4, 8, 16], "dropout": [0.0, 0.1, 0.2]}})
+    run_dir = run_search(cfg, out=tmp_path, printer=lines.append)
+    rows = _rows(run_dir)
+    assert [r["status"] for r in rows] == ["COMPLETED", "FAILED", "FAILED", "COMPLETED", "FAILED", "FAILED", "FAILED"]
+    assert (
+        "Search stopped: 3 trials in a row failed (trials 4, 5, 6; search.constraints.max_failures=3): "
+        "ValueError: simulated failure A (×2); ValueError: simulated failure B. Fix the cause" in "\n".join(lines)
+    )
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["counts"]["failed"] == 5 and summary["best"]["trial_id"] in ("0", "3")
+    assert summary["failure_reasons"] == {
+        "ValueError: simulated failure A": 4,
+        "ValueError: simulated failure B": 1,
+    }
+    assert (run_dir / "best_model.keras").exists()
+
+
+def test_a_search_with_no_completed_trial_exits_1_from_the_command(tmp_path, capsys, monkeypatch):
+    from kerascnn import cli
+    from kerascnn.search.hypermodel import CNNHyperModel
+
+    def broken(self, hp, model, *args, **kwargs):
+        raise RuntimeError("simulated out of memory")
+
+    monkeypatch.setattr(CNNHyperModel, "fit", broken)
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(yaml.safe_dump(_tiny("none_done", search={"max_trials": 2, "space": {"filters": [4, 8]}}).to_dict()))
+    assert cli.main(["search", str(exp), "--out", str(tmp_path / "runs"), "--quiet"]) == 1
+    captured = capsys.readouterr()
+    assert "No trial completed: 2 failed (RuntimeError: simulated out of memory (×2))" in captured.out
+    assert captured.err.startswith("kerascnn search: error: no trial completed in") and captured.err.count("\n") == 1
 
 
 def test_an_experiment_is_checked_once_per_run(monkeypatch):
