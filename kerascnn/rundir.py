@@ -32,11 +32,13 @@ import yaml
 
 from kerascnn._version import __version__
 from kerascnn.config import with_defaults
-from kerascnn.validation import check_name
+from kerascnn.validation import check_name, shown
 
 MARKER = ".kerascnn-run.json"
 LOCK = ".kerascnn.lock"
 CONFIG = "config.yaml"
+#: The data's identity (:func:`kerascnn.data.fingerprint`), saved when the run is made, compared on every resume.
+DATA_IDENTITY = "data.json"
 #: Last line of every config.yaml the kit writes: a file without it was cut short.
 CONFIG_END = "# end of kerascnn config"
 #: Keys that do not change how a trial is trained: they may differ when a run is resumed.
@@ -68,6 +70,10 @@ class RunLocked(RunDirError):
 
 class ExperimentChanged(RunDirError):
     """The run directory holds trials of a different experiment."""
+
+
+class DataChanged(ExperimentChanged):
+    """The run directory holds trials trained on other data than the experiment now reads."""
 
 
 class NotARun(RunDirError):
@@ -190,6 +196,49 @@ def differences(saved: dict, new: dict) -> list[str]:
         for k in sorted(set(old) | set(cur))
         if old.get(k, missing) != cur.get(k, missing)
     ]
+
+
+def data_differences(saved: dict, new: dict) -> list[str]:
+    """What differs between two data fingerprints, part by part, in words."""
+    out = []
+    for key in ("classes", "input_shape"):
+        if saved.get(key) != new.get(key):
+            out.append(f"{key}: {shown(saved.get(key))} -> {shown(new.get(key))}")
+    words = {
+        "labels": "the labels differ",
+        "content": "the samples' content differs",
+        "files": "a file's name or size differs",
+    }
+    for part in ("train", "validation", "test"):
+        old, cur = saved.get(part) or {}, new.get(part) or {}
+        if old.get("samples") != cur.get("samples"):
+            out.append(f"{part}: {old.get('samples')} -> {cur.get('samples')} samples")
+            continue
+        out += [f"{part}: {text}" for key, text in words.items() if key in old and old.get(key) != cur.get(key)]
+    return out
+
+
+def check_data_identity(run_dir: Path, identity: dict) -> None:
+    """Save the data's identity in a new run; refuse a resume on data that changed (``DataChanged``).
+
+    A run made before the kit saved it takes the data it is resumed with.
+    """
+    path = Path(run_dir) / DATA_IDENTITY
+    try:
+        saved = json.loads(path.read_text()) if path.exists() else None
+    except (ValueError, UnicodeDecodeError):
+        saved = None  # damaged (cut short by a full disk): the config still guards the run; written again
+    if not isinstance(saved, dict):
+        atomic_write(path, json.dumps(identity, indent=1))
+        return
+    changed = data_differences(saved, identity)
+    if changed:
+        raise DataChanged(
+            f"{run_dir} holds trials trained on other data than the experiment reads now; what differs "
+            f"(saved -> now):\n  " + "\n  ".join(changed) + "\nResuming would rank trials trained on different "
+            "data against each other and score a test split that changed. Restore the data, run under another "
+            f"name (--set name=NEW_NAME) to keep both, or add --overwrite to delete the trials in {run_dir}."
+        )
 
 
 # ----------------------------------------------------------------------------- ownership

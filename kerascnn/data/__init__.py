@@ -339,6 +339,51 @@ def read_split(path, x) -> list[np.ndarray] | None:
     return [np.asarray(parts[p], dtype=np.int64) for p in SPLIT_PARTS]
 
 
+#: Arrays up to this size are hashed whole; larger ones (and every stream) by :data:`FINGERPRINT_ROWS` rows.
+FINGERPRINT_BYTES = 64 * 2**20
+FINGERPRINT_ROWS = 256
+
+
+def fingerprint(dataset: Dataset, folder=None) -> dict:
+    """The data's identity, per part: sample count, labels, content; with ``folder``, each file's name and size.
+
+    A resumed run compares it with the one saved when the run was made
+    (:func:`kerascnn.rundir.check_data_identity`), so trials trained on other
+    data are never ranked together. Cheap on large data: labels are hashed
+    whole, samples whole up to :data:`FINGERPRINT_BYTES` and otherwise as
+    :data:`FINGERPRINT_ROWS` evenly spaced rows (read, for a stream, as
+    training reads them), and a folder's files by name and size (no
+    modification times: a copied folder is the same data).
+    """
+    import hashlib
+
+    def digest(*chunks) -> str:
+        h = hashlib.sha256()
+        for chunk in chunks:
+            h.update(chunk if isinstance(chunk, bytes) else str(chunk).encode())
+        return h.hexdigest()[:16]
+
+    out: dict = {"classes": [str(c) for c in dataset.class_names], "input_shape": list(dataset.input_shape)}
+    for part, x, y in zip(
+        SPLIT_PARTS, (dataset.x_train, dataset.x_val, dataset.x_test), (dataset.y_train, dataset.y_val, dataset.y_test)
+    ):
+        n = len(y)
+        whole = not is_lazy(x) and np.asarray(x).nbytes <= FINGERPRINT_BYTES
+        rows = np.arange(n) if whole else np.unique(np.linspace(0, n - 1, min(n, FINGERPRINT_ROWS)).astype(np.int64))
+        samples = x.read(rows) if is_lazy(x) else np.asarray(x)[rows]
+        record = {
+            "samples": int(n),
+            "labels": digest(np.ascontiguousarray(y, dtype=np.int64).tobytes()),
+            "content": digest(str(samples.dtype), str(samples.shape), np.ascontiguousarray(samples).tobytes()),
+        }
+        names = getattr(x, "paths", None)
+        if names is not None and folder is not None:
+            root = Path(folder).expanduser()
+            record["files"] = digest(*(f"{name}\0{(root / name).stat().st_size}\n" for name in names))
+        out[part] = record
+    return out
+
+
 def source_layout(source: str, layout: str) -> str:
     """``data.layout`` checked against the source: a built-in source knows what it holds."""
     layout = check_choice("data.layout", layout, LAYOUTS)

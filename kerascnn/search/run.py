@@ -104,6 +104,8 @@ def run_search(
         lock = rundir.open_run(run_dir, exp.to_dict(), overwrite, printer)
     with lock:
         try:
+            if role != "worker":
+                rundir.check_data_identity(run_dir, _data_identity(exp, dataset))
             tuner = _make_tuner(exp, hypermodel, run_dir, strategy, printer)
         except BaseException:
             if fresh:  # made by this call and holding no trial yet: do not leave it to block the corrected rerun
@@ -124,6 +126,13 @@ def run_search(
                 return run_dir
             finalize(tuner, exp, dataset, hypermodel, run_dir, strategy, started, printer)
     return run_dir
+
+
+def _data_identity(exp: Experiment, dataset) -> dict:
+    """The data's fingerprint (:func:`kerascnn.data.fingerprint`); an image folder's files by name and size too."""
+    from kerascnn.data import fingerprint
+
+    return fingerprint(dataset, exp.data.path if exp.data.source == "image_folder" else None)
 
 
 def _say_if_stopped_by_failures(oracle, printer) -> None:

@@ -168,6 +168,31 @@ def test_a_stored_split_keeps_each_file_in_its_part(tmp_path):
     assert not write_split(tmp_path / "digits.csv", arrays)  # arrays have no files to list
 
 
+def test_the_fingerprint_of_a_folder_follows_its_files_not_the_cache_or_added_photos(tmp_path):
+    """What a resume compares: the same with or without the cache and after photos are added beside a stored
+    split; different once a photo of the split is edited (named by part)."""
+    from PIL import Image
+
+    from kerascnn.data import fingerprint
+    from kerascnn.rundir import data_differences
+
+    root = _folder(tmp_path / "photos")
+    d = load_dataset(_settings(root), seed=1)
+    assert write_split(tmp_path / "split.csv", d)
+    before = fingerprint(d, root)
+    assert fingerprint(load_dataset(_settings(root, cache=False), seed=1), root) == before
+    _folder(root, counts=(("cat", 20, 30),))  # more photos since (the first twelve rewritten identically)
+    again = load_dataset(_settings(root, cache=False), seed=7, split_file=tmp_path / "split.csv")
+    assert fingerprint(again, root) == before
+    edited = root / d.x_test.paths[0]
+    Image.fromarray(np.full((20, 20, 3), 250, np.uint8)).save(edited, quality=50)
+    after = fingerprint(load_dataset(_settings(root, cache=False), seed=1, split_file=tmp_path / "split.csv"), root)
+    assert data_differences(before, after) == [
+        "test: the samples' content differs",
+        "test: a file's name or size differs",
+    ]
+
+
 def test_folder_errors_name_the_file_or_the_folder(tmp_path):
     root = _folder(tmp_path / "one", counts=(("cat", 3, 30),))
     with pytest.raises(ValueError, match="one class folder .*'cat'.* at least two"):

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -226,6 +227,34 @@ def test_a_trial_scores_the_same_whatever_ran_before_it_in_the_process(tmp_path)
     assert [r["trial_id"] for r in resumed] == ["0", "1"] == [r["trial_id"] for r in whole]
     for column in ("val_loss", "val_f1_macro", "val_accuracy"):
         assert resumed[1][column] == whole[1][column], column
+
+
+def test_a_resume_on_changed_data_is_refused_naming_what_changed(tmp_path):
+    """The same .npz path rewritten with other samples: the run is not resumed (trials of two datasets would be
+    ranked together), the differences are named, nothing in the run is changed; the original data resumes."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    data = tmp_path / "digits.npz"
+    np.savez(data, x=digits.images[:300], y=digits.target[:300])
+    cfg = _config("npz", data={"source": "npz", "path": str(data)}, search={"max_trials": 1, "space": {"filters": [8]}})
+    run_dir = run_search(cfg, out=tmp_path / "runs", printer=lambda line: None)
+    saved = (run_dir / "data.json").read_text()
+    stamps = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir() if p.name != rundir.LOCK}
+    images = digits.images[:300].copy()
+    images[17] = 16 - images[17]
+    for x, y, expected in (
+        (images, digits.target[:300], "the samples' content differs"),
+        (digits.images[:330], digits.target[:330], "train: 195 -> 214 samples"),
+    ):
+        np.savez(data, x=x, y=y)
+        with pytest.raises(rundir.DataChanged, match="holds trials trained on other data") as err:
+            run_search(cfg, out=tmp_path / "runs", printer=lambda line: None)
+        assert expected in str(err.value) and "--set name=NEW_NAME" in str(err.value), str(err.value)
+        assert {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir() if p.name != rundir.LOCK} == stamps
+    np.savez(data, x=digits.images[:300], y=digits.target[:300])
+    run_search(cfg, out=tmp_path / "runs", printer=lambda line: None)  # the same data again: resumed
+    assert (run_dir / "data.json").read_text() == saved
 
 
 def test_changed_experiment_is_not_mixed_into_an_old_run(tiny_run, tmp_path):
