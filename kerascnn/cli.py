@@ -25,6 +25,8 @@ and exit with a status that says what kind of failure it was:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 
 
@@ -289,6 +291,9 @@ def _os_error(err: OSError) -> str:
         13: "check its permissions or choose another --out",
         30: "the file system is read-only; choose another --out",
         28: "the disk is full; free space and run the same command again",
+        27: "a file would exceed this process's file size limit (ulimit -f); raise it and run the same command again",
+        122: "the disk quota is used up; free space and run the same command again",
+        5: "an input/output error; check the disk and run the same command again",
         36: "the name is too long for the file system; choose a shorter name or --out",
     }.get(err.errno, "")
     return f"cannot use{where}: {what}" + (f" ({hint})" if hint else "") + (f" {err}" if not err.strerror else "")
@@ -309,6 +314,10 @@ def main(argv=None) -> int:
         print(f"kerascnn {args.command}: error: {message}", file=sys.stderr)
         return status
 
+    from kerascnn.rundir import environment_error
+
+    if startup.running_the_command() and not args.debug:
+        _quiet_refused_writes()
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -322,9 +331,53 @@ def main(argv=None) -> int:
     except FileExistsError as err:
         return fail(f"{err.filename} already exists; choose another name (nothing was changed)", EXIT_BAD_INPUT)
     except (ValueError, FileNotFoundError) as err:  # bad input: a clear message, no traceback
+        refused = environment_error(err)
+        if refused is not None:
+            return _file_system_refused(fail, refused)
         return fail(str(err), EXIT_BAD_INPUT)
-    except OSError as err:
-        return fail(_os_error(err), EXIT_OS)
+    except Exception as err:  # the file system refusing, however a library wrapped it (HDF5: RuntimeError)
+        refused = environment_error(err)
+        if refused is not None:
+            return _file_system_refused(fail, refused)
+        if isinstance(err, OSError):
+            return fail(_os_error(err), EXIT_OS)
+        raise
+
+
+def _file_system_refused(fail, err: OSError) -> int:
+    """Status 74 with the file system's reason. From the command, the process ends here: once a write failed,
+    HDF5 can crash while Python shuts down (a segfault, status 139), which would hide the status and the line."""
+    message = _os_error(err)
+    if getattr(err, "trial_id", None) is not None:
+        message += f"; trial {err.trial_id} was not recorded and runs again then (finished trials are kept)"
+    status = fail(message, EXIT_OS)
+    from kerascnn import startup
+
+    if startup.running_the_command():
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(status)
+    return status
+
+
+def _quiet_refused_writes() -> None:
+    """Drop the tracebacks HDF5 objects print when they are freed after a failed write (several per object, up
+    to the process's end; Cython prints them through ``sys.excepthook`` and ``sys.unraisablehook``): the command
+    names the file system's error once. Any other error still shows."""
+    from kerascnn.rundir import environment_error
+
+    unraisable_hook, except_hook = sys.unraisablehook, sys.excepthook
+
+    def unraisable(info):
+        if environment_error(info.exc_value) is None:
+            unraisable_hook(info)
+
+    def excepthook(kind, value, traceback):
+        if environment_error(value) is None:
+            except_hook(kind, value, traceback)
+
+    sys.unraisablehook, sys.excepthook = unraisable, excepthook
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import datetime
 import errno
 import json
 import os
+import re
 import shutil
 import socket
 from pathlib import Path
@@ -92,6 +93,42 @@ class DamagedRunFile(RunDirError):
 def run_dir_for(name: str, out: str | Path = "runs") -> Path:
     """``<out>/<name>``: always a direct child of ``out``."""
     return Path(out) / check_name(name)
+
+
+# ----------------------------------------------------------------------------- the file system refusing
+#: What the file system, not the experiment, is to blame for: no space or quota, a file over ``ulimit -f``,
+#: a read-only or vanished place, no permission, an input/output error.
+ENVIRONMENT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
+_ERRNO_IN_TEXT = re.compile(r"\[Errno (\d+)\]|errno = (\d+)")
+
+
+def environment_error(err: BaseException) -> OSError | None:
+    """The file-system error behind ``err`` (itself, a cause or context, or named in HDF5's text), or ``None``.
+
+    HDF5 (Keras' weight files) reports a failed write as a ``RuntimeError``
+    whose text holds ``errno = 28``; TensorFlow wraps the ``OSError`` in its
+    own; either way the search should stop with the file system's reason,
+    not record a failed trial.
+    """
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        text = str(err)
+        found = _ERRNO_IN_TEXT.search(text)
+        number = err.errno if isinstance(err, OSError) and err.errno else None
+        number = number or (int(next(g for g in found.groups() if g)) if found else None)
+        # TensorFlow's file errors (tf.io.gfile, under keras-tuner) carry the system's words but no number
+        number = number or next((n for n in ENVIRONMENT_ERRNOS if os.strerror(n).lower() in text.lower()), None)
+        if number in ENVIRONMENT_ERRNOS:
+            if isinstance(err, OSError) and (err.filename or err.strerror == os.strerror(number)):
+                return err  # already the system's own words
+            # HDF5 names the file as filename = '...'; TensorFlow as "<path>; <the system's words>"
+            where = re.search(r"filename = '([^']*)'", text) or re.match(
+                r"(.+?); " + re.escape(os.strerror(number)), text, re.IGNORECASE
+            )
+            return OSError(number, os.strerror(number), where.group(1) if where else None)
+        err = err.__cause__ or err.__context__
+    return None
 
 
 # ----------------------------------------------------------------------------- atomic files

@@ -100,7 +100,7 @@ def missing_backend(err: ModuleNotFoundError) -> None:
         f'pip install ".[{backend}]"); or set KERAS_BACKEND to an installed one ({", ".join(BACKENDS)}).'
     )
     global BACKEND_ERROR
-    if _running_the_command():
+    if running_the_command():
         if _asks_only_help_or_version():  # answered without a backend; any other command ends in main()
             BACKEND_ERROR = message
             return
@@ -115,7 +115,7 @@ BACKEND_ERROR: str | None = None
 
 def interrupted_while_starting() -> None:
     """Ctrl-C while Keras (and TensorFlow) load: the command exits 130 with one line; an import re-raises it."""
-    if not _running_the_command():
+    if not running_the_command():
         raise KeyboardInterrupt
     print("\nkerascnn: interrupted while starting (nothing was done)", file=sys.stderr)
     raise SystemExit(130)
@@ -126,7 +126,7 @@ def _asks_only_help_or_version() -> bool:
     return any(arg in ("-h", "--help", "--version") for arg in sys.argv[1:])
 
 
-def _running_the_command() -> bool:
+def running_the_command() -> bool:
     """Whether this process is the ``kerascnn`` console script or ``python -m kerascnn``."""
     argv = getattr(sys, "orig_argv", sys.argv)
     as_module = "-m" in argv[:-1] and argv[argv.index("-m") + 1] == "kerascnn"

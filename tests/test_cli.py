@@ -152,6 +152,52 @@ def test_a_file_system_error_is_named_with_status_74(tmp_path, capsys, monkeypat
     assert "Traceback" not in err
 
 
+def test_a_full_disk_mid_search_is_one_line_status_74_and_the_rerun_trains_the_lost_trial(tmp_path):
+    """A file-size limit (``ulimit -f``, as a full disk) hit by the first trial's checkpoint: HDF5 used to print
+    dozens of tracebacks, record the trial FAILED and crash (status 139). Now: one line naming the file, status
+    74, the trial not recorded; the same command with room trains it and finishes."""
+    import csv
+    import resource
+
+    exp, out = _experiment(tmp_path), tmp_path / "runs"
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (30_000, 30_000))  # a model checkpoint is about 45 KB
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = [str(BIN / "kerascnn"), "search", exp, "--out", str(out), "--quiet"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, preexec_fn=small_files)
+    assert done.returncode == 74, (done.returncode, done.stderr[-2000:])
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "checkpoint.weights.h5': File too large (a file would exceed" in done.stderr
+    assert "trial 0 was not recorded and runs again then" in done.stderr
+    assert not (out / "run" / "trials.csv").exists()  # no trial was recorded, as failed or otherwise
+    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    with open(out / "run" / "trials.csv", newline="") as f:
+        assert [(r["trial_id"], r["status"]) for r in csv.DictReader(f)] == [("0", "COMPLETED")]
+
+
+def test_the_file_systems_refusal_is_found_however_a_library_words_it():
+    from kerascnn.rundir import environment_error
+
+    hdf5 = RuntimeError(
+        "Can't decrement id ref count (file write failed: time = Mon Dec  7 07:03:26 2026\n, filename = "
+        "'runs/x/checkpoint.weights.h5', file descriptor = 5, errno = 28, error message = 'No space left')"
+    )
+    tf = RuntimeError("ro/full/tuner/trial_1; Read-only file system")
+    wrapped = ValueError("could not save")
+    wrapped.__cause__ = OSError(122, "Disk quota exceeded", "runs/x/summary.json")
+    found = [environment_error(e) for e in (hdf5, tf, wrapped)]
+    assert [(e.errno, e.filename) for e in found] == [
+        (28, "runs/x/checkpoint.weights.h5"),
+        (30, "ro/full/tuner/trial_1"),
+        (122, "runs/x/summary.json"),
+    ]
+    assert environment_error(ValueError("kernel_size 3 > input 2")) is None
+    assert environment_error(FileNotFoundError(2, "No such file or directory", "x.npz")) is None
+
+
 @pytest.mark.skipif(
     os.geteuid() == 0,
     reason="root ignores permission bits, so a read-only folder cannot be made "

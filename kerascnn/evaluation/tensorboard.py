@@ -23,6 +23,7 @@ Each trial's folder is ``tb/<trial>/execution<n>``
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import json
@@ -61,14 +62,26 @@ def _add(writer, summary, step: int) -> None:
     writer.add_summary(Summary.FromString(summary.SerializeToString()), global_step=step)
 
 
+@contextlib.contextmanager
+def _naming(log_dir):
+    """tensorboardX's failed writes (a full disk) name no file: name the event folder, for the one-line error."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is not None or err.errno is None:
+            raise
+        raise OSError(err.errno, err.strerror, str(log_dir)) from err
+
+
 def write_summaries(log_dir, summaries, step: int = 0) -> None:
     """Append TensorBoard ``Summary`` protos to a new event file in ``log_dir``."""
-    writer = _file_writer(log_dir)
-    try:
-        for summary in summaries:
-            _add(writer, summary, step)
-    finally:
-        writer.close()
+    with _naming(log_dir):
+        writer = _file_writer(log_dir)
+        try:
+            for summary in summaries:
+                _add(writer, summary, step)
+        finally:
+            writer.close()
 
 
 def scalar_pb(tag: str, value: float):
@@ -145,8 +158,9 @@ class TensorBoard(keras.callbacks.Callback):
         for key, value in logs.items():
             folder, name = (VALIDATION, key[4:]) if key.startswith("val_") else (TRAIN, key)
             _add(self._writer(folder), scalar_pb(f"epoch_{name}", value), epoch)
-        for writer in self._writers.values():
-            writer.flush()
+        with _naming(self.log_dir):
+            for writer in self._writers.values():
+                writer.flush()
 
     def on_train_batch_begin(self, batch, logs=None):
         self._batch += 1
@@ -162,9 +176,10 @@ class TensorBoard(keras.callbacks.Callback):
         if self._profiler is not None:
             self._profiler()
             self._profiler = None
-        for writer in self._writers.values():
-            writer.close()
-        self._writers = {}
+        writers, self._writers = self._writers, {}
+        with _naming(self.log_dir):
+            for writer in writers.values():
+                writer.close()
 
 
 def _start_profiler(log_dir: str):

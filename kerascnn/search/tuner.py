@@ -187,6 +187,22 @@ class PruningOracle:
         self.pruned.update(state.get("kerascnn_pruned", {}))
 
 
+class TrialEnvironmentError(kt.errors.FatalError, OSError):
+    """A trial stopped by the file system (no space, ``ulimit -f``, read-only, permissions), not by its candidate.
+
+    keras-tuner re-raises a ``FatalError`` without ending the trial, so the
+    oracle keeps it open: the next run of the same command trains it again,
+    as after a kill. As an ``OSError`` the command reports it with status 74.
+    """
+
+    def __init__(self, trial_id, cause: OSError):
+        super().__init__(cause.errno, cause.strerror, cause.filename)
+        self.trial_id = trial_id
+
+    def __str__(self) -> str:
+        return f"trial {self.trial_id}: {super().__str__()}"
+
+
 class FailureLimitOracle:
     """Mixin for a keras-tuner oracle: ``max_failures`` trials failing in a row stop the search, with their reasons.
 
@@ -300,18 +316,26 @@ class RunRecorder:
         keras.utils.set_random_seed((self.oracle.seed if seed is None else seed) + files.trial_number(trial.trial_id))
         start = time.perf_counter()
         try:
-            return super().run_trial(trial, *args, trial_log=log, **kwargs)
+            result = super().run_trial(trial, *args, trial_log=log, **kwargs)
         except Exception as err:
+            refused = rundir.environment_error(err)
+            if refused is not None:  # the disk, not the candidate: the trial stays open and runs on the next run
+                raise TrialEnvironmentError(trial.trial_id, refused) from err
             log.failed(err)
+            self._write_facts(trial, log, start)
             raise
-        finally:
-            info = {**log.facts, "seconds": round(time.perf_counter() - start, 3), "worker": self.tuner_id}
-            pruned = self._pruned_here.pop(trial.trial_id, None)
-            if pruned is not None:
-                info["pruned_epoch"] = pruned
-                log.pruned(pruned)
-            Path(self.get_trial_dir(trial.trial_id)).mkdir(parents=True, exist_ok=True)
-            rundir.atomic_write(Path(self.get_trial_dir(trial.trial_id)) / files.TRIAL_FACTS, json.dumps(info))
+        self._write_facts(trial, log, start)
+        return result
+
+    def _write_facts(self, trial, log: TrialLog, start: float) -> None:
+        """The trial's ``kerascnn.json`` (and its pruning mark), however it ended but for a refusing file system."""
+        info = {**log.facts, "seconds": round(time.perf_counter() - start, 3), "worker": self.tuner_id}
+        pruned = self._pruned_here.pop(trial.trial_id, None)
+        if pruned is not None:
+            info["pruned_epoch"] = pruned
+            log.pruned(pruned)
+        Path(self.get_trial_dir(trial.trial_id)).mkdir(parents=True, exist_ok=True)
+        rundir.atomic_write(Path(self.get_trial_dir(trial.trial_id)) / files.TRIAL_FACTS, json.dumps(info))
 
     @property
     def _pruned_here(self) -> dict:
