@@ -62,6 +62,7 @@ def set_role(
         raise ValueError("Use --chief or --worker, not both: the chief only serves the oracle")
     if chief:
         host, port = parse_address(chief, "--chief")
+        check_port_free(host, port)
         os.environ.update({ENV_ID: "chief", ENV_IP: host, ENV_PORT: str(port)})
     elif worker:
         host, port = parse_address(worker, "--worker")
@@ -71,6 +72,25 @@ def set_role(
     elif worker_id is not None:
         raise ValueError("--worker-id needs --worker HOST:PORT")
     return role()
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse (``ValueError``, before any data are read) a chief address another program already listens on."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as err:
+        raise ValueError(f"--chief {host}:{port}: cannot resolve {host!r} ({err.strerror or err})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        try:
+            probe.bind(address)  # no SO_REUSEADDR, as gRPC's own bind: a listener on the port is found
+        except OSError as err:
+            raise ValueError(
+                f"--chief {host}:{port}: the port cannot be served ({err.strerror or err}); another chief or "
+                "program may be listening there. Choose another port (workers then use --worker with it)."
+            ) from None
 
 
 def role() -> str | None:
@@ -131,7 +151,10 @@ def serve(oracle, worker_timeout: float, printer=print, poll: float = 0.5, on_tr
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     servicer = _watched(servicer_class, watchdog)(oracle)
     add_servicer_to_server(servicer, server)
-    server.add_insecure_port(f"{host}:{port}")
+    try:
+        server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError as err:  # taken between the check at start-up and now
+        raise ValueError(f"--chief {host}:{port}: the port cannot be served ({err}); choose another port") from None
     server.start()
     printer(
         f"chief: oracle serving on {host}:{port}; start workers with "

@@ -200,8 +200,9 @@ def test_roles_from_flags_and_environment(monkeypatch):
         monkeypatch.setenv(key, "placeholder")  # recorded, so teardown restores the variables' absence
         monkeypatch.delenv(key)
     assert distributed.role() is None
-    assert distributed.set_role(chief="127.0.0.1:9000") == "chief"
-    assert os.environ[distributed.ENV_ID] == "chief" and os.environ[distributed.ENV_PORT] == "9000"
+    free = _free_port()
+    assert distributed.set_role(chief=f"127.0.0.1:{free}") == "chief"
+    assert os.environ[distributed.ENV_ID] == "chief" and os.environ[distributed.ENV_PORT] == str(free)
     assert distributed.set_role(worker="127.0.0.1:9000", worker_id=3) == "worker"
     assert os.environ[distributed.ENV_ID] == "tuner3"
     with pytest.raises(ValueError, match="HOST:PORT"):
@@ -257,3 +258,21 @@ def test_workers_per_gpu_script_restarts_recycled_workers(tmp_path):
     assert all(r["status"] == "COMPLETED" for r in rows)
     recycled = sum(log.count("recycled after 1 trials") for name, log in logs.items() if name.startswith("worker"))
     assert recycled >= 3  # 5 trials, one per process: every worker process but the last ones was recycled
+
+
+def test_a_chief_on_a_busy_port_is_refused_in_one_line_before_any_work(tmp_path, monkeypatch, capsys):
+    """grpc's RuntimeError used to come after the data were loaded and the run folder made."""
+    from kerascnn import cli
+
+    for key in (distributed.ENV_ID, distributed.ENV_IP, distributed.ENV_PORT):
+        monkeypatch.setenv(key, "placeholder")
+        monkeypatch.delenv(key)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code = cli.main(["search", "digits", "--out", str(tmp_path / "runs"), "--chief", f"127.0.0.1:{port}"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"--chief 127.0.0.1:{port}: the port cannot be served (Address already in use)" in err
+    assert not (tmp_path / "runs").exists() and distributed.role() is None
