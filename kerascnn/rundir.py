@@ -431,6 +431,49 @@ class RunLock:
         self.release()
 
 
+class RunDirRemoved(RunDirError):
+    """The run directory was removed (or replaced) while the search ran."""
+
+
+def folder_identity(run_dir: Path) -> tuple | None:
+    """``(device, inode)`` of the run directory while it holds the kit's marker; ``None`` once it does not."""
+    try:
+        if not (Path(run_dir) / MARKER).is_file():
+            return None
+        info = os.stat(run_dir)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino)
+
+
+#: What a search writes into its run directory before it is finished (all of it the kit's own).
+SEARCH_FILES = frozenset({"tuner", "tb", "trials.csv", "rejections.jsonl", "split.csv", DATA_IDENTITY, LOCK})
+
+
+def stop_if_removed(run_dir: Path, identity: tuple | None) -> None:
+    """Raise :class:`RunDirRemoved` if the run directory is not the one the search opened (``rm -rf`` of it).
+
+    keras-tuner recreates the folders it writes into, so the search would
+    otherwise go on into a folder without marker or config that the next
+    command refuses. What it recreated is removed when it holds nothing but
+    the search's own files; anything else is left as it is.
+    """
+    run_dir = Path(run_dir)
+    if identity is None or folder_identity(run_dir) == identity:
+        return
+    cleaned = ""
+    if run_dir.is_dir() and not (run_dir / MARKER).exists():
+        if {p.name for p in run_dir.iterdir()} <= SEARCH_FILES:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            cleaned = " and removed what it had written there since"
+        else:
+            cleaned = "; the folder now holds files the kit did not write, so it was left as it is"
+    raise RunDirRemoved(
+        f"{run_dir} was removed or replaced while the search ran (its {MARKER} is gone): the search "
+        f"stopped{cleaned}. Run the same command to start the experiment again."
+    )
+
+
 # ----------------------------------------------------------------------------- preparing a run
 def _check_parent(run_dir: Path) -> None:
     out = run_dir.parent

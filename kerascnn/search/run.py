@@ -118,6 +118,7 @@ def run_search(
         with deferred_during_fit():  # a Ctrl-C stops the search between training steps (search/interrupt.py)
             _search(tuner, exp, dataset, run_dir, printer)
             _say_if_stopped_by_failures(tuner.oracle, printer)
+            rundir.stop_if_removed(run_dir, tuner.folder_identity)
             if role == "worker":
                 printer(
                     f"worker {os.environ[distributed.ENV_ID]}: no trials left; "

@@ -287,6 +287,8 @@ class RunRecorder:
     def __init__(self, *args, run_dir, printer=print, worker_timeout: float = _DEFAULT.worker_timeout, **kwargs):
         self.run_dir, self.printer, self.worker_timeout = Path(run_dir), printer, worker_timeout
         self.serve_report, self.trials_begun = None, 0
+        #: The run directory the search opened (a worker's belongs to its chief: not watched).
+        self.folder_identity = rundir.folder_identity(self.run_dir)
         super().__init__(*args, **kwargs)
 
     @property
@@ -386,9 +388,11 @@ class RunRecorder:
                 f"restart it with the same --worker-id to run trial {trial.trial_id}"
             )
         self.trials_begun += 1
+        rundir.stop_if_removed(self.run_dir, self.folder_identity)
         super().on_trial_begin(trial)
 
     def _record_trial(self, trial):
+        rundir.stop_if_removed(self.run_dir, self.folder_identity)
         rows = self.trial_rows()
         files.write_trials(self.run_dir / files.TRIALS, rows)
         self._progress(trial, rows)

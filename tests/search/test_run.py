@@ -257,6 +257,31 @@ def test_a_resume_on_changed_data_is_refused_naming_what_changed(tmp_path):
     assert (run_dir / "data.json").read_text() == saved
 
 
+def test_a_run_folder_removed_during_the_search_stops_it_and_the_rerun_starts_cleanly(tmp_path, monkeypatch):
+    """``rm -rf`` of the run folder mid-trial: keras-tuner recreated folders and the search ended with status 0,
+    leaving a folder without marker or config that the next command refused. Now it stops (RunDirRemoved),
+    removes what it recreated, and the same command starts again."""
+    import shutil
+
+    from kerascnn.search.hypermodel import CNNHyperModel
+
+    original = CNNHyperModel.fit
+    cfg = _tiny("removed", search={"max_trials": 2, "space": {"filters": [4, 8]}})
+
+    def fit_then_removed(self, hp, model, *args, **kwargs):
+        result = original(self, hp, model, *args, **kwargs)
+        shutil.rmtree(tmp_path / "runs" / "removed")
+        return result
+
+    monkeypatch.setattr(CNNHyperModel, "fit", fit_then_removed)
+    with pytest.raises(rundir.RunDirRemoved, match="was removed or replaced while the search ran .* removed what"):
+        run_search(cfg, out=tmp_path / "runs", printer=lambda line: None)
+    assert not (tmp_path / "runs" / "removed").exists()
+    monkeypatch.setattr(CNNHyperModel, "fit", original)
+    run_dir = run_search(cfg, out=tmp_path / "runs", printer=lambda line: None)
+    assert [r["status"] for r in _rows(run_dir)] == ["COMPLETED", "COMPLETED"]
+
+
 def test_changed_experiment_is_not_mixed_into_an_old_run(tiny_run, tmp_path):
     run_dir, cfg = _copy_run(tiny_run, tmp_path)
     saved = (run_dir / "config.yaml").read_text()
