@@ -178,6 +178,29 @@ def test_a_full_disk_mid_search_is_one_line_status_74_and_the_rerun_trains_the_l
         assert [(r["trial_id"], r["status"]) for r in csv.DictReader(f)] == [("0", "COMPLETED")]
 
 
+def test_a_read_only_tuner_folder_is_one_line_with_status_74(tmp_path, capsys, monkeypatch):
+    """keras-tuner makes trial folders with TensorFlow's file API, which words a read-only folder as
+    ``PermissionDeniedError: <path>; Read-only file system`` (seen with a read-only bind mount of tuner/;
+    here TensorFlow's error is raised where keras-tuner makes the folder, since root ignores permissions)."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("keras-tuner uses TensorFlow's file API only where TensorFlow is installed")
+    import tensorflow as tf
+    from keras_tuner.src.backend import io
+
+    exp, out = _experiment(tmp_path), tmp_path / "runs"
+
+    def read_only(path):
+        raise tf.errors.PermissionDeniedError(None, None, f"{path}; Read-only file system")
+
+    monkeypatch.setattr(io, "makedirs", read_only)
+    assert cli.main(["search", exp, "--out", str(out), "--quiet"]) == 74
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Read-only file system (the file system is read-only" in err, err
+    assert f"cannot use '{out / 'run' / 'tuner'}" in err
+
+
 def test_the_file_systems_refusal_is_found_however_a_library_words_it():
     from kerascnn.rundir import environment_error
 
