@@ -11,9 +11,11 @@ negative-dimension error from deep inside the graph, and the search and
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -31,10 +33,12 @@ class InputTooSmall(ValueError):
 def require_fit(model_name: str, input_shape: tuple, specs) -> list:
     """The trace of ``specs`` on ``input_shape``; :class:`InputTooSmall` naming the minimum input if they collapse."""
     report = geometry.check_fits(input_shape, specs)
-    if report.ok:
-        return report.table
     rank, channels = len(input_shape) - 1, input_shape[-1]
+    if report.ok and None not in input_shape[:-1]:
+        return report.table
     smallest = geometry.min_input_size(specs, channels, rank)
+    if report.ok and smallest:  # sizes left to the data: some size must fit
+        return report.table
     need = (
         f"the smallest input it accepts is {'×'.join([str(smallest)] * rank)}×{channels}"
         if smallest
@@ -88,6 +92,7 @@ class ModelPlan:
 
     def build(self, input_tensor=None):
         """The Keras model (on ``input_tensor``, if given)."""
+        check_data_format()
         return self.assemble(input_tensor)
 
 
@@ -127,6 +132,67 @@ def branching_plan(name: str, input_shape, spine, assemble: Callable) -> ModelPl
     spine = tuple(spine)
     table = tuple(require_fit(name, input_shape, spine))
     return ModelPlan(name, input_shape, None, spine, assemble, table=table)
+
+
+def check_data_format(source: str = "") -> None:
+    """Refuse Keras set to ``channels_first``: the kit's networks, data and weights are ``channels_last``.
+
+    keras.applications builds a channels-first network under that setting;
+    the kit's specs, geometry and data pipelines are channels-last, so it
+    says so in one line rather than build a different network in silence.
+    ``source`` names a model whose own layers are channels-first (weights
+    to copy from).
+    """
+    import keras
+
+    if source:
+        raise ValueError(
+            f"Invalid `weights`: {source} has channels_first layers, and kerascnn's models are channels_last "
+            "(their kernels and flattened features are laid out differently). Build it with "
+            "keras.config.set_image_data_format('channels_last') first."
+        )
+    setting = keras.config.image_data_format()
+    if setting != "channels_last":
+        raise ValueError(
+            f"Keras is set to image_data_format={setting!r} (keras.config.image_data_format(), from "
+            "~/.keras/keras.json or keras.config.set_image_data_format), and kerascnn's builders, search and "
+            'weights are channels_last: set "image_data_format": "channels_last" in keras.json, or call '
+            "keras.config.set_image_data_format('channels_last') before building."
+        )
+
+
+def keras_names(specs, *rules: tuple[str, str]) -> list:
+    """``specs`` renamed to keras.applications' layer names: each name is rewritten by the first matching rule.
+
+    A rule is ``(pattern, replacement)`` for :func:`re.fullmatch` / :func:`re.sub`, so
+    ``("(.*)_dw_conv", r"\\1_dwconv")`` names ``block1a_dw_conv`` as keras does. The kit's
+    blocks name their layers ``{block}_conv``, ``{block}_bn``, ``{block}_{activation}``; a twin
+    keeps keras' names, which scripts look layers up by (``model.get_layer("block5_conv3")``).
+    """
+    compiled = [(re.compile(pattern), replacement) for pattern, replacement in rules]
+
+    def rename(name):
+        for pattern, replacement in compiled:
+            if pattern.fullmatch(name):
+                return pattern.sub(replacement, name)
+        return name
+
+    return [dataclasses.replace(spec, name=rename(spec.name)) for spec in specs]
+
+
+def keras_pad(input_shape, specs_before, kernel_size: int) -> tuple:
+    """keras.applications' ``correct_pad``: the zeros before a stride-2 ``valid`` conv, per spatial axis.
+
+    ``(k//2 - 1, k//2)`` on an even or unknown size and ``(k//2, k//2)`` on an
+    odd one: the same as ``"same"`` padding where the size is known, and what
+    keras pads where it is not (a ``None`` input size), so a twin equals its
+    keras.applications model at every size. ``specs_before`` leads from the
+    input to the conv.
+    """
+    table = geometry.trace(input_shape, specs_before, strict=False) if specs_before else []
+    spatial = table[-1].spatial_shape if table else tuple(input_shape[:-1])
+    half = kernel_size // 2
+    return tuple((half - (1 if n is None else 1 - n % 2), half) for n in spatial)
 
 
 def _check_name(name) -> None:

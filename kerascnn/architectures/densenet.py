@@ -19,7 +19,7 @@ from typing import Sequence
 import keras
 from keras import layers as L
 
-from kerascnn.architectures._common import branching_plan, check_input_shape, planned
+from kerascnn.architectures._common import branching_plan, check_input_shape, keras_names, planned
 from kerascnn.architectures.registry import register_model, variant
 from kerascnn.geometry import LayerSpec
 from kerascnn.layers.blocks import classifier_top
@@ -110,6 +110,7 @@ def densenet(
             if i < len(transitions):
                 x = apply_specs(x, transitions[i])
         _, post = norm_act_specs("post", activation, "before_activation", bn_params=BN)
+        post = keras_names(post, ("post_bn", "bn"), ("post_(.*)", r"\1"))  # keras.applications' "bn", "relu"
         x = classifier_top(
             apply_specs(x, post),
             include_top=include_top,

@@ -20,7 +20,7 @@ import math
 import keras
 from keras import layers as L
 
-from kerascnn.architectures._common import branching_plan, check_input_shape, planned
+from kerascnn.architectures._common import branching_plan, check_input_shape, keras_names, keras_pad, planned
 from kerascnn.architectures.registry import register_model, variant
 from kerascnn.geometry import LayerSpec
 from kerascnn.layers.blocks import classifier_top, make_divisible, squeeze_excite
@@ -56,6 +56,15 @@ CONV_INIT = {
     "config": {"scale": 2.0, "mode": "fan_out", "distribution": "truncated_normal"},
 }
 IMAGENET_STDDEV_RGB = (0.229, 0.224, 0.225)
+#: The kit's block names -> keras.applications' (:func:`~kerascnn.architectures._common.keras_names`).
+KERAS_NAMES = (
+    ("stem_pad", "stem_conv_pad"),
+    ("(.*)_dw_pad", r"\1_dwconv_pad"),
+    ("(.*)_dw_conv", r"\1_dwconv"),
+    ("(.*)_dw_bn", r"\1_bn"),
+    ("(.*)_dw_swish", r"\1_activation"),
+    ("(.*)_swish", r"\1_activation"),
+)
 
 
 @planned
@@ -106,17 +115,19 @@ def efficientnet(
     def filters(c):
         return make_divisible(c * width)
 
-    stem = conv_block_specs(filters(32), 3, strides=stem_strides, padding="same", name="stem", **norm)
+    stem_pad = keras_pad(input_shape, [], 3) if stem_strides == 2 else "same"
+    stem = conv_block_specs(filters(32), 3, strides=stem_strides, padding=stem_pad, name="stem", **norm)
     repeats = [int(math.ceil(depth * stage[1])) for stage in EFFICIENTNET_B0]
-    total, index, blocks = float(sum(repeats)), 0, []
+    total, index, blocks, spine = float(sum(repeats)), 0, [], list(stem)
     for i, ((k, _, c_in, c_out, t, s), n) in enumerate(zip(EFFICIENTNET_B0, repeats)):
         c_in, c_out, k = filters(c_in), filters(c_out), kernel_size or k
         for j in range(n):
             stride, fin = (s, c_in) if j == 0 else (1, c_out)
             prefix = f"block{i + 1}{chr(97 + j)}"
             expand = conv_block_specs(fin * t, 1, name=f"{prefix}_expand", **norm) if t != 1 else []
+            pad = keras_pad(input_shape, spine + expand, k) if stride == 2 else "same"  # keras' dwconv_pad
             depthwise = conv_block_specs(
-                None, k, strides=stride, padding="same", conv_type="depthwise", name=f"{prefix}_dw", **norm
+                None, k, strides=stride, padding=pad, conv_type="depthwise", name=f"{prefix}_dw", **norm
             )
             project = conv_block_specs(c_out, 1, name=f"{prefix}_project", **dict(norm, activation="linear"))
             skip = stride == 1 and fin == c_out
@@ -124,10 +135,13 @@ def efficientnet(
             if skip and rate > 0:
                 project.append(LayerSpec("dropout", f"{prefix}_drop", {"rate": rate, "per_sample": True}))
             squeeze = max(1, int(fin * se_ratio)) if se_ratio > 0 else 0
-            blocks.append((prefix, expand + depthwise, squeeze, project, skip))
+            main, project = keras_names(expand + depthwise, *KERAS_NAMES), keras_names(project, *KERAS_NAMES)
+            blocks.append((prefix, main, squeeze, project, skip))
+            spine += main + project
             index += 1
-    top_conv = conv_block_specs(filters(1280), 1, name="top", **norm)
-    spine = stem + [s for _, main, _, project, _ in blocks for s in main + project] + top_conv
+    top_conv = keras_names(conv_block_specs(filters(1280), 1, name="top", **norm), *KERAS_NAMES)
+    stem = keras_names(stem, *KERAS_NAMES)
+    spine = keras_names(spine, *KERAS_NAMES) + top_conv
 
     def assemble(input_tensor):
         inputs, image = model_input(input_shape, input_tensor)
@@ -163,7 +177,8 @@ def _register(key: str):
     builder = variant(
         efficientnet,
         name,
-        f"EfficientNet-{key.upper()}: width {width}, depth {depth}, {size}×{size}.",
+        model_name=f"efficientnet{key}",
+        description=f"EfficientNet-{key.upper()}: width {width}, depth {depth}, {size}×{size}.",
         width=width,
         depth=depth,
         dropout=dropout,

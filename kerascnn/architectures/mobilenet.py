@@ -19,7 +19,14 @@ from __future__ import annotations
 import keras
 from keras import layers as L
 
-from kerascnn.architectures._common import branching_plan, check_input_shape, planned, sequential_plan
+from kerascnn.architectures._common import (
+    branching_plan,
+    check_input_shape,
+    keras_names,
+    keras_pad,
+    planned,
+    sequential_plan,
+)
 from kerascnn.architectures.registry import register_model
 from kerascnn.layers.blocks import classifier_top, make_divisible
 from kerascnn.layers.build import apply_specs, model_input
@@ -54,6 +61,30 @@ MOBILENET_V2 = (
     (6, 320, 1, 1),
 )
 V2_BN = {"epsilon": 1e-3, "momentum": 0.999}
+#: The kit's block names -> keras.applications' (:func:`~kerascnn.architectures._common.keras_names`).
+V1_NAMES = (
+    ("conv1_conv", "conv1"),
+    (r"conv_dw_(\d+)_pad", r"conv_pad_\1"),
+    (r"(conv_[dp]w_\d+)_conv", r"\1"),
+    ("(.*)_relu6", r"\1_relu"),
+    ("top_dropout", "dropout"),
+)
+V2_NAMES = (
+    ("Conv1_conv", "Conv1"),
+    ("Conv1_bn", "bn_Conv1"),
+    ("Conv1_relu6", "Conv1_relu"),
+    ("Conv_1_conv", "Conv_1"),
+    ("Conv_1_relu6", "out_relu"),
+    ("(.*)_depthwise_pad", r"\1_pad"),
+    ("(.*)_(expand|depthwise|project)_conv", r"\1_\2"),
+    ("(.*)_(expand|depthwise|project)_bn", r"\1_\2_BN"),
+    ("(.*)_(expand|depthwise|project)_relu6", r"\1_\2_relu"),
+)
+
+
+def keras_model_name(family: str, alpha: float, input_shape) -> str:
+    """keras.applications' model name, e.g. ``mobilenetv2_1.00_224`` (``_None`` for an unknown size)."""
+    return f"{family}_{alpha:0.2f}_{input_shape[0]}"
 
 
 def _check_alpha(alpha):
@@ -77,7 +108,7 @@ def mobilenet(
     include_top: bool = True,
     pooling=None,
     classifier_activation="softmax",
-    name: str = "mobilenet",
+    name: str | None = None,
 ):
     """MobileNet v1: 13 depthwise-separable blocks; ``alpha`` thins every layer.
 
@@ -112,7 +143,8 @@ def mobilenet(
         flatten=False,
         dropout=dropout,
     )
-    return sequential_plan(name, input_shape, specs)
+    name = keras_model_name("mobilenet", alpha, input_shape) if name is None else name
+    return sequential_plan(name, input_shape, keras_names(specs, *V1_NAMES))
 
 
 @register_model(family="mobilenet", default_input_shape=(224, 224, 3), keras_twin="MobileNetV2")
@@ -131,7 +163,7 @@ def mobilenet_v2(
     include_top: bool = True,
     pooling=None,
     classifier_activation="softmax",
-    name: str = "mobilenet_v2",
+    name: str | None = None,
 ):
     """MobileNetV2: inverted residual stages of :data:`MOBILENET_V2`.
 
@@ -148,24 +180,29 @@ def mobilenet_v2(
     linear = dict(norm, activation="linear")
     channels = make_divisible(32 * alpha)
     stem = conv_block_specs(channels, 3, strides=stem_strides, padding="same", name="Conv1", **norm)
-    blocks, index = [], 0
+    blocks, index, spine = [], 0, list(stem)
     for t, c, n, s in MOBILENET_V2:
         out = make_divisible(int(c * alpha))
         for r in range(n):
             stride = s if r == 0 else 1
             prefix = f"block_{index}" if index else "expanded_conv"
             expand = conv_block_specs(channels * t, 1, name=f"{prefix}_expand", **norm) if t != 1 else []
+            pad = keras_pad(input_shape, spine + expand, k) if stride == 2 else "same"  # keras' block_N_pad
             main = (
                 expand
                 + conv_block_specs(
-                    None, k, strides=stride, padding="same", conv_type="depthwise", name=f"{prefix}_depthwise", **norm
+                    None, k, strides=stride, padding=pad, conv_type="depthwise", name=f"{prefix}_depthwise", **norm
                 )
                 + conv_block_specs(out, 1, name=f"{prefix}_project", **linear)
             )
+            main = keras_names(main, *V2_NAMES)
             blocks.append((prefix, main, stride == 1 and channels == out))
+            spine += main
             channels, index = out, index + 1
     last = make_divisible(1280 * alpha) if alpha > 1.0 else 1280
-    tail = conv_block_specs(last, 1, name="Conv_1", **norm)
+    tail = keras_names(conv_block_specs(last, 1, name="Conv_1", **norm), *V2_NAMES)
+    stem = keras_names(stem, *V2_NAMES)
+    name = keras_model_name("mobilenetv2", alpha, input_shape) if name is None else name
 
     def assemble(input_tensor):
         inputs, image = model_input(input_shape, input_tensor)
@@ -183,4 +220,4 @@ def mobilenet_v2(
         )
         return keras.Model(inputs, x, name=name)
 
-    return branching_plan(name, input_shape, stem + [s for _, main, _ in blocks for s in main] + tail, assemble)
+    return branching_plan(name, input_shape, keras_names(spine, *V2_NAMES) + tail, assemble)

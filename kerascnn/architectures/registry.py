@@ -102,14 +102,15 @@ def register_model(
     return wrap(fn) if fn is not None else wrap
 
 
-def variant(base: Callable, name: str, description: str, **fixed) -> Callable:
+def variant(base: Callable, name: str, description: str, *, model_name: str | None = None, **fixed) -> Callable:
     """A one-line variant of a family builder: ``base`` with ``fixed`` arguments (the user may override them).
 
     Register it with :func:`register_model` (``base=base``); the registry then
     knows the variant's own defaults (:meth:`ModelInfo.defaults`) without
-    calling it.
+    calling it. ``model_name`` names the Keras model when it differs from the
+    registry name (a keras.applications twin's ``efficientnetb0``).
     """
-    fixed = {**fixed, "name": name}
+    fixed = {**fixed, "name": model_name or name}
 
     def builder(**kwargs):
         return base(**{**fixed, **kwargs})
@@ -224,6 +225,14 @@ def check_model_settings(architectures: list[str], params: dict) -> None:
 def _arguments(info: ModelInfo, kwargs: dict) -> dict:
     """``create_model``'s arguments checked and completed: ``None`` dropped, ``input_shape`` filled in."""
     kwargs = {k: v for k, v in kwargs.items() if v is not None or k == "classifier_activation"}
+    if "classes" in kwargs:  # keras.applications' name for it
+        classes = kwargs.pop("classes")
+        if kwargs.setdefault("num_classes", classes) != classes:
+            raise ValueError(
+                f"Invalid `classes` for model {info.name!r}: it is keras.applications' name for `num_classes`, "
+                f"and both are given with different values. Received: classes={classes!r}, "
+                f"num_classes={kwargs['num_classes']!r}"
+            )
     accepted = info.accepted_arguments()
     unknown = [k for k in kwargs if k not in accepted]
     if unknown:
@@ -240,9 +249,40 @@ def _arguments(info: ModelInfo, kwargs: dict) -> dict:
                 f"Received: input_shape={tuple(kwargs['input_shape'])}"
             )
         kwargs["input_shape"] = shape
-    kwargs.setdefault("input_shape", info.default_input_shape)
+    if "input_shape" not in kwargs:
+        kwargs["input_shape"] = _default_input_shape(info, kwargs)
     check_rank(info, kwargs["input_shape"])
+    if info.keras_twin:
+        _check_static_top(info, kwargs)
     return kwargs
+
+
+def _include_top(info: ModelInfo, kwargs: dict) -> bool:
+    return kwargs.get("include_top", info.defaults().get("include_top", False)) is not False
+
+
+def _default_input_shape(info: ModelInfo, kwargs: dict) -> tuple:
+    """The input when none is given: keras.applications' for a twin without its top, else the reference input.
+
+    A twin with ``include_top=False`` takes any size, as keras.applications'
+    does: ``(None, None, 3)``, the spatial sizes left to the data.
+    """
+    shape = tuple(info.default_input_shape)
+    if info.keras_twin and not _include_top(info, kwargs):
+        return (None,) * (len(shape) - 1) + shape[-1:]
+    return shape
+
+
+def _check_static_top(info: ModelInfo, kwargs: dict) -> None:
+    """keras.applications' rule: a classifier top needs every spatial size (VGG's ``fc1`` is sized by it)."""
+    shape = tuple(kwargs["input_shape"])
+    if _include_top(info, kwargs) and None in shape[:-1]:
+        raise ValueError(
+            f"Invalid `input_shape` for model {info.name!r}: with include_top=True it needs a static input "
+            'size, as in keras.applications ("If `include_top` is True, you should specify a static '
+            '`input_shape`"); give every size, or include_top=False for a model of any size. '
+            f"Received: input_shape={shape}"
+        )
 
 
 _RANK_SHAPES = {

@@ -229,7 +229,16 @@ def resnet(
 
 
 def _register(key: str, depth: int, kind: str, preact: bool, description: str, keras_twin: str | None = None, **fixed):
-    builder = variant(resnet, key, description, depths=RESNET_DEPTHS[depth], block=kind, preact=preact, **fixed)
+    builder = variant(
+        resnet,
+        key,
+        description,
+        model_name=keras_twin.lower() if keras_twin else None,
+        depths=RESNET_DEPTHS[depth],
+        block=kind,
+        preact=preact,
+        **fixed,
+    )
     return register_model(
         builder, family="resnet", default_input_shape=(224, 224, 3), base=resnet, keras_twin=keras_twin, ranks=(1, 2, 3)
     )

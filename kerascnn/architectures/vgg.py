@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from kerascnn.architectures._common import check_input_shape, planned, sequential_plan
+from kerascnn.architectures._common import check_input_shape, keras_names, planned, sequential_plan
 from kerascnn.architectures.registry import register_model, variant
 from kerascnn.layers.conv import conv_block_specs
 from kerascnn.layers.heads import head_specs
@@ -48,7 +48,9 @@ def vgg(
         bn_placement: where each conv layer's batch norm goes (the ``_bn``
             variants: ``"before_activation"``, as torchvision's).
         widths: filters per stage; ``dense_units``: width of the two FC layers.
-        dropout: after each FC layer, as in the paper's training setup.
+        dropout: after each FC layer, as in the paper's training setup (0.5). VGG-16 and
+            VGG-19, keras.applications' twins, default to none, as keras.applications has
+            none: pass ``dropout=0.5`` for the paper's.
     """
     input_shape = check_input_shape(input_shape)
     rank = len(input_shape) - 1
@@ -75,12 +77,15 @@ def vgg(
         classifier_activation=classifier_activation,
         dense_layers=dense,
     )
-    return sequential_plan(name, input_shape, specs)
+    # keras.applications' names (block5_conv3: the conv, its ReLU fused), which Grad-CAM scripts look up
+    return sequential_plan(name, input_shape, keras_names(specs, (r"(block\d+_conv\d+)_conv", r"\1")))
 
 
 def _register(key: str, bn: bool, description: str, keras_twin: str | None = None):
     name = key + ("_bn" if bn else "")
     fixed = {"depths": VGG_DEPTHS[key], **({"bn_placement": "before_activation"} if bn else {})}
+    if keras_twin:  # exactly keras.applications' network: no dropout in the classifier
+        fixed["dropout"] = 0.0
     return register_model(
         variant(vgg, name, description, **fixed),
         family="vgg",

@@ -20,7 +20,7 @@ import keras
 
 from kerascnn import saving
 from kerascnn.architectures import torch_weights
-from kerascnn.architectures._common import all_layers
+from kerascnn.architectures._common import all_layers, check_data_format
 from kerascnn.architectures.torch_weights import TORCH_SUFFIXES, TORCHVISION_MODELS
 from kerascnn.validation import invalid
 
@@ -115,6 +115,8 @@ def keras_application(twin: str, **kwargs):
 def check_weights(weights, info):
     """Validate a ``weights`` argument before anything is built; returns it normalised."""
     if isinstance(weights, keras.Model):
+        if any(getattr(layer, "data_format", None) == "channels_first" for layer in all_layers(weights)):
+            check_data_format(f"the model {weights.name!r}")
         return weights
     if isinstance(weights, (str, os.PathLike)):
         text = os.fspath(weights)

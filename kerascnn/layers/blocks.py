@@ -8,6 +8,8 @@ residual merges and the classifier head applied to a tensor.
 
 from __future__ import annotations
 
+import dataclasses
+
 from keras import layers as L
 
 from kerascnn.layers.activations import activation_layer
@@ -32,30 +34,15 @@ def squeeze_excite(
     x, squeeze_filters: int, *, activation="swish", kernel_initializer="glorot_uniform", name: str = "se"
 ):
     """Squeeze-and-excitation (Hu et al.): rescale channels by a gate computed from their means."""
-    channels = x.shape[-1]
-    se = L.GlobalAveragePooling2D(keepdims=True, name=f"{name}_squeeze")(x)
-    se = apply_specs(
-        se,
-        conv_block_specs(
-            squeeze_filters,
-            1,
-            activation=activation,
-            use_bias=True,
-            kernel_initializer=kernel_initializer,
-            name=f"{name}_reduce",
-        ),
-    )
-    se = apply_specs(
-        se,
-        conv_block_specs(
-            channels,
-            1,
-            activation="sigmoid",
-            use_bias=True,
-            kernel_initializer=kernel_initializer,
-            name=f"{name}_expand",
-        ),
-    )
+    channels, rank = x.shape[-1], len(x.shape) - 2
+    # keras.applications' layers and names: squeeze to a vector, reshape, two 1×1 convs named without "_conv"
+    se = L.GlobalAveragePooling2D(name=f"{name}_squeeze")(x)
+    se = L.Reshape((1,) * rank + (channels,), name=f"{name}_reshape")(se)
+    for filters, act, part in ((squeeze_filters, activation, "reduce"), (channels, "sigmoid", "expand")):
+        specs = conv_block_specs(
+            filters, 1, activation=act, use_bias=True, kernel_initializer=kernel_initializer, name=f"{name}_{part}"
+        )
+        se = apply_specs(se, [dataclasses.replace(s, name=s.name.removesuffix("_conv")) for s in specs])
     return L.Multiply(name=f"{name}_excite")([x, se])
 
 

@@ -38,6 +38,7 @@ def check_experiment(experiment: Experiment | Mapping) -> Experiment:
     :mod:`kerascnn.evaluation.metrics` the objective. Called once per run, at
     its entry, before any data are loaded.
     """
+    from kerascnn.architectures._common import check_data_format
     from kerascnn.architectures.registry import check_model_settings
     from kerascnn.evaluation.metrics import check_objective
     from kerascnn.search.space import check_space
@@ -45,6 +46,7 @@ def check_experiment(experiment: Experiment | Mapping) -> Experiment:
     experiment = Experiment.of(experiment)
     archs = experiment.model.architectures
     try:
+        check_data_format()
         check_model_settings(archs, experiment.model.params)
         check_space(experiment.search.space, archs)
         check_objective(experiment.search.objective)

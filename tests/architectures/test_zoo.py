@@ -193,11 +193,11 @@ def test_knobs_change_the_network():
     assert "conv2_block1_1_relu" in [l.name for l in base.layers]  # BN first: ReLU is its own layer
     elu = kerascnn.create_model("mobilenet_v2", input_shape=(32, 32, 3), activation="elu", alpha=0.5)
     assert "block_1_expand_elu" in [l.name for l in elu.layers]
-    assert elu.get_layer("Conv1_conv").filters == 16  # make_divisible(32 * 0.5)
+    assert elu.get_layer("Conv1").filters == 16  # make_divisible(32 * 0.5)
     thin = kerascnn.create_model("mobilenet", alpha=0.25)
     assert thin.count_params() < kerascnn.create_model("mobilenet").count_params() / 5
     k5 = kerascnn.create_model("efficientnet_b0", input_shape=(32, 32, 3), kernel_size=5, se_ratio=0)
-    assert k5.get_layer("block1a_dw_conv").kernel_size == (5, 5)
+    assert k5.get_layer("block1a_dwconv").kernel_size == (5, 5)
     assert not any("_se_" in l.name for l in k5.layers)
 
 
@@ -251,6 +251,6 @@ def test_weights_copy_into_a_headless_model():
     randomize(full)
     headless = kerascnn.create_model("mobilenet", input_shape=(32, 32, 3), include_top=False, weights=full)
     x = np.random.default_rng(0).normal(size=(1, 32, 32, 3)).astype("float32")
-    cut = keras.Model(full.inputs, full.get_layer("conv_pw_13_relu6").output)
+    cut = keras.Model(full.inputs, full.get_layer("conv_pw_13_relu").output)
     np.testing.assert_allclose(headless(x), cut(x), atol=1e-5)
     assert copy_weights(full, headless) == len([l for l in headless.layers if l.weights])
