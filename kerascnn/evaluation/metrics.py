@@ -98,6 +98,66 @@ def predict_labels(model, x, batch_size: int = 256) -> np.ndarray:
     return labels_from(predict_probabilities(model, x, batch_size))
 
 
+def _one_hot(y_true, y_pred) -> bool:
+    """Whether ``y_true`` holds one-hot rows for ``y_pred``'s classes (else integer labels); static shapes."""
+    return len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == y_pred.shape[-1] != 1
+
+
+@keras.saving.register_keras_serializable(package="kerascnn")
+class ClassCrossentropy(keras.losses.Loss):
+    """Cross-entropy of softmax outputs against integer labels or one-hot rows, whichever ``fit`` is given.
+
+    keras-tuner's guides pass ``keras.utils.to_categorical`` labels, the kit's
+    data integer ones; a model the kit compiled takes both (for ``fit`` and
+    ``evaluate`` after the search), as Keras' ``"accuracy"`` string does.
+    """
+
+    def __init__(self, name="class_crossentropy", reduction="sum_over_batch_size", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+
+    def call(self, y_true, y_pred):
+        if _one_hot(y_true, y_pred):
+            return keras.losses.categorical_crossentropy(y_true, y_pred)
+        return keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
+
+
+def _class_accuracy(y_true, y_pred):
+    if _one_hot(y_true, y_pred):
+        y_true = keras.ops.argmax(y_true, axis=-1)
+    return keras.metrics.sparse_categorical_accuracy(y_true, y_pred)
+
+
+@keras.saving.register_keras_serializable(package="kerascnn")
+class ClassAccuracy(keras.metrics.MeanMetricWrapper):
+    """Accuracy against integer labels or one-hot rows (see :class:`ClassCrossentropy`)."""
+
+    def __init__(self, name="accuracy", dtype=None):
+        super().__init__(fn=_class_accuracy, name=name, dtype=dtype)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
+
+
+def integer_labels(y, num_classes: int, argument: str = "y") -> np.ndarray:
+    """Labels as integers: integer labels as they are, one-hot rows (``to_categorical``) by their argmax.
+
+    Rows that are not one-hot (soft labels, a wrong width) are refused,
+    naming ``argument``: the scikit-learn metrics need one class per sample.
+    """
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim == 1:
+        return y
+    if y.ndim == 2 and y.shape[1] == num_classes and np.all((y == 0) | (y == 1)) and np.all(y.sum(axis=1) == 1):
+        return y.argmax(axis=1)
+    raise ValueError(
+        f"Invalid `{argument}`: integer class labels or one-hot rows of {num_classes} classes "
+        f"(keras.utils.to_categorical). Received: an array of shape {y.shape}"
+        + (" whose rows are not one-hot" if y.ndim == 2 and y.shape[1] == num_classes else "")
+    )
+
+
 def compiled_loss(model, y_true, probs) -> float:
     """The model's compiled loss on ``probs`` over the whole set, plus its regularization terms.
 

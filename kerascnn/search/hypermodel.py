@@ -16,6 +16,7 @@ trial records only the knobs that applied to it.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections import OrderedDict
 from contextlib import nullcontext
@@ -29,6 +30,7 @@ from kerascnn.architectures import model_info, plan_model
 from kerascnn.architectures._common import InputTooSmall, ModelPlan
 from kerascnn.architectures.registry import check_rank
 from kerascnn.config import MOMENTUM_OPTIMIZERS, OPTIMIZERS, Experiment, TrainSettings
+from kerascnn.evaluation.metrics import ClassAccuracy, ClassCrossentropy
 from kerascnn.search import training
 from kerascnn.search.space import KNOBS, LAYER_KNOBS, check_space, check_space_rank, declare, decode
 
@@ -149,6 +151,18 @@ class CNNHyperModel(kt.HyperModel):
         self.progress = False  # run_search turns on the kit's progress line inside each fit
         self.cv_folds, self.objective = cv_folds, _DEFAULT.search.objective if objective is None else objective
         self._candidates: OrderedDict[str, Candidate] = OrderedDict()
+        self._kit_names: set[str] = set()  # the hyperparameters this hypermodel declared (a subclass's must differ)
+
+    def __init_subclass__(cls, **kwargs):
+        """A subclass's own ``build``/``fit`` (keras-tuner's guides) get an ``hp`` that refuses the kit's names.
+
+        Otherwise ``hp.Choice("batch_size", [32, 96])`` after ``super().build(hp)``
+        would silently return the kit's ``batch_size``, and 96 would never be tried.
+        """
+        super().__init_subclass__(**kwargs)
+        for method in ("build", "fit"):
+            if method in cls.__dict__:
+                setattr(cls, method, _with_user_hp(cls.__dict__[method]))
 
     @classmethod
     def for_experiment(cls, experiment, dataset, replicas: int = 1) -> "CNNHyperModel":
@@ -194,12 +208,15 @@ class CNNHyperModel(kt.HyperModel):
         (:class:`~kerascnn.architectures._common.InputTooSmall` for a
         collapsing feature map) if it cannot be built.
         """
+        hp = getattr(hp, "kit_hp", hp)
         key = _key(hp)
         found = self._candidates.get(key)
         if found is not None:
             self._candidates.move_to_end(key)
             return found
+        before = {h.name for h in hp.space}
         arch, kwargs, training = self.resolve(hp)
+        self._kit_names.update({h.name for h in hp.space} - before)
         plan = plan_model(arch, input_shape=self.input_shape, num_classes=self.num_classes, **kwargs)
         made = Candidate(arch, kwargs, training, plan)
         self._candidates[_key(hp)] = made  # as declared: the key a trial's build and fit will ask with
@@ -325,6 +342,7 @@ class CNNHyperModel(kt.HyperModel):
 
     # ----- keras-tuner API -----
     def build(self, hp):
+        hp = getattr(hp, "kit_hp", hp)
         made = self.candidate(hp)
         arch, training = made.architecture, made.training
         model = made.plan.build()
@@ -350,8 +368,8 @@ class CNNHyperModel(kt.HyperModel):
         # Otherwise memory grows trial after trial (see kerascnn/memory.py).
         model.compile(
             optimizer=opt_cls(**kwargs),
-            loss="sparse_categorical_crossentropy",
-            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            loss=ClassCrossentropy(),  # integer labels or one-hot rows, as keras-tuner's guides pass them
+            metrics=[ClassAccuracy(name="accuracy")],
             jit_compile=device.jit_compile(self.train),
             steps_per_execution=device.steps_per_execution(self.train, self._steps_per_epoch(training)),
         )
@@ -368,7 +386,7 @@ class CNNHyperModel(kt.HyperModel):
         ``trial_log`` (a :class:`~kerascnn.search.trial_log.TrialLog`, given by the
         kit's tuners) receives the trial's TensorBoard summaries and facts.
         """
-        return training.fit_candidate(self, hp, model, args, kwargs, trial_log)
+        return training.fit_candidate(self, getattr(hp, "kit_hp", hp), model, args, kwargs, trial_log)
 
     def refit(self, hp, epochs: int, strategy=None, seed: int | None = None, label: str = "refit"):
         """Candidate ``hp`` trained afresh on train+validation (:func:`kerascnn.search.training.refit`).
@@ -380,6 +398,51 @@ class CNNHyperModel(kt.HyperModel):
 
         progress = [FitProgress(label)] if self.progress else []
         return training.refit(self, hp, epochs, strategy=strategy, seed=seed, callbacks=progress)
+
+
+class _UserHyperParameters:
+    """The ``hp`` a subclass's ``build``/``fit`` sees: keras-tuner's, but declaring a name the kit uses is refused."""
+
+    def __init__(self, hp, hypermodel):
+        self.kit_hp, self._hypermodel = hp, hypermodel
+
+    def __getattr__(self, name):
+        return getattr(self.kit_hp, name)
+
+    def _declare(self, method, name, *args, **kwargs):
+        if name in self._hypermodel._kit_names:
+            raise training.FitArgumentError(
+                f"Invalid hyperparameter {name!r}: CNNHyperModel already declares {name!r} (its `{name}` knob), "
+                f"so hp.{method}({name!r}, ...) would return the kit's value and yours would never be tried. "
+                f"Search it through the hypermodel (CNNHyperModel(..., {name}=[...]) or space={{{name!r}: ...}}), "
+                "or give yours another name."
+            )
+        return getattr(self.kit_hp, method)(name, *args, **kwargs)
+
+    def Choice(self, name, *args, **kwargs):  # noqa: N802  (keras-tuner's names)
+        return self._declare("Choice", name, *args, **kwargs)
+
+    def Int(self, name, *args, **kwargs):  # noqa: N802
+        return self._declare("Int", name, *args, **kwargs)
+
+    def Float(self, name, *args, **kwargs):  # noqa: N802
+        return self._declare("Float", name, *args, **kwargs)
+
+    def Boolean(self, name, *args, **kwargs):  # noqa: N802
+        return self._declare("Boolean", name, *args, **kwargs)
+
+    def Fixed(self, name, *args, **kwargs):  # noqa: N802
+        return self._declare("Fixed", name, *args, **kwargs)
+
+
+def _with_user_hp(method):
+    @functools.wraps(method)
+    def wrapper(self, hp, *args, **kwargs):
+        if not isinstance(hp, _UserHyperParameters):
+            hp = _UserHyperParameters(hp, self)
+        return method(self, hp, *args, **kwargs)
+
+    return wrapper
 
 
 def _possible_values(setting, current):

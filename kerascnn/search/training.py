@@ -21,7 +21,7 @@ import keras_tuner as kt
 
 from kerascnn.data import make_pipeline
 from kerascnn.data.streaming import concat
-from kerascnn.evaluation.metrics import SklearnMetrics, epoch_aligned
+from kerascnn.evaluation.metrics import SklearnMetrics, epoch_aligned, integer_labels
 from kerascnn.memory import released_trial_graphs
 from kerascnn.search.interrupt import StepInterrupt
 
@@ -37,8 +37,11 @@ def fit_candidate(hm, hp, model, args: tuple, kwargs: dict, trial_log=None):
     """
     kwargs = dict(kwargs)
     candidate = hm.candidate(hp)
-    batch_size = (kwargs.pop("batch_size", None) or candidate.training["batch_size"]) * hm.replicas
+    batch_size = _batch_size(hm, candidate, kwargs.pop("batch_size", None)) * hm.replicas
     epochs = kwargs.pop("epochs", hm.train.epochs)
+    shuffle = kwargs.pop("shuffle", True)
+    if shuffle not in (True, False):  # Keras' "batch" shuffling is tf.data's own business
+        raise FitArgumentError(f"Invalid `shuffle`: True or False. Received: shuffle={shuffle!r}")
     x, y, x_val, y_val, fold_logs = _fit_data(hm, hp, args, kwargs, batch_size, epochs)
     metrics = SklearnMetrics(x_val, y_val, hm.num_classes, x_train=x, y_train=y, seed=hm.seed)
     callbacks = [metrics] + ([FoldMean(fold_logs, hm.objective)] if fold_logs else [])
@@ -46,12 +49,12 @@ def fit_candidate(hm, hp, model, args: tuple, kwargs: dict, trial_log=None):
     if trial_log is not None:
         callbacks += trial_log.begin_fit()
     # no validation_data: the metrics callback's one pass over the validation split gives val_loss too;
-    # shuffle=False: the pipeline shuffles
+    # shuffle=False to Keras: the pipeline shuffles (or not, as `shuffle` says)
     fit_kwargs = {"epochs": epochs, "verbose": kwargs.pop("verbose", 0), **kwargs, "shuffle": False}
     start = time.perf_counter()
     with released_trial_graphs():  # memory stays flat over a long search, whichever tuner runs it
         history = fit_phases(
-            hm, candidate, model, make_pipeline(x, y, batch_size, shuffle=True, seed=hm.seed), callbacks, fit_kwargs
+            hm, candidate, model, make_pipeline(x, y, batch_size, shuffle=shuffle, seed=hm.seed), callbacks, fit_kwargs
         )
     if diverged(history):
         raise kt.errors.FailedTrialError(f"loss became NaN/inf at epoch {len(history.epoch)}: diverged")
@@ -77,17 +80,85 @@ def _class_names(hm) -> list[str]:
     return hm.data.class_names if hm.data is not None else [str(i) for i in range(hm.num_classes)]
 
 
+class FitArgumentError(kt.errors.FatalError, ValueError):
+    """An argument of ``search``/``fit`` the candidate cannot honour: the search stops at once, naming it."""
+
+
+def _batch_size(hm, candidate, given) -> int:
+    """``batch_size`` passed to ``search``/``fit``, unless the hypermodel searches its own (then refused)."""
+    if given is None:
+        return candidate.training["batch_size"]
+    if hm._searched("batch_size"):
+        raise FitArgumentError(
+            f"Invalid `batch_size`: the hypermodel searches its own `batch_size` hyperparameter, so "
+            f"batch_size={given!r} given to search() or fit() would not be what the trials record. Fix it in "
+            f"the hypermodel instead (CNNHyperModel(..., batch_size={given!r}), or a list of sizes to search), "
+            "or leave it out of search()."
+        )
+    return int(given)
+
+
 def _fit_data(hm, hp, args, kwargs, batch_size, epochs):
-    """``(x, y, x_val, y_val, other folds' logs)``: arrays passed to ``fit``, fold 1, or ``hm.data``'s splits."""
-    if args or "x" in kwargs:
-        x = args[0] if args else kwargs.pop("x")
-        y = args[1] if len(args) > 1 else kwargs.pop("y")
-        x_val, y_val = kwargs.pop("validation_data")
-        return x, y, x_val, y_val, []
-    if hm.cv_folds:
-        return _other_folds(hm, hp, batch_size, epochs)
-    d = hm.data
-    return d.x_train, d.y_train, d.x_val, d.y_val, []
+    """``(x, y, x_val, y_val, other folds' logs)``: data passed to ``fit``, fold 1, or ``hm.data``'s splits.
+
+    Passed data take keras-tuner's (and ``model.fit``'s) forms: arrays, or a
+    dataset of ``(x, y)`` batches; ``validation_data`` (arrays or a dataset)
+    or ``validation_split`` (the last samples, as Keras takes them); integer
+    or one-hot labels.
+    """
+    split = kwargs.pop("validation_split", None)
+    validation = kwargs.pop("validation_data", None)
+    if not (args or "x" in kwargs):
+        if validation is not None or split:
+            raise FitArgumentError("Invalid `validation_data`/`validation_split`: they go with the training data x, y.")
+        if hm.data is None:
+            raise FitArgumentError("No training data: pass x and y (and validation_data) to search(), as to fit().")
+        if hm.cv_folds:
+            return _other_folds(hm, hp, batch_size, epochs)
+        d = hm.data
+        return d.x_train, d.y_train, d.x_val, d.y_val, []
+    x = args[0] if args else kwargs.pop("x")
+    y = args[1] if len(args) > 1 else kwargs.pop("y", None)
+    if y is None:
+        x, y = _arrays(x, "x")
+    if validation is not None:
+        x_val, y_val = _arrays(validation, "validation_data")
+    elif split:
+        if not isinstance(split, float) or not 0 < split < 1:
+            raise FitArgumentError(f"Invalid `validation_split`: a fraction in (0, 1). Received: {split!r}")
+        cut = int(math.floor(len(x) * (1.0 - split)))
+        x, y, x_val, y_val = x[:cut], y[:cut], x[cut:], y[cut:]
+    else:
+        raise FitArgumentError(
+            "No validation data: the search scores each candidate on held-out samples; pass validation_data="
+            "(x_val, y_val) or validation_split=0.2 to search()."
+        )
+    try:
+        y, y_val = integer_labels(y, hm.num_classes, "y"), integer_labels(y_val, hm.num_classes, "validation_data")
+    except ValueError as err:  # the data, not the candidate: no trial would do better
+        raise FitArgumentError(str(err)) from None
+    return x, y, x_val, y_val, []
+
+
+def _arrays(data, argument: str):
+    """``(x, y)`` arrays of a tuple, or of a dataset of ``(x, y)`` batches (tf.data, a ``PyDataset``) read once."""
+    if isinstance(data, (tuple, list)):
+        if len(data) < 2:
+            raise FitArgumentError(f"Invalid `{argument}`: a tuple (x, y). Received: a {type(data).__name__} of one")
+        return data[0], data[1]
+    batches = (data[i] for i in range(len(data))) if isinstance(data, keras.utils.PyDataset) else data
+    xs, ys = [], []
+    try:
+        for batch in batches:
+            xs.append(np.asarray(batch[0]))
+            ys.append(np.asarray(batch[1]))
+    except (TypeError, IndexError):
+        raise FitArgumentError(
+            f"Invalid `{argument}`: arrays (x, y) or a dataset of (x, y) batches. Received: {type(data).__name__}"
+        ) from None
+    if not xs:
+        raise FitArgumentError(f"Invalid `{argument}`: the dataset has no batches.")
+    return np.concatenate(xs), np.concatenate(ys)
 
 
 # ----- k-fold scoring -----

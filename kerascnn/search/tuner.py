@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import math
 import time
@@ -23,13 +24,12 @@ import numpy as np
 
 import keras
 import keras_tuner as kt
-from keras_tuner import Hyperband
 from keras_tuner.oracles import BayesianOptimizationOracle, GridSearchOracle, HyperbandOracle, RandomSearchOracle
 
 from kerascnn import _compat, rundir
 from kerascnn._compat import AtomicOracleState, AtomicTunerState, searched_values
 from kerascnn.config import SearchSettings
-from kerascnn.evaluation.metrics import METRIC_NAMES, objective_direction
+from kerascnn.evaluation.metrics import METRIC_NAMES, objective_direction, objective_names
 from kerascnn.results import files
 from kerascnn.search.trial_log import TrialLog
 
@@ -80,10 +80,18 @@ class RejectingOracle:
         )
         return {"status": kt.engine.trial.TrialStatus.STOPPED}
 
+    @property
+    def rejections(self) -> list:
+        """This process's rejected candidates: ``{"values", "reason", "kind"}`` each (also in ``rejections.jsonl``)."""
+        if "_kit_rejections" not in self.__dict__:
+            self._kit_rejections = []
+        return self._kit_rejections
+
     def _record_rejection(self, values, reason):
         _compat.mark_tried(self, values)
+        record = {"values": values, "reason": str(reason), "kind": getattr(reason, "kind", None)}
+        self.rejections.append(record)
         if self.rejections_path is not None:  # one write per line: a kill cannot leave half of one
-            record = {"values": values, "reason": str(reason), "kind": getattr(reason, "kind", None)}
             rundir.append_line(self.rejections_path, json.dumps(record))
 
     def _redraw(self, trial_id, values):
@@ -275,7 +283,38 @@ ORACLES = {
 }
 
 
-class RunRecorder:
+class EpochReporter:
+    """Mixin for a tuner: each epoch's logs go to the oracle, which may answer ``STOPPED`` (pruning)."""
+
+    @property
+    def _pruned_here(self) -> dict:
+        """Trials this process stopped on the oracle's word: trial id -> epoch (1-based)."""
+        if "_kit_pruned_here" not in self.__dict__:
+            self._kit_pruned_here = {}
+        return self._kit_pruned_here
+
+    def on_epoch_end(self, trial, model, epoch, logs=None):
+        """Report the epoch to the oracle (keras-tuner's ``update_trial``); stop if it answers ``STOPPED``.
+
+        The oracle then holds the per-epoch history (for pruning and for the
+        best-epoch metrics), so keras-tuner skips its own end-of-trial report.
+        """
+        super().on_epoch_end(trial, model, epoch, logs=logs)
+        metrics = {k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0}
+        if self.oracle.objective.name not in metrics:
+            return  # keras-tuner's end-of-trial check names the missing objective
+        answer = self.oracle.update_trial(trial.trial_id, metrics, step=epoch)
+        if getattr(answer, "status", None) == kt.engine.trial.TrialStatus.STOPPED:
+            model.stop_training = True
+            self._pruned_here[trial.trial_id] = epoch + 1
+
+    def search(self, *args, **kwargs):
+        with warnings.catch_warnings():  # the oracle has each epoch (on_epoch_end): keras-tuner calls that deprecated
+            warnings.filterwarnings("ignore", message="The use case of calling", category=DeprecationWarning)
+            return super().search(*args, **kwargs)
+
+
+class RunRecorder(EpochReporter):
     """Mixin for a tuner: per-trial facts, ``trials.csv`` and the progress line.
 
     Args:
@@ -339,28 +378,6 @@ class RunRecorder:
         Path(self.get_trial_dir(trial.trial_id)).mkdir(parents=True, exist_ok=True)
         rundir.atomic_write(Path(self.get_trial_dir(trial.trial_id)) / files.TRIAL_FACTS, json.dumps(info))
 
-    @property
-    def _pruned_here(self) -> dict:
-        """Trials this process stopped on the oracle's word: trial id -> epoch (1-based)."""
-        if "_kit_pruned_here" not in self.__dict__:
-            self._kit_pruned_here = {}
-        return self._kit_pruned_here
-
-    def on_epoch_end(self, trial, model, epoch, logs=None):
-        """Report the epoch to the oracle (keras-tuner's ``update_trial``); stop if it answers ``STOPPED``.
-
-        The oracle then holds the per-epoch history (for pruning and for the
-        best-epoch metrics), so keras-tuner skips its own end-of-trial report.
-        """
-        super().on_epoch_end(trial, model, epoch, logs=logs)
-        metrics = {k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0}
-        if self.oracle.objective.name not in metrics:
-            return  # keras-tuner's end-of-trial check names the missing objective
-        answer = self.oracle.update_trial(trial.trial_id, metrics, step=epoch)
-        if getattr(answer, "status", None) == kt.engine.trial.TrialStatus.STOPPED:
-            model.stop_training = True
-            self._pruned_here[trial.trial_id] = epoch + 1
-
     def search(self, *args, **kwargs):
         from kerascnn.search import distributed
 
@@ -373,9 +390,7 @@ class RunRecorder:
             return None
         if distributed.role() == "worker":
             distributed.wait_for_chief(self.worker_timeout, self.printer)
-        with warnings.catch_warnings():  # the oracle has each epoch (on_epoch_end): keras-tuner calls that deprecated
-            warnings.filterwarnings("ignore", message="The use case of calling", category=DeprecationWarning)
-            return super().search(*args, **kwargs)
+        return super().search(*args, **kwargs)
 
     def on_trial_begin(self, trial):
         from kerascnn.search import distributed
@@ -495,7 +510,7 @@ class KitTuner(RunRecorder, AtomicTunerState, kt.Tuner):
     """A keras-tuner ``Tuner`` with the kit's oracle and run records."""
 
 
-class KitHyperband(RunRecorder, AtomicTunerState, _compat.HyperbandOnOracle, Hyperband):
+class KitHyperband(RunRecorder, AtomicTunerState, _compat.HyperbandOnOracle, kt.Hyperband):
     """keras-tuner's Hyperband (epoch budgets per round) with the kit's oracle."""
 
 
@@ -545,3 +560,66 @@ def make_tuner(
         printer=printer,
         worker_timeout=search.worker_timeout,
     )
+
+
+# ----- keras-tuner's tuners as drop-ins: the same constructors, the kit's candidate checks -----
+def _drop_in(kt_tuner, kt_oracle, bases: tuple):
+    """``kt_tuner`` on the kit's oracle: a candidate whose feature maps collapse, or over budget, is drawn again.
+
+    Takes keras-tuner's own arguments (positional ones in its order), plus
+    ``max_params`` (a parameter budget), ``max_rejections`` (rejections in a
+    row that end the search) and ``pruning="median"`` with
+    ``pruning_warmup_epochs`` / ``pruning_min_trials`` (Optuna's median rule,
+    as ``search.pruning`` in an experiment). The checks need a
+    :class:`~kerascnn.search.hypermodel.CNNHyperModel` (or a hypermodel with
+    its ``check_candidate``); a plain build function runs as under
+    keras-tuner. The rejected candidates are in ``tuner.oracle.rejections``.
+    """
+    signature = inspect.signature(kt_tuner.__init__)
+    oracle_args = set(inspect.signature(kt_oracle.__init__).parameters) - {"self"}
+    oracle_cls = _oracle(kt_oracle)
+
+    def __init__(
+        self,
+        *args,
+        max_params: int | None = None,
+        max_rejections: int = _DEFAULT.constraints.max_rejections,
+        pruning: str = "none",
+        pruning_warmup_epochs: int = _DEFAULT.pruning_warmup_epochs,
+        pruning_min_trials: int = _DEFAULT.pruning_min_trials,
+        **kwargs,
+    ):
+        if pruning not in ("none", "median"):
+            raise ValueError(f"Invalid `pruning`: 'none' or 'median'. Received: pruning={pruning!r}")
+        bound = signature.bind(self, *args, **kwargs)
+        tuner_kwargs = dict(bound.arguments.pop("kwargs", {}))
+        bound.arguments.pop("self")
+        hypermodel = bound.arguments.pop("hypermodel", None)
+        oracle_kwargs = {k: v for k, v in bound.arguments.items() if k in oracle_args}
+        objective = oracle_kwargs.get("objective")
+        if isinstance(objective, str) and objective in objective_names():  # the kit's metrics: it knows the direction
+            oracle_kwargs["objective"] = kt.Objective(objective, objective_direction(objective))
+        check = getattr(hypermodel, "check_candidate", None)
+        oracle = oracle_cls(
+            **oracle_kwargs,
+            max_failures=2**62,  # keras-tuner's own max_consecutive_failed_trials applies, as in keras-tuner
+            candidate_check=None if check is None else (lambda hp: check(hp, max_params=max_params)),
+            max_rejections=max_rejections,
+            pruning=pruning,
+            warmup_epochs=pruning_warmup_epochs,
+            min_trials=pruning_min_trials,
+        )
+        super(tuner_cls, self).__init__(oracle=oracle, hypermodel=hypermodel, **tuner_kwargs)
+
+    doc = f"keras-tuner's ``{kt_tuner.__name__}``, geometry-aware.\n\n    " + inspect.cleandoc(_drop_in.__doc__ or "")
+    tuner_cls = type(kt_tuner.__name__, bases, {"__init__": __init__, "__doc__": doc, "__module__": __name__})
+    return tuner_cls
+
+
+_TUNER = (EpochReporter, AtomicTunerState, kt.Tuner)
+RandomSearch = _drop_in(kt.RandomSearch, RandomSearchOracle, _TUNER)
+BayesianOptimization = _drop_in(kt.BayesianOptimization, BayesianOptimizationOracle, _TUNER)
+GridSearch = _drop_in(kt.GridSearch, GridSearchOracle, _TUNER)
+Hyperband = _drop_in(
+    kt.Hyperband, HyperbandOracle, (EpochReporter, AtomicTunerState, _compat.HyperbandOnOracle, kt.Hyperband)
+)
