@@ -69,6 +69,7 @@ def test_full_twin_has_keras_names_classes_and_pooling(name):
     keras.backend.clear_session()
 
 
+@pytest.mark.backend
 @pytest.mark.parametrize("name", ["resnet50", "mobilenet_v2", "efficientnet_b0", "vgg16"])
 def test_headless_twin_equals_keras_at_sizes_left_to_the_data(name):
     """Built with ``None`` sizes, the twin computes keras.applications' features at odd and even sizes."""

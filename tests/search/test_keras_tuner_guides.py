@@ -36,6 +36,7 @@ def small(data, **knobs):
     )
 
 
+@pytest.mark.backend
 def test_getting_started_flow(digits, tmp_path):
     data, y, y_val = digits
     hypermodel = small(data, kernel_size=[3, 5])
@@ -122,11 +123,21 @@ class OwnFit(CNNHyperModel):
         return super().fit(hp, model, *args, shuffle=hp.Boolean("shuffle"), **kwargs)
 
 
+class OwnLearningRate(CNNHyperModel):
+    """The guide's own optimizer in ``build``, with a learning rate named like the kit's knob."""
+
+    def build(self, hp):
+        model = super().build(hp)
+        model.compile(keras.optimizers.Adam(hp.Float("learning_rate", 1e-4, 1e-2, sampling="log")), model.loss)
+        return model
+
+
 class OwnBatchSize(CNNHyperModel):
     def fit(self, hp, model, *args, **kwargs):
         return super().fit(hp, model, *args, batch_size=hp.Choice("batch_size", [32, 96]), **kwargs)
 
 
+@pytest.mark.backend
 def test_a_subclass_hyperparameter_is_honoured_and_a_kit_name_refused(digits, tmp_path):
     data, y, y_val = digits
     args = (data.input_shape, data.num_classes)
@@ -141,6 +152,11 @@ def test_a_subclass_hyperparameter_is_honoured_and_a_kit_name_refused(digits, tm
     )
     with pytest.raises(FitArgumentError, match="'batch_size': CNNHyperModel already declares 'batch_size'"):
         tuner.search(data.x_train, y, epochs=1, validation_data=(data.x_val, y_val), verbose=0)
+    with pytest.raises(FitArgumentError, match="'learning_rate': CNNHyperModel already declares"):
+        OwnLearningRate(*args, **knobs).build(keras_tuner.HyperParameters())
+    fixed = OwnLearningRate(*args, tune_unlisted=False, params=knobs)  # the kit does not search it: yours is used
+    rate = fixed.build(keras_tuner.HyperParameters()).optimizer.learning_rate
+    assert float(keras.ops.convert_to_numpy(rate)) == pytest.approx(1e-4)
     # without the kit's own batch_size knob, the subclass's 96 is tried and used
     hm = OwnBatchSize(*args, tune_unlisted=False, params=knobs)
     tuner = search.GridSearch(hm, objective="val_accuracy", directory=str(tmp_path / "c"))
