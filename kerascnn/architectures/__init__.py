@@ -18,6 +18,7 @@ from kerascnn.architectures import (  # noqa: E402,F401
     transfer,
     unet,
     vgg,
+    xception,
 )
 from kerascnn.architectures._common import ModelPlan
 from kerascnn.architectures.registry import (

@@ -34,6 +34,7 @@ HEAVY = {
     "vgg19_bn",
     "vgg16_bn",
     "mobilenet",
+    "xception",
 } | {f"efficientnet_b{i}" for i in range(0, 8)}
 # (efficientnet_b0 stays in the default run through tests/architectures/test_zoo.py's keras.applications parity.)
 
