@@ -369,7 +369,9 @@ def _trace_pad_or_crop(st: _TraceState, spec: LayerSpec, i: int, table: list):
 
 
 def _trace_batch_norm(st: _TraceState, spec: LayerSpec, i: int, table: list):
-    return None if st.channels is None else 4 * st.channels
+    # moving mean and variance, and gamma / beta unless scale / center is off (Inception-v3: no scale)
+    per_channel = 2 + int(spec.get("scale", True)) + int(spec.get("center", True))
+    return None if st.channels is None else per_channel * st.channels
 
 
 def _trace_activation(st: _TraceState, spec: LayerSpec, i: int, table: list):

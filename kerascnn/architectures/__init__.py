@@ -11,6 +11,7 @@ from kerascnn.architectures import (  # noqa: E402,F401
     densenet,
     efficientnet,
     googlenet,
+    inception_v3,
     lenet,
     mobilenet,
     resnet,

@@ -124,6 +124,9 @@ KNOBS: dict[str, Knob] = {
     ),
     "dense_units": Knob([32, 64, 128], "model", "units per hidden dense layer", v.check_int),
     "dense_dropout": Knob({"min": 0.0, "max": 0.5, "step": 0.1}, "model", "dropout after dense layers", v.check_rate),
+    # family knobs (the builders that take them; each defaults to the paper's value)
+    "factorize": Knob([True, False], "model", "factorised 1×n, n×1 kernels (inception_v3)", v.check_bool),
+    "middle_blocks": Knob([4, 8], "model", "middle-flow blocks (xception)", v.check_int),
     # transfer (model.architecture: transfer)
     "trainable": Knob(
         ["frozen", "all"], "model", "what fine-tuning trains: frozen, last_N layers, all (transfer)", _trainable
@@ -149,6 +152,9 @@ def decode(knob: str, value: Any) -> Any:
     """A hyperparameter value as the builder wants it (``"1x3"`` -> ``(1, 3)``)."""
     if knob in TUPLE_KNOBS and isinstance(value, str):
         return _parse_sizes(f"search.space.{knob}", value)
+    space = KNOBS[knob].space if knob in KNOBS else None
+    if isinstance(space, list) and all(isinstance(v, bool) for v in space) and value in (0, 1):
+        return bool(value)  # keras-tuner may hand a boolean choice back as 0 / 1
     return value
 
 

@@ -17,7 +17,17 @@ import kerascnn
 from kerascnn.architectures._common import all_layers
 from tests.architectures.test_zoo import TWINS, maybe_slow, randomize
 
-FAST = {"vgg16", "resnet50", "resnet50_v2", "densenet121", "mobilenet", "mobilenet_v2", "efficientnet_b0", "xception"}
+FAST = {
+    "vgg16",
+    "resnet50",
+    "resnet50_v2",
+    "densenet121",
+    "mobilenet",
+    "mobilenet_v2",
+    "efficientnet_b0",
+    "xception",
+    "inception_v3",
+}
 #: Names keras.applications gives that the kit's twin does not have, as README states (the same weights).
 DELIBERATE = {"mobilenet": {"conv_preds", "reshape_2"}}  # v1's classifier: one Dense, not Conv2D 1×1 + Reshape
 

@@ -35,6 +35,7 @@ PARAMS = {
     "efficientnet_b7": 66_658_687,
     "unet": 31_030_658,
     "xception": 22_910_480,
+    "inception_v3": 23_851_784,
 }
 FAST = {
     "googlenet",
@@ -48,11 +49,13 @@ FAST = {
     "efficientnet_b0",
     "unet",
     "xception",
+    "inception_v3",
 }
 
 
-#: An odd size keras.applications accepts for each twin, for the parity test (its minimum is 71 for Xception).
-PARITY_SIZE = {"xception": 75}
+#: An odd size keras.applications accepts for each twin, for the parity test (its minimum: 71 for Xception, 75
+#: for Inception-v3).
+PARITY_SIZE = {"xception": 75, "inception_v3": 79}
 
 
 def maybe_slow(names, fast=FAST):
@@ -109,6 +112,7 @@ def test_keras_twins_are_declared():
         "mobilenet_v2",
         *(f"efficientnet_b{i}" for i in range(8)),
         "xception",
+        "inception_v3",
     }
 
 
@@ -158,6 +162,7 @@ SMALL_FAILS = {
     ("mobilenet", (8, 8, 1)): "31×31×1",
     ("unet", (32, 32, 3)): "188×188×3",
     ("xception", (5, 5, 3)): "7×7×3",
+    ("inception_v3", (32, 32, 3)): "75×75×3",
 }
 
 
