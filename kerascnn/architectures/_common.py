@@ -11,11 +11,9 @@ negative-dimension error from deep inside the graph, and the search and
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import inspect
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -23,6 +21,7 @@ from typing import Callable
 from kerascnn import geometry
 from kerascnn.geometry import check_input_shape  # noqa: F401  (the builders import it from here)
 from kerascnn.layers.build import build_sequential_model
+from kerascnn.layers.conv import keras_names  # noqa: F401  (the builders import it from here)
 from kerascnn.validation import invalid
 
 
@@ -159,25 +158,6 @@ def check_data_format(source: str = "") -> None:
             'weights are channels_last: set "image_data_format": "channels_last" in keras.json, or call '
             "keras.config.set_image_data_format('channels_last') before building."
         )
-
-
-def keras_names(specs, *rules: tuple[str, str]) -> list:
-    """``specs`` renamed to keras.applications' layer names: each name is rewritten by the first matching rule.
-
-    A rule is ``(pattern, replacement)`` for :func:`re.fullmatch` / :func:`re.sub`, so
-    ``("(.*)_dw_conv", r"\\1_dwconv")`` names ``block1a_dw_conv`` as keras does. The kit's
-    blocks name their layers ``{block}_conv``, ``{block}_bn``, ``{block}_{activation}``; a twin
-    keeps keras' names, which scripts look layers up by (``model.get_layer("block5_conv3")``).
-    """
-    compiled = [(re.compile(pattern), replacement) for pattern, replacement in rules]
-
-    def rename(name):
-        for pattern, replacement in compiled:
-            if pattern.fullmatch(name):
-                return pattern.sub(replacement, name)
-        return name
-
-    return [dataclasses.replace(spec, name=rename(spec.name)) for spec in specs]
 
 
 def keras_pad(input_shape, specs_before, kernel_size: int) -> tuple:

@@ -8,13 +8,11 @@ residual merges and the classifier head applied to a tensor.
 
 from __future__ import annotations
 
-import dataclasses
-
 from keras import layers as L
 
 from kerascnn.layers.activations import activation_layer
 from kerascnn.layers.build import apply_specs
-from kerascnn.layers.conv import conv_block_specs
+from kerascnn.layers.conv import conv_block_specs, keras_names
 from kerascnn.layers.heads import head_specs
 
 
@@ -42,7 +40,7 @@ def squeeze_excite(
         specs = conv_block_specs(
             filters, 1, activation=act, use_bias=True, kernel_initializer=kernel_initializer, name=f"{name}_{part}"
         )
-        se = apply_specs(se, [dataclasses.replace(s, name=s.name.removesuffix("_conv")) for s in specs])
+        se = apply_specs(se, keras_names(specs, ("(.*)_conv", r"\1")))
     return L.Multiply(name=f"{name}_excite")([x, se])
 
 

@@ -14,6 +14,8 @@ This module is also the one home of batch-norm placement
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from typing import Any
 
 from kerascnn.geometry import LayerSpec, dilated_kernel_size, explicit_padding
@@ -281,3 +283,22 @@ def conv_block(x, filters=None, kernel_size=None, *, name: str = "block", **kwar
         raise invalid("x", tuple(x.shape), "a tensor of shape (batch, *spatial, channels) with 1 to 3 spatial axes")
     specs = conv_block_specs(filters, kernel_size, rank=rank, name=name, **kwargs)
     return apply_specs(x, specs)
+
+
+def keras_names(specs, *rules: tuple[str, str]) -> list:
+    """``specs`` renamed to keras.applications' layer names: each name is rewritten by the first matching rule.
+
+    A rule is ``(pattern, replacement)`` for :func:`re.fullmatch` / :func:`re.sub`, so
+    ``("(.*)_dw_conv", r"\\1_dwconv")`` names ``block1a_dw_conv`` as keras does. The kit's
+    blocks name their layers ``{block}_conv``, ``{block}_bn``, ``{block}_{activation}``; a twin
+    keeps keras' names, which scripts look layers up by (``model.get_layer("block5_conv3")``).
+    """
+    compiled = [(re.compile(pattern), replacement) for pattern, replacement in rules]
+
+    def rename(name):
+        for pattern, replacement in compiled:
+            if pattern.fullmatch(name):
+                return pattern.sub(replacement, name)
+        return name
+
+    return [dataclasses.replace(spec, name=rename(spec.name)) for spec in specs]
