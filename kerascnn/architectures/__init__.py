@@ -14,6 +14,7 @@ from kerascnn.architectures import (  # noqa: E402,F401
     inception_v3,
     lenet,
     mobilenet,
+    mobilenet_v3,
     resnet,
     simple,
     transfer,

@@ -159,7 +159,7 @@ def imagenet_kwargs(info) -> dict:
 
 
 def _twin(info, kwargs, weights):
-    keys = ("include_top", "pooling", "classifier_activation", "alpha")
+    keys = ("include_top", "pooling", "classifier_activation", "alpha", "minimalistic")
     head = {k: kwargs[k] for k in keys if k in kwargs}
     if "num_classes" in kwargs:
         head["classes"] = kwargs["num_classes"]

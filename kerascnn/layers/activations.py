@@ -26,6 +26,7 @@ ACTIVATIONS = (
     "swish",
     "sigmoid",
     "hard_sigmoid",
+    "hard_swish",
     "tanh",
     "softmax",
     "linear",
@@ -35,7 +36,7 @@ _ALIASES = {"silu": "swish", "none": "linear", "identity": "linear", None: "line
 #: defaults to 0.1, the value the lecture notes use (``F.leaky_relu(x, 0.1)``).
 _OPTIONS = {"leaky_relu": {"negative_slope": 0.1}, "elu": {"alpha": 1.0}, "prelu": {}}
 #: Activations Keras can fuse into a Conv/Dense layer (no weights, no options).
-FUSABLE = ("relu", "relu6", "elu", "selu", "gelu", "swish", "sigmoid", "hard_sigmoid", "tanh", "softmax")
+FUSABLE = ("relu", "relu6", "elu", "selu", "gelu", "swish", "sigmoid", "hard_sigmoid", "hard_swish", "tanh", "softmax")
 
 
 def resolve_activation(activation: Any, arg: str = "activation") -> tuple[str, dict]:

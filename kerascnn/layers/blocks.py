@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from keras import layers as L
 
+from kerascnn.geometry import LayerSpec
 from kerascnn.layers.activations import activation_layer
 from kerascnn.layers.build import apply_specs
 from kerascnn.layers.conv import conv_block_specs, keras_names
@@ -28,20 +29,57 @@ def make_divisible(value: float, divisor: int = 8) -> int:
     return int(rounded)
 
 
+#: keras.applications' two ways of writing squeeze-and-excitation, as layer names (``{n}`` is the block's
+#: ``name``): EfficientNet squeezes to a vector and reshapes it, with the activation fused into the reducing
+#: conv; MobileNetV3 keeps the pooled dims and gives the reducing activation its own layer.
+SE_STYLES = {
+    "efficientnet": {"squeeze": "{n}_squeeze", "reshape": "{n}_reshape", "reduce": "{n}_reduce", "expand": "{n}_expand",
+                     "excite": "{n}_excite"},
+    "mobilenet_v3": {"squeeze": "{n}_avg_pool", "reduce": "{n}_conv", "reduce_act": "{n}_relu", "expand": "{n}_conv_1",
+                     "excite": "{n}_mul"},
+}  # fmt: skip
+
+
 def squeeze_excite(
-    x, squeeze_filters: int, *, activation="swish", kernel_initializer="glorot_uniform", name: str = "se"
+    x,
+    squeeze_filters: int,
+    *,
+    activation="swish",
+    gate="sigmoid",
+    kernel_initializer="glorot_uniform",
+    name: str = "se",
+    style: str = "efficientnet",
 ):
-    """Squeeze-and-excitation (Hu et al.): rescale channels by a gate computed from their means."""
+    """Squeeze-and-excitation (Hu et al.): rescale channels by a gate computed from their means.
+
+    ``activation`` follows the reducing 1×1 conv, ``gate`` (sigmoid, or
+    MobileNetV3's hard sigmoid) the expanding one; ``style`` picks the
+    keras.applications family whose layers and names it reproduces
+    (:data:`SE_STYLES`). Rank-generic: signals and volumes pool over their axes.
+    """
+    names = {part: pattern.format(n=name) for part, pattern in SE_STYLES[style].items()}
     channels, rank = x.shape[-1], len(x.shape) - 2
-    # keras.applications' layers and names: squeeze to a vector, reshape, two 1×1 convs named without "_conv"
-    se = L.GlobalAveragePooling2D(name=f"{name}_squeeze")(x)
-    se = L.Reshape((1,) * rank + (channels,), name=f"{name}_reshape")(se)
-    for filters, act, part in ((squeeze_filters, activation, "reduce"), (channels, "sigmoid", "expand")):
+    pool = getattr(L, f"GlobalAveragePooling{rank}D")
+    if "reshape" in names:
+        se = pool(name=names["squeeze"])(x)
+        se = L.Reshape((1,) * rank + (channels,), name=names["reshape"])(se)
+    else:
+        se = pool(keepdims=True, name=names["squeeze"])(x)
+    separate = "reduce_act" in names
+    for filters, act, part in ((squeeze_filters, activation, "reduce"), (channels, gate, "expand")):
         specs = conv_block_specs(
-            filters, 1, activation=act, use_bias=True, kernel_initializer=kernel_initializer, name=f"{name}_{part}"
+            filters,
+            1,
+            activation="linear" if separate and part == "reduce" else act,
+            use_bias=True,
+            kernel_initializer=kernel_initializer,
+            rank=rank,
+            name=names[part],
         )
+        if separate and part == "reduce":
+            specs.append(LayerSpec("activation", names["reduce_act"], {"activation": act}))
         se = apply_specs(se, keras_names(specs, ("(.*)_conv", r"\1")))
-    return L.Multiply(name=f"{name}_excite")([x, se])
+    return L.Multiply(name=names["excite"])([x, se])
 
 
 def residual_add(shortcut, x, *, activation=None, name: str = "block"):

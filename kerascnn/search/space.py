@@ -127,6 +127,13 @@ KNOBS: dict[str, Knob] = {
     # family knobs (the builders that take them; each defaults to the paper's value)
     "factorize": Knob([True, False], "model", "factorised 1×n, n×1 kernels (inception_v3)", v.check_bool),
     "middle_blocks": Knob([4, 8], "model", "middle-flow blocks (xception)", v.check_int),
+    "alpha": Knob([0.75, 1.0], "model", "width multiplier (mobilenet, mobilenet_v2, mobilenet_v3_*)", v.check_positive),
+    "se_ratio": Knob(
+        [0.0, 0.25],
+        "model",
+        "squeeze-excitation channels per channel, 0 = off (mobilenet_v3_*, efficientnet_*)",
+        v.check_fraction,
+    ),
     # transfer (model.architecture: transfer)
     "trainable": Knob(
         ["frozen", "all"], "model", "what fine-tuning trains: frozen, last_N layers, all (transfer)", _trainable

@@ -36,6 +36,7 @@ HEAVY = {
     "mobilenet",
     "xception",
     "inception_v3",
+    "mobilenet_v3_large",
 } | {f"efficientnet_b{i}" for i in range(0, 8)}
 # (efficientnet_b0 stays in the default run through tests/architectures/test_zoo.py's keras.applications parity.)
 

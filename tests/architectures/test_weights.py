@@ -104,3 +104,27 @@ def test_bad_weights_fail_before_building(tmp_path, monkeypatch):
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(ValueError, match="a .keras model file"):
         kerascnn.create_model("resnet18", weights=tmp_path / "notes.txt")
+
+
+#: The newer twins' published file names (keras.applications' own, in ~/.keras/models/), read offline.
+NEW_TWIN_FILES = {
+    "mobilenet_v3_small": ("weights_mobilenet_v3_small_224_1.0_float.h5", {"classifier_activation": None}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NEW_TWIN_FILES))
+def test_newer_twins_read_imagenet_weights_from_the_keras_cache(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    file_name, kwargs = NEW_TWIN_FILES[name]
+    expected = tmp_path / "models" / file_name
+    with pytest.raises(FileNotFoundError, match=f"Put it at {expected}"):
+        kerascnn.create_model(name, weights="imagenet", **kwargs)
+    reference = getattr(keras.applications, kerascnn.model_info(name).keras_twin)(weights=None, **kwargs)
+    randomize(reference)
+    expected.parent.mkdir(parents=True)
+    save_legacy_h5(reference, expected)
+    model = kerascnn.create_model(name, weights="imagenet", **kwargs)
+    x = np.random.default_rng(1).uniform(0, 255, (1, 224, 224, 3)).astype("float32")
+    expected = np.asarray(reference(x))
+    assert np.abs(expected).max() > 1e-2  # logits, not a near-uniform softmax
+    np.testing.assert_allclose(model(x), expected, atol=1e-4)

@@ -36,6 +36,8 @@ PARAMS = {
     "unet": 31_030_658,
     "xception": 22_910_480,
     "inception_v3": 23_851_784,
+    "mobilenet_v3_small": 2_554_968,
+    "mobilenet_v3_large": 5_507_432,
 }
 FAST = {
     "googlenet",
@@ -50,6 +52,7 @@ FAST = {
     "unet",
     "xception",
     "inception_v3",
+    "mobilenet_v3_small",
 }
 
 
@@ -113,6 +116,8 @@ def test_keras_twins_are_declared():
         *(f"efficientnet_b{i}" for i in range(8)),
         "xception",
         "inception_v3",
+        "mobilenet_v3_small",
+        "mobilenet_v3_large",
     }
 
 
