@@ -10,6 +10,7 @@ from kerascnn.architectures import (  # noqa: E402,F401
     alexnet,
     densenet,
     efficientnet,
+    efficientnet_v2,
     googlenet,
     inception_v3,
     lenet,

@@ -62,6 +62,10 @@ def _choice_of(module: str, name: str):
     return check
 
 
+def _non_negative(arg, value):
+    return v.check_int(arg, value, min_value=0)
+
+
 def _padding(arg, value):
     from kerascnn.geometry import explicit_padding
 
@@ -116,17 +120,16 @@ KNOBS: dict[str, Knob] = {
     "dropout": Knob({"min": 0.0, "max": 0.5, "step": 0.1}, "layer", "dropout rate", v.check_rate),
     # per architecture
     "conv_layers": Knob([1, 2, 3], "model", "number of conv blocks (simple_cnn)", v.check_int),
-    "dense_layers": Knob(
-        [0, 1, 2],
-        "model",
-        "number of hidden dense layers (simple_cnn)",
-        lambda arg, value: v.check_int(arg, value, min_value=0),
-    ),
+    "dense_layers": Knob([0, 1, 2], "model", "number of hidden dense layers (simple_cnn)", _non_negative),
     "dense_units": Knob([32, 64, 128], "model", "units per hidden dense layer", v.check_int),
     "dense_dropout": Knob({"min": 0.0, "max": 0.5, "step": 0.1}, "model", "dropout after dense layers", v.check_rate),
     # family knobs (the builders that take them; each defaults to the paper's value)
     "factorize": Knob([True, False], "model", "factorised 1×n, n×1 kernels (inception_v3)", v.check_bool),
-    "middle_blocks": Knob([4, 8], "model", "middle-flow blocks (xception)", v.check_int),
+    "middle_blocks": Knob([4, 8], "model", "middle-flow blocks (xception)", _non_negative),
+    "fused_stages": Knob([0, 3], "model", "leading fused-MBConv stages (efficientnet_v2_*)", _non_negative),
+    "drop_connect_rate": Knob(
+        [0.0, 0.2], "model", "stochastic depth of the last block (efficientnet_*, efficientnet_v2_*)", v.check_rate
+    ),
     "alpha": Knob([0.75, 1.0], "model", "width multiplier (mobilenet, mobilenet_v2, mobilenet_v3_*)", v.check_positive),
     "se_ratio": Knob(
         [0.0, 0.25],

@@ -15,29 +15,33 @@ SMALL_INPUT = {"lenet5": (32, 32, 1), "alexnet": (67, 67, 3), "simple_cnn": (16,
 SMALL_KWARGS = {"unet": {"padding": "same", "filters": 8}}
 #: Models whose registry-wide checks take long on 2 cores: run with `-m slow`.
 #: (The default run keeps one or two models per family; the zoo tests build the rest there.)
-HEAVY = {
-    "resnet34",
-    "resnet50",
-    "resnet101",
-    "resnet152",
-    "resnet50_v2",
-    "resnet101_v2",
-    "resnet152_v2",
-    "densenet121",
-    "densenet169",
-    "densenet201",
-    "vgg11",
-    "vgg11_bn",
-    "vgg13",
-    "vgg13_bn",
-    "vgg19",
-    "vgg19_bn",
-    "vgg16_bn",
-    "mobilenet",
-    "xception",
-    "inception_v3",
-    "mobilenet_v3_large",
-} | {f"efficientnet_b{i}" for i in range(0, 8)}
+HEAVY = (
+    {
+        "resnet34",
+        "resnet50",
+        "resnet101",
+        "resnet152",
+        "resnet50_v2",
+        "resnet101_v2",
+        "resnet152_v2",
+        "densenet121",
+        "densenet169",
+        "densenet201",
+        "vgg11",
+        "vgg11_bn",
+        "vgg13",
+        "vgg13_bn",
+        "vgg19",
+        "vgg19_bn",
+        "vgg16_bn",
+        "mobilenet",
+        "xception",
+        "inception_v3",
+        "mobilenet_v3_large",
+    }
+    | {f"efficientnet_b{i}" for i in range(0, 8)}
+    | {f"efficientnet_v2_{v}" for v in ("b1", "b2", "b3", "s", "m", "l")}
+)
 # (efficientnet_b0 stays in the default run through tests/architectures/test_zoo.py's keras.applications parity.)
 
 

@@ -38,6 +38,13 @@ PARAMS = {
     "inception_v3": 23_851_784,
     "mobilenet_v3_small": 2_554_968,
     "mobilenet_v3_large": 5_507_432,
+    "efficientnet_v2_b0": 7_200_312,
+    "efficientnet_v2_b1": 8_212_124,
+    "efficientnet_v2_b2": 10_178_374,
+    "efficientnet_v2_b3": 14_467_622,
+    "efficientnet_v2_s": 21_612_360,
+    "efficientnet_v2_m": 54_431_388,
+    "efficientnet_v2_l": 119_027_848,
 }
 FAST = {
     "googlenet",
@@ -53,6 +60,7 @@ FAST = {
     "xception",
     "inception_v3",
     "mobilenet_v3_small",
+    "efficientnet_v2_b0",
 }
 
 
@@ -118,6 +126,7 @@ def test_keras_twins_are_declared():
         "inception_v3",
         "mobilenet_v3_small",
         "mobilenet_v3_large",
+        *(f"efficientnet_v2_{v}" for v in ("b0", "b1", "b2", "b3", "s", "m", "l")),
     }
 
 
