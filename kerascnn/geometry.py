@@ -31,6 +31,7 @@ SPEC_KINDS = CONV_KINDS + (
     "zero_padding",
     "cropping",
     "batch_norm",
+    "layer_norm",
     "activation",
     "dropout",
     "pool",
@@ -170,7 +171,8 @@ class LayerSpec:
     - ``zero_padding`` / ``cropping``: ``pads``, a ``(before, after)`` per axis;
     - ``pool``: ``pool`` (``"max"``/``"avg"``), ``pool_size``, ``strides``, ``padding``;
     - ``global_pool``: ``pool``; ``dense``: ``units``, ``use_bias``, ``activation``;
-    - ``dropout``: ``rate``, ``spatial``; ``activation``: ``activation``.
+    - ``dropout``: ``rate``, ``spatial``; ``activation``: ``activation``;
+    - ``batch_norm`` / ``layer_norm``: the Keras layer's own arguments (``epsilon``...).
     """
 
     kind: str
@@ -374,6 +376,10 @@ def _trace_batch_norm(st: _TraceState, spec: LayerSpec, i: int, table: list):
     return None if st.channels is None else per_channel * st.channels
 
 
+def _trace_layer_norm(st: _TraceState, spec: LayerSpec, i: int, table: list):
+    return None if st.channels is None else 2 * st.channels  # gamma and beta over the channel axis
+
+
 def _trace_activation(st: _TraceState, spec: LayerSpec, i: int, table: list):
     return st.channels if spec.get("activation") == "prelu" else 0  # PReLU: one learned slope per channel
 
@@ -407,13 +413,14 @@ _TRACERS = {
     "zero_padding": _trace_pad_or_crop,
     "cropping": _trace_pad_or_crop,
     "batch_norm": _trace_batch_norm,
+    "layer_norm": _trace_layer_norm,
     "activation": _trace_activation,
     "global_pool": _trace_global_pool,
     "flatten": _trace_flatten,
     "dense": _trace_dense,
 }
 #: Kinds that work on a flattened (or globally pooled) stack.
-_FLAT_KINDS = ("dense", "dropout", "activation", "batch_norm", "flatten")
+_FLAT_KINDS = ("dense", "dropout", "activation", "batch_norm", "layer_norm", "flatten")
 
 
 def trace(input_shape: Sequence, specs: Iterable[LayerSpec], *, strict: bool = True) -> list[LayerGeometry]:

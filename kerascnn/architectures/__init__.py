@@ -8,6 +8,7 @@ Importing this package registers every family; use
 # Importing a family module registers its models.
 from kerascnn.architectures import (  # noqa: E402,F401
     alexnet,
+    convnext,
     densenet,
     efficientnet,
     efficientnet_v2,

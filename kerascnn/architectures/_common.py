@@ -190,6 +190,20 @@ def all_layers(model):
             yield from all_layers(layer)
 
 
+def classifier_start(model) -> str | None:
+    """The name of the first layer of ``model``'s classifier, or ``None`` for a model without one.
+
+    The kit's and most keras.applications heads end in ``predictions``;
+    MobileNetV3's classifier starts at its ``logits`` conv (``predictions``
+    is only the softmax after it), ConvNeXt's is ``{name}_head_dense``.
+    What feeds this layer is the model's features (a transfer backbone's cut).
+    """
+    for layer in model.layers:
+        if layer.name in ("predictions", "logits") or layer.name == f"{model.name}_head_dense":
+            return layer.name
+    return None
+
+
 def planned(plan_fn: Callable) -> Callable:
     """The builder of a plan function: same signature and docs, returns the built ``keras.Model``.
 

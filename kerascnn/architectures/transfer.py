@@ -23,7 +23,7 @@ import os
 import keras
 
 from kerascnn import saving
-from kerascnn.architectures._common import ModelPlan, all_layers, check_input_shape, planned
+from kerascnn.architectures._common import ModelPlan, all_layers, check_input_shape, classifier_start, planned
 from kerascnn.architectures.registry import create_model, list_models, model_info, plan_model, register_model
 from kerascnn.architectures.weights import TORCH_SUFFIXES, keras_application
 from kerascnn.layers.build import apply_specs, model_input
@@ -75,7 +75,9 @@ def load_backbone(source, *, input_shape=None, weights=None, cut: str | None = N
             ``"imagenet"`` / a weights file (keras.applications; read from
             the Keras cache, never downloaded).
         cut: for a model or a saved model, the last layer to keep; default:
-            the layer feeding ``predictions`` (or the whole model if none).
+            the layer feeding the classifier (``predictions``; see
+            :func:`~kerascnn.architectures._common.classifier_start`), or
+            the whole model if it has none.
         **kwargs: more builder arguments for registry names.
     """
     if _file_backbone(source):
@@ -85,9 +87,10 @@ def load_backbone(source, *, input_shape=None, weights=None, cut: str | None = N
             raise invalid("weights", weights, "None when the source is already a keras.Model")
         names = [layer.name for layer in source.layers]
         if cut is None:
-            if "predictions" not in names:
+            head = classifier_start(source)
+            if head is None:
                 return source
-            cut = names[names.index("predictions") - 1]
+            cut = names[names.index(head) - 1]
         if cut not in names:
             raise invalid("cut", cut, f"the name of a layer of {source.name!r}{did_you_mean(cut, names)}")
         return keras.Model(source.inputs, source.get_layer(cut).output, name=f"{source.name}_backbone")

@@ -132,6 +132,8 @@ def make_layers(spec: LayerSpec, rank: int, in_channels: int | None = None) -> l
         return [_CROP[rank](crops, name=spec.name)]
     if kind == "batch_norm":
         return [L.BatchNormalization(name=spec.name, **p)]
+    if kind == "layer_norm":
+        return [L.LayerNormalization(name=spec.name, **p)]
     if kind == "activation":
         layer = activation_layer({"name": p["activation"], **p.get("options", {})}, name=spec.name, rank=rank)
         return [] if layer is None else [layer]

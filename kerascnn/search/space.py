@@ -130,6 +130,13 @@ KNOBS: dict[str, Knob] = {
     "drop_connect_rate": Knob(
         [0.0, 0.2], "model", "stochastic depth of the last block (efficientnet_*, efficientnet_v2_*)", v.check_rate
     ),
+    "norm": Knob(
+        ["layer", "batch"],
+        "model",
+        "layer or batch normalization (convnext_*)",
+        _choice_of("kerascnn.architectures.convnext", "NORMS"),
+    ),
+    "drop_path_rate": Knob([0.0, 0.1], "model", "stochastic depth of the last block (convnext_*)", v.check_rate),
     "alpha": Knob([0.75, 1.0], "model", "width multiplier (mobilenet, mobilenet_v2, mobilenet_v3_*)", v.check_positive),
     "se_ratio": Knob(
         [0.0, 0.25],

@@ -29,6 +29,7 @@ FAST = {
     "inception_v3",
     "mobilenet_v3_small",
     "efficientnet_v2_b0",
+    "convnext_tiny",
 }
 #: Names keras.applications gives that the kit's twin does not have, as README states (the same weights).
 DELIBERATE = {"mobilenet": {"conv_preds", "reshape_2"}}  # v1's classifier: one Dense, not Conv2D 1×1 + Reshape
@@ -83,7 +84,16 @@ def test_full_twin_has_keras_names_classes_and_pooling(name):
 
 @pytest.mark.backend
 @pytest.mark.parametrize(
-    "name", ["resnet50", "mobilenet_v2", "efficientnet_b0", "vgg16", "mobilenet_v3_small", "efficientnet_v2_b0"]
+    "name",
+    [
+        "resnet50",
+        "mobilenet_v2",
+        "efficientnet_b0",
+        "vgg16",
+        "mobilenet_v3_small",
+        "efficientnet_v2_b0",
+        "convnext_tiny",
+    ],
 )
 def test_headless_twin_equals_keras_at_sizes_left_to_the_data(name):
     """Built with ``None`` sizes, the twin computes keras.applications' features at odd and even sizes."""

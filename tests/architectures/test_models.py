@@ -7,6 +7,7 @@ import keras
 
 import kerascnn
 from kerascnn.architectures import ModelPlan
+from kerascnn.architectures._common import classifier_start
 from tests.conftest import assert_trainable
 
 #: Small inputs so the forward/backward pass stays fast on 2 CPU cores.
@@ -41,6 +42,7 @@ HEAVY = (
     }
     | {f"efficientnet_b{i}" for i in range(0, 8)}
     | {f"efficientnet_v2_{v}" for v in ("b1", "b2", "b3", "s", "m", "l")}
+    | {f"convnext_{v}" for v in ("small", "base", "large", "xlarge")}
 )
 # (efficientnet_b0 stays in the default run through tests/architectures/test_zoo.py's keras.applications parity.)
 
@@ -80,7 +82,7 @@ def test_every_model_builds_trains_and_round_trips(name, tmp_path):
     if not kerascnn.model_info(name).keras_twin:  # a twin takes keras.applications' name (test_applications.py)
         assert model.name == name
     assert model.inputs[0] is raw and model.get_layer("user_preprocessing") is not None
-    assert model.get_layer("predictions").activation is keras.activations.linear
+    assert model.layers[-1].activation is keras.activations.linear  # "predictions", ConvNeXt's "..._head_dense"
     y = assert_trainable(model)
     if name == "unet":  # logits per pixel
         assert model.output_shape == (None, 32, 32, 3)
@@ -93,7 +95,7 @@ def test_every_model_builds_trains_and_round_trips(name, tmp_path):
     for pooling, rank in ((None, 3), ("avg", 1)):
         headless = small(name, include_top=False, pooling=pooling)
         assert len(headless.output_shape) - 1 == rank, pooling
-        assert not any(l.name == "predictions" for l in headless.layers)
+        assert classifier_start(headless) is None
     path = tmp_path / f"{name}.keras"
     model.save(path)
     x = np.random.default_rng(0).uniform(0, 1, (2,) + model.input_shape[1:]).astype("float32")

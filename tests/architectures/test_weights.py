@@ -110,6 +110,7 @@ def test_bad_weights_fail_before_building(tmp_path, monkeypatch):
 NEW_TWIN_FILES = {
     "mobilenet_v3_small": ("weights_mobilenet_v3_small_224_1.0_float.h5", {"classifier_activation": None}),
     "efficientnet_v2_b0": ("efficientnetv2-b0_notop.h5", {"include_top": False, "pooling": "avg"}),
+    "convnext_tiny": ("convnext_tiny.h5", {"classifier_activation": None}),
 }
 
 

@@ -45,6 +45,11 @@ PARAMS = {
     "efficientnet_v2_s": 21_612_360,
     "efficientnet_v2_m": 54_431_388,
     "efficientnet_v2_l": 119_027_848,
+    "convnext_tiny": 28_589_128,
+    "convnext_small": 50_223_688,
+    "convnext_base": 88_591_464,
+    "convnext_large": 197_767_336,
+    "convnext_xlarge": 350_196_968,
 }
 FAST = {
     "googlenet",
@@ -61,6 +66,7 @@ FAST = {
     "inception_v3",
     "mobilenet_v3_small",
     "efficientnet_v2_b0",
+    "convnext_tiny",
 }
 
 
@@ -127,6 +133,7 @@ def test_keras_twins_are_declared():
         "mobilenet_v3_small",
         "mobilenet_v3_large",
         *(f"efficientnet_v2_{v}" for v in ("b0", "b1", "b2", "b3", "s", "m", "l")),
+        *(f"convnext_{v}" for v in ("tiny", "small", "base", "large", "xlarge")),
     }
 
 
