@@ -13,6 +13,7 @@ from kerascnn.architectures import (  # noqa: E402,F401
     efficientnet,
     efficientnet_v2,
     googlenet,
+    inception_resnet_v2,
     inception_v3,
     lenet,
     mobilenet,

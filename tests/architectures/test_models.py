@@ -11,7 +11,13 @@ from kerascnn.architectures._common import classifier_start
 from tests.conftest import assert_trainable
 
 #: Small inputs so the forward/backward pass stays fast on 2 CPU cores.
-SMALL_INPUT = {"lenet5": (32, 32, 1), "alexnet": (67, 67, 3), "simple_cnn": (16, 16, 3), "inception_v3": (75, 75, 3)}
+SMALL_INPUT = {
+    "lenet5": (32, 32, 1),
+    "alexnet": (67, 67, 3),
+    "simple_cnn": (16, 16, 3),
+    "inception_v3": (75, 75, 3),
+    "inception_resnet_v2": (75, 75, 3),
+}
 #: Arguments a model needs at a small input (U-Net's paper padding needs 188×188).
 SMALL_KWARGS = {"unet": {"padding": "same", "filters": 8}}
 #: Models whose registry-wide checks take long on 2 cores: run with `-m slow`.

@@ -50,6 +50,7 @@ PARAMS = {
     "convnext_base": 88_591_464,
     "convnext_large": 197_767_336,
     "convnext_xlarge": 350_196_968,
+    "inception_resnet_v2": 55_873_736,
 }
 FAST = {
     "googlenet",
@@ -67,12 +68,13 @@ FAST = {
     "mobilenet_v3_small",
     "efficientnet_v2_b0",
     "convnext_tiny",
+    "inception_resnet_v2",
 }
 
 
 #: An odd size keras.applications accepts for each twin, for the parity test (its minimum: 71 for Xception, 75
-#: for Inception-v3).
-PARITY_SIZE = {"xception": 75, "inception_v3": 79}
+#: for Inception-v3 and Inception-ResNet-v2).
+PARITY_SIZE = {"xception": 75, "inception_v3": 79, "inception_resnet_v2": 79}
 
 
 def maybe_slow(names, fast=FAST):
@@ -134,6 +136,7 @@ def test_keras_twins_are_declared():
         "mobilenet_v3_large",
         *(f"efficientnet_v2_{v}" for v in ("b0", "b1", "b2", "b3", "s", "m", "l")),
         *(f"convnext_{v}" for v in ("tiny", "small", "base", "large", "xlarge")),
+        "inception_resnet_v2",
     }
 
 
@@ -184,6 +187,7 @@ SMALL_FAILS = {
     ("unet", (32, 32, 3)): "188×188×3",
     ("xception", (5, 5, 3)): "7×7×3",
     ("inception_v3", (32, 32, 3)): "75×75×3",
+    ("inception_resnet_v2", (32, 32, 3)): "75×75×3",
 }
 
 
