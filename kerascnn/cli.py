@@ -38,16 +38,17 @@ def _shape(text: str) -> tuple:
 
 
 def cmd_models(args) -> int:
-    """Print name, family, input shape and parameter count of each registered model."""
+    """Print each registered model: family, ranks, input shape, parameters, keras.applications twin, knobs."""
     import keras
 
     from kerascnn.architectures import list_models, model_info, plan_model
+    from kerascnn.search.space import KNOBS
 
     names = list_models(pattern=args.pattern, family=args.family)
     if not names:
         print(f"No registered model matches pattern={args.pattern!r} family={args.family!r}.", file=sys.stderr)
         return 1
-    rows = [("name", "family", "ranks", "input shape", "parameters")]
+    rows = [("name", "family", "ranks", "input shape", "parameters", "keras twin", "searchable knobs")]
     for name in names:
         info = model_info(name)
         shape = args.input_shape or info.default_input_shape
@@ -64,12 +65,15 @@ def cmd_models(args) -> int:
             except ValueError as err:  # e.g. an --input-shape too small for this model
                 params = f"n/a ({str(err).split('.')[0]})"
         ranks = ",".join(f"{r}D" for r in info.ranks)
-        rows.append((name, info.family, ranks, "×".join(map(str, shape)), params))
-    widths = [max(len(r[c]) for r in rows) for c in range(4)]
+        accepted = info.accepted_arguments()
+        knobs = ",".join(k for k, knob in KNOBS.items() if knob.scope in ("layer", "model") and k in accepted)
+        twin = info.keras_twin or "-"
+        rows.append((name, info.family, ranks, "×".join(map(str, shape)), params, twin, knobs or "-"))
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]) - 1)]
     for i, row in enumerate(rows):
-        print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4])
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
         if i == 0:
-            print("  ".join("-" * w for w in widths) + "  " + "-" * 11)
+            print("  ".join("-" * w for w in widths) + "  " + "-" * len(row[-1]))
     return 0
 
 

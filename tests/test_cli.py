@@ -25,13 +25,27 @@ def test_console_script_lists_models_with_parameter_counts():
     result = _run(str(BIN / "kerascnn"), "models", "[alsvm]*")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["name", "family", "ranks", "input", "shape", "parameters"]
+    assert lines[0].split() == [
+        "name",
+        "family",
+        "ranks",
+        "input",
+        "shape",
+        "parameters",
+        "keras",
+        "twin",
+        "searchable",
+        "knobs",
+    ]
     rows = {line.split()[0]: line.split() for line in lines[2:]}
-    assert rows["vgg16"][1:] == ["vgg", "1D,2D,3D", "224×224×3", "138,357,544"]  # signals, images, volumes
-    assert rows["lenet5"][1:] == ["lenet", "2D", "32×32×1", "61,706"]
-    assert rows["alexnet"][-1] == "62,378,344"
+    assert rows["vgg16"][1:6] == ["vgg", "1D,2D,3D", "224×224×3", "138,357,544", "VGG16"]  # signals, images, volumes
+    assert rows["lenet5"][1:6] == ["lenet", "2D", "32×32×1", "61,706", "-"]
+    assert rows["alexnet"][4] == "62,378,344"
     assert set(rows) >= {"simple_cnn", "vgg11", "vgg13", "vgg19", "vgg19_bn"}
-    assert rows["mobilenet_v2"][-1] == "3,538,984" and "resnet50" not in rows
+    assert rows["mobilenet_v2"][4] == "3,538,984" and "resnet50" not in rows
+    # the family knobs a search can tune, and signals for MobileNetV3
+    assert rows["mobilenet_v3_small"][2] == "1D,2D" and rows["mobilenet_v3_small"][5] == "MobileNetV3Small"
+    assert {"se_ratio", "activation", "alpha"} <= set(rows["mobilenet_v3_small"][6].split(","))
 
 
 def test_models_in_process_with_filters_and_shape(capsys):
@@ -45,8 +59,15 @@ def test_models_in_process_with_filters_and_shape(capsys):
     assert cli.main(["models", "[lv]*1*", "--input-shape", "40,1"]) == 0
     assert cli.main(["models", "lenet5", "--input-shape", "40,1"]) == 0
     out = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines() if line[:1] in "lv"}
-    assert out["vgg11"][2:] == ["1D,2D,3D", "40×1", "26,054,504"]
+    assert out["vgg11"][2:5] == ["1D,2D,3D", "40×1", "26,054,504"]
     assert out["lenet5"][2:5] == ["2D", "40×1", "n/a"]
+
+
+def test_models_lists_the_family_knobs_and_ranks(capsys):
+    assert cli.main(["models", "convnext_t*", "--no-params"]) == 0
+    row = capsys.readouterr().out.splitlines()[2].split()
+    assert row[:3] == ["convnext_tiny", "convnext", "1D,2D,3D"] and row[5] == "ConvNeXtTiny"
+    assert row[6].split(",") == ["kernel_size", "norm", "drop_path_rate"]
 
 
 def test_no_match_and_bad_shape(capsys):
