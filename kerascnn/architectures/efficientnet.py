@@ -147,8 +147,8 @@ def efficientnet(
         inputs, image = model_input(input_shape, input_tensor)
         x = image
         if include_preprocessing:
-            x = L.Rescaling(1.0 / 255.0, name="rescaling")(x)
-            x = L.Normalization(axis=-1, name="normalization")(x)
+            x = L.Rescaling(1.0 / 255.0)(x)  # unnamed, as in keras: a user's own "rescaling" may come before
+            x = L.Normalization(axis=-1)(x)
             if imagenet_normalization:
                 x = L.Rescaling([1.0 / math.sqrt(sd) for sd in IMAGENET_STDDEV_RGB], name="rescaling_imagenet")(x)
         x = apply_specs(x, stem)

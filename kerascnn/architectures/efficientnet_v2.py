@@ -192,10 +192,10 @@ def efficientnet_v2(
         inputs, image = model_input(input_shape, input_tensor)
         x = image
         if include_preprocessing and imagenet_scaling:
-            x = L.Rescaling(1.0 / 255, name="rescaling")(x)
-            x = L.Normalization(mean=IMAGENET_MEAN, variance=IMAGENET_VARIANCE, name="normalization")(x)
+            x = L.Rescaling(1.0 / 255)(x)  # unnamed, as in keras: a user's own "rescaling" may come before
+            x = L.Normalization(mean=IMAGENET_MEAN, variance=IMAGENET_VARIANCE)(x)
         elif include_preprocessing:
-            x = L.Rescaling(1.0 / 128.0, offset=-1, name="rescaling")(x)
+            x = L.Rescaling(1.0 / 128.0, offset=-1)(x)
         x = apply_specs(x, stem)
         for prefix, main, squeeze, project, skip in blocks:
             y = apply_specs(x, main)

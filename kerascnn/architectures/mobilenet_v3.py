@@ -153,7 +153,7 @@ def mobilenet_v3(
 
     def assemble(input_tensor):
         inputs, image = model_input(input_shape, input_tensor)
-        x = L.Rescaling(1.0 / 127.5, offset=-1.0, name="rescaling")(image) if include_preprocessing else image
+        x = L.Rescaling(1.0 / 127.5, offset=-1.0)(image) if include_preprocessing else image  # unnamed, as keras
         x = apply_specs(x, stem)
         for prefix, main, squeeze, project, skip in blocks:
             y = apply_specs(x, main)

@@ -166,3 +166,12 @@ def test_weights_from_a_channels_first_model_are_refused(channels_first):
     keras.config.set_image_data_format("channels_last")
     with pytest.raises(ValueError, match="`weights`: the model 'vgg16' has channels_first layers"):
         kerascnn.create_model("vgg16", include_top=False, input_shape=(32, 32, 3), weights=source)
+
+
+@pytest.mark.parametrize("name", ["efficientnet_b0", "efficientnet_v2_b0", "mobilenet_v3_small"])
+def test_a_users_own_rescaling_before_a_twin_that_rescales_inside(name):
+    """keras leaves its inner Rescaling unnamed, so a user's auto-named ``rescaling`` before it cannot clash."""
+    tensor = keras.layers.Rescaling(255.0)(keras.Input((64, 64, 3)))
+    assert tensor._keras_history.operation.name.startswith("rescaling")
+    theirs, ours = both(name, include_top=False, input_tensor=tensor)
+    assert ours.output_shape == theirs.output_shape
