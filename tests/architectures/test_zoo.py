@@ -150,6 +150,7 @@ def test_matches_keras_applications(name):
     randomize(theirs)
     ours = kerascnn.create_model(name, input_shape=(size, size, 3), classifier_activation="linear", weights=theirs)
     assert ours.count_params() == theirs.count_params()
+    assert trainable(ours) == trainable(theirs)  # and so the non-trainable (batch-norm statistics) too
     x = np.random.default_rng(1).uniform(0, 255, (2, size, size, 3)).astype("float32")
     expected = np.asarray(theirs(x))
     assert np.abs(expected).max() > 1e-3  # the comparison is not between two zeros
