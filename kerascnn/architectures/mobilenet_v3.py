@@ -82,6 +82,7 @@ def mobilenet_v3(
     activation="hard_swish",
     kernel_size: int = 5,
     dropout: float = 0.2,
+    dropout_rate: float | None = None,
     include_preprocessing: bool = True,
     include_top: bool = True,
     pooling=None,
@@ -97,7 +98,8 @@ def mobilenet_v3(
         se_ratio: squeeze channels per expanded channel (0: no SE).
         activation: of the later blocks and the head (hard-swish in the paper).
         kernel_size: the depthwise kernels the paper makes 5×5.
-        dropout: before the logits (keras' 0.2).
+        dropout: before the logits (keras' 0.2); ``dropout_rate`` is keras'
+            name for it, accepted so keras.applications calls work unchanged.
         include_preprocessing: ``Rescaling(1/127.5, offset=-1)`` inside the model.
     """
     if size not in VARIANTS:
@@ -109,6 +111,8 @@ def mobilenet_v3(
         se_ratio, activation, kernel_size = 0.0, "relu", 3
     se_ratio = check_fraction("se_ratio", se_ratio)
     k = check_int("kernel_size", kernel_size)
+    if dropout_rate is not None:
+        dropout = check_rate("dropout_rate", dropout_rate)
     dropout = check_rate("dropout", dropout)
     check_bool("include_preprocessing", include_preprocessing)
     check_head_args(num_classes, include_top, pooling, classifier_activation)

@@ -74,3 +74,11 @@ def test_the_search_tunes_squeeze_excitation_activation_and_width():
     model = hm.build(hp)
     assert _gates(model) == [] and not [layer for layer in model.layers if "hard_swish" in layer.name]
     assert model.get_layer("expanded_conv_10_project").filters == 72
+
+
+def test_keras_dropout_rate_keyword_is_accepted():
+    """keras.applications.MobileNetV3Small(dropout_rate=...) works unchanged on the twin."""
+    model = kerascnn.create_model("mobilenet_v3_small", input_shape=(64, 64, 3), num_classes=4, dropout_rate=0.5)
+    assert [layer.rate for layer in _layers(model, keras.layers.Dropout)] == [0.5]
+    with pytest.raises(ValueError, match="dropout_rate"):
+        kerascnn.create_model("mobilenet_v3_small", dropout_rate=1.5)
