@@ -152,12 +152,7 @@ def efficientnet(
             if imagenet_normalization:
                 x = L.Rescaling([1.0 / math.sqrt(sd) for sd in IMAGENET_STDDEV_RGB], name="rescaling_imagenet")(x)
         x = apply_specs(x, stem)
-        for prefix, main, squeeze, project, skip in blocks:
-            y = apply_specs(x, main)
-            if squeeze:
-                y = squeeze_excite(y, squeeze, activation=activation, kernel_initializer=CONV_INIT, name=f"{prefix}_se")
-            y = apply_specs(y, project)
-            x = L.Add(name=f"{prefix}_add")([y, x]) if skip else y
+        x = mbconv_blocks(x, blocks, activation)
         x = classifier_top(
             apply_specs(x, top_conv),
             include_top=include_top,
@@ -169,6 +164,23 @@ def efficientnet(
         return keras.Model(inputs, x, name=name)
 
     return branching_plan(name, input_shape, spine, assemble)
+
+
+def mbconv_blocks(x, blocks, activation):
+    """Apply MBConv blocks, each ``(prefix, main specs, squeeze channels, projection specs, residual?)``.
+
+    The specs before squeeze-and-excitation (expansion, depthwise or fused
+    conv), the SE gate (``squeeze`` 0: none), the projection (with its
+    stochastic depth), then the residual add: EfficientNet's and
+    EfficientNetV2's block, with keras' ``{prefix}_se_*`` and ``{prefix}_add`` names.
+    """
+    for prefix, main, squeeze, project, skip in blocks:
+        y = apply_specs(x, main)
+        if squeeze:
+            y = squeeze_excite(y, squeeze, activation=activation, kernel_initializer=CONV_INIT, name=f"{prefix}_se")
+        y = apply_specs(y, project)
+        x = L.Add(name=f"{prefix}_add")([y, x]) if skip else y
+    return x
 
 
 def _register(key: str):

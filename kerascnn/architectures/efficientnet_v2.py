@@ -25,11 +25,11 @@ import keras
 from keras import layers as L
 
 from kerascnn.architectures._common import branching_plan, check_input_shape, keras_names, planned
-from kerascnn.architectures.efficientnet import CONV_INIT
+from kerascnn.architectures.efficientnet import CONV_INIT, mbconv_blocks
 from kerascnn.architectures.registry import register_model, variant
 from kerascnn.geometry import LayerSpec
 from kerascnn.layers.activations import resolve_activation
-from kerascnn.layers.blocks import classifier_top, squeeze_excite
+from kerascnn.layers.blocks import classifier_top
 from kerascnn.layers.build import apply_specs, model_input
 from kerascnn.layers.conv import conv_block_specs
 from kerascnn.layers.heads import check_head_args
@@ -197,12 +197,7 @@ def efficientnet_v2(
         elif include_preprocessing:
             x = L.Rescaling(1.0 / 128.0, offset=-1)(x)
         x = apply_specs(x, stem)
-        for prefix, main, squeeze, project, skip in blocks:
-            y = apply_specs(x, main)
-            if squeeze:
-                y = squeeze_excite(y, squeeze, activation=activation, kernel_initializer=CONV_INIT, name=f"{prefix}_se")
-            y = apply_specs(y, project)
-            x = L.Add(name=f"{prefix}_add")([y, x]) if skip else y
+        x = mbconv_blocks(x, blocks, activation)
         x = classifier_top(
             apply_specs(x, top),
             include_top=include_top,
