@@ -46,13 +46,17 @@ HEAVY = (
         "mobilenet",
         "xception",
         "inception_v3",
+        "inception_resnet_v2",
         "mobilenet_v3_large",
+        "efficientnet_v2_b0",
+        "convnext_tiny",
     }
     | {f"efficientnet_b{i}" for i in range(0, 8)}
     | {f"efficientnet_v2_{v}" for v in ("b1", "b2", "b3", "s", "m", "l")}
     | {f"convnext_{v}" for v in ("small", "base", "large", "xlarge")}
 )
-# (efficientnet_b0 stays in the default run through tests/architectures/test_zoo.py's keras.applications parity.)
+# (efficientnet_b0, efficientnet_v2_b0, convnext_tiny and inception_resnet_v2 stay in the default run through
+# tests/architectures/test_zoo.py's keras.applications parity and their own knob tests.)
 
 
 #: One model per family (batch norm, residuals, inception, depthwise, transposed convs) that CI also builds
