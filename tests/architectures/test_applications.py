@@ -28,9 +28,7 @@ FAST = {
     "xception",
     "inception_v3",
     "mobilenet_v3_small",
-    "efficientnet_v2_b0",
-    "convnext_tiny",
-}
+}  # EfficientNetV2-B0 and ConvNeXt-Tiny: test_headless_twin_equals_keras_at_sizes_left_to_the_data here, the rest slow
 #: Names keras.applications gives that the kit's twin does not have, as README states (the same weights).
 DELIBERATE = {"mobilenet": {"conv_preds", "reshape_2"}}  # v1's classifier: one Dense, not Conv2D 1×1 + Reshape
 
