@@ -56,6 +56,7 @@ def test_signals_build():
     assert np.asarray(model(np.zeros((2, 128, 2), "float32"))).shape == (2, 3)
 
 
+@pytest.mark.slow  # the knobs reach their layers above; this checks the search's wiring of them
 def test_the_search_tunes_fused_stages_and_drop_connect():
     import keras_tuner as kt
 

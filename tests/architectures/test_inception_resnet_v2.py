@@ -1,4 +1,7 @@
-"""Inception-ResNet-v2's own knobs reach their layers (keras.applications parity: test_zoo.py)."""
+"""Inception-ResNet-v2's own knobs reach their layers (keras.applications parity: test_zoo.py).
+
+In the slow set: 56M parameters built three times take 8 s on 2 cores.
+"""
 
 import pytest
 
@@ -6,6 +9,7 @@ import keras
 
 import kerascnn
 
+pytestmark = pytest.mark.slow
 SMALL = {"input_shape": (75, 75, 3), "num_classes": 4}
 
 
