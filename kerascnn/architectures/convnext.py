@@ -25,9 +25,9 @@ from keras import layers as L
 from kerascnn.architectures._common import branching_plan, check_input_shape, keras_names, planned
 from kerascnn.architectures.registry import register_model, variant
 from kerascnn.geometry import LayerSpec
-from kerascnn.layers.build import make_layers, model_input
+from kerascnn.layers.build import apply_specs, make_layers, model_input
 from kerascnn.layers.conv import conv_block_specs
-from kerascnn.layers.heads import check_head_args
+from kerascnn.layers.heads import check_head_args, head_specs
 from kerascnn.layers.scale import LayerScale
 from kerascnn.validation import check_choice, check_int, check_positive, check_rate
 
@@ -159,8 +159,9 @@ def _head(x, rank, name, norm_spec, include_top, num_classes, pooling, classifie
         x = _apply(x, norm_spec(f"{name}_head_layernorm"), rank)
         act = "linear" if classifier_activation is None else classifier_activation
         return L.Dense(num_classes, activation=act, dtype="float32", name=f"{name}_head_dense")(x)
-    if pooling is not None:
-        x = getattr(L, f"Global{'Average' if pooling == 'avg' else 'Max'}Pooling{rank}D")(name=f"{pooling}_pool")(x)
+    x = apply_specs(
+        x, head_specs(include_top=False, num_classes=num_classes, pooling=pooling, classifier_activation=None)
+    )
     return _apply(x, norm_spec(f"{name}_features_layernorm"), rank)
 
 

@@ -27,7 +27,7 @@ from kerascnn.architectures.registry import register_model, variant
 from kerascnn.layers.blocks import make_divisible, squeeze_excite
 from kerascnn.layers.build import apply_specs, model_input
 from kerascnn.layers.conv import conv_block_specs
-from kerascnn.layers.heads import check_head_args
+from kerascnn.layers.heads import check_head_args, head_specs
 from kerascnn.validation import check_bool, check_fraction, check_int, check_positive, check_rate
 
 #: Blocks: (expansion, output channels, kernel, stride, squeeze-excite, activation). Kernel ``"k"`` is the
@@ -181,11 +181,9 @@ def mobilenet_v3(
 
 def _top(x, rank, include_top, num_classes, pooling, classifier_activation, last_point, activation, dropout):
     """keras' MobileNetV3 head: pool (keeping the axes), 1×1 ``conv_2``, dropout, 1×1 ``logits``, flatten."""
-    if not include_top:
-        if pooling is None:
-            return x
-        pool = getattr(L, f"Global{'Average' if pooling == 'avg' else 'Max'}Pooling{rank}D")
-        return pool(name=f"{pooling}_pool")(x)
+    if not include_top:  # the shared headless ending: the feature map, or `pooling` to a vector
+        return apply_specs(x, head_specs(include_top=False, num_classes=num_classes, pooling=pooling,
+                                         classifier_activation=None))  # fmt: skip
     x = getattr(L, f"GlobalAveragePooling{rank}D")(keepdims=True, name="head_pool")(x)
     head = conv_block_specs(last_point, 1, activation=activation, bn_placement="none", rank=rank, name="conv_2")
     x = apply_specs(x, keras_names(head, ("conv_2_conv", "conv_2")))
