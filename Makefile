@@ -10,7 +10,7 @@ JAX_STAMP = $(JAX_VENV)/.installed
 .PHONY: run test test-jax test-slow docs lint format clean
 
 #: The modules mypy checks: the pure ones (no Keras state), and the typed experiment.
-TYPED = kerascnn/validation.py kerascnn/geometry.py kerascnn/layers kerascnn/config.py
+TYPED = kerascnn/validation.py kerascnn/geometry.py kerascnn/budget.py kerascnn/layers kerascnn/config.py
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -97,7 +97,12 @@ def cmd_search(args) -> int:
     from kerascnn.search.run import run_search
 
     overrides = list(args.set or [])
-    for flag, key in (("max_trials", "search.max_trials"), ("epochs", "train.epochs"), ("tuner", "search.tuner")):
+    for flag, key in (
+        ("max_trials", "search.max_trials"),
+        ("max_seconds", "search.max_seconds"),
+        ("epochs", "train.epochs"),
+        ("tuner", "search.tuner"),
+    ):
         if getattr(args, flag) is not None:
             overrides.append(f"{key}={getattr(args, flag)}")
     cfg = config.load(args.config, overrides)
@@ -218,6 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     search.add_argument("--out", default="runs", help="parent folder of the run directory (default runs/)")
     search.add_argument("--max-trials", type=int, help="override search.max_trials")
+    search.add_argument(
+        "--max-seconds",
+        type=float,
+        help="override search.max_seconds: wall-clock seconds for the whole command, refit and results included",
+    )
     search.add_argument(
         "--quiet", action="store_true", help="no progress line inside trials and refits (the line per trial stays)"
     )

@@ -263,6 +263,9 @@ class SearchSettings(Section):
     _where = "search"
     tuner: str = setting("random", _choice(TUNERS))
     max_trials: int = setting(10, _int(1))
+    #: Wall-clock seconds for the whole command (search, refit, ensemble, results), planned by
+    #: :mod:`kerascnn.budget`; ``null``: no limit but ``max_trials``.
+    max_seconds: float | None = setting(None, _optional(_POS_NUM))
     objective: str = setting("val_f1_macro", _STR)
     space: dict = setting({}, _DICT)
     constraints: Constraints = field(default_factory=lambda: Constraints())

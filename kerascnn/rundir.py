@@ -46,6 +46,7 @@ CONFIG_END = "# end of kerascnn config"
 NOT_IDENTITY = (
     "name",
     "search.max_trials",
+    "search.max_seconds",
     "search.worker_timeout",
     "search.constraints.max_rejections",
     "search.constraints.max_failures",

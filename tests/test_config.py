@@ -111,6 +111,12 @@ train: {epochs: 10, batch_size: 64, optimizer: adam, learning_rate: 0.001}
         ),
         ({"data": {"augmentation": {"flip": "diagonal"}}}, "Invalid `data.augmentation.flip`"),
         ({"search": {"cv_folds": True}}, "Received: search.cv_folds=True"),
+        (
+            {"search": {"max_seconds": 0}},
+            "Invalid `search.max_seconds`: expected a positive (finite) number or null. Received: search.max_seconds=0",
+        ),
+        ({"search": {"max_seconds": "8m"}}, "Received: search.max_seconds='8m'"),
+        ({"search": {"max_second": 60}}, "(did you mean 'max_seconds'?)"),
         ({"search": {"cv_folds": 3}, "train": {"strategy": "mirrored"}}, "`search.cv_folds` (3) and `train.strategy`"),
     ],
 )

@@ -151,10 +151,18 @@ def _best_record(best, rows: list[dict], objective: str) -> dict:
 def _score_models(tuner, exp: Experiment, dataset, hypermodel, rows, best, scored: "_Scorer", printer) -> None:
     """The searched trial, the refit (``search.refit``) and the ensemble (``search.ensemble``) on the test split."""
     search, summary, strategy = exp.search, scored.summary, scored.strategy
+    budget = getattr(tuner.oracle, "budget", None)
+    if budget is not None:
+        summary["budget"] = budget.describe()
     scored("test_best_trial", files.BEST_MODEL, {"trial_id": best.trial_id}, lambda: _load_trial_model(tuner, best))
     summary["test"] = summary["test_best_trial"]
-    if search.refit:
+    refit = search.refit
+    if refit:
         epochs, seeds = _refit_epochs(tuner, best.trial_id, exp), search.refit_seeds
+        if budget is not None:
+            seeds = _seeds_in_budget(budget, seeds, epochs, scored.summary, printer)
+            refit = seeds > 0
+    if refit:
         source = {"trial_id": best.trial_id, "epochs": epochs, "samples": len(dataset.y_train) + len(dataset.y_val)}
         if seeds > 1:
             source["seeds"] = seeds
@@ -172,10 +180,13 @@ def _score_models(tuner, exp: Experiment, dataset, hypermodel, rows, best, score
         members = _best_completed(tuner, rows, search.ensemble)
         if len(members) >= 2:
             source = {"trial_ids": [t.trial_id for t in members]}
-            if search.refit and "refit_error" not in summary:  # members learn from every sample too
+            if refit and "refit_error" not in summary:  # members learn from every sample too
                 source["refit_epochs"] = [_refit_epochs(tuner, t.trial_id, exp) for t in members]
-                if search.refit_seeds > 1:  # each member as many seeds as the final model
-                    source["refit_seeds"] = search.refit_seeds
+                if seeds > 1:  # each member as many seeds as the final model
+                    source["refit_seeds"] = seeds
+                if budget is not None and not _ensemble_in_budget(budget, members, best, source, summary, printer):
+                    members = []
+        if len(members) >= 2:
             scored(
                 "test_ensemble",
                 files.ENSEMBLE_MODEL,
@@ -184,12 +195,40 @@ def _score_models(tuner, exp: Experiment, dataset, hypermodel, rows, best, score
                     tuner, hypermodel, members, source, scored.run_dir, strategy, printer, final_trial=best.trial_id
                 ),
             )
-        else:
+        elif "ensemble" not in summary.get("budget", {}):
             printer(
                 f"note: search.ensemble={search.ensemble} needs at least 2 completed, unpruned trials; "
                 f"{len(members)} finished, so no ensemble was made"
             )
     scored.write_predictions()
+
+
+def _seeds_in_budget(budget, seeds: int, epochs: int, summary: dict, printer) -> int:
+    """How many of the refit's ``seeds`` fit in what ``search.max_seconds`` left (0: no refit); says so if fewer."""
+    fit = budget.runs_that_fit(seeds, epochs)
+    summary["budget"]["refit_seeds"] = fit
+    if fit < seeds:
+        one = budget.refit_seconds(1, epochs)
+        left = max(0.0, budget.left() - budget.reserve)
+        printer(
+            f"note: search.max_seconds: {fit} of search.refit_seeds={seeds} refits (~{one:.0f}s each) fit in the "
+            f"{left:.0f}s left" + ("; the searched trial's model is the result (best_model.keras)" if fit == 0 else "")
+        )
+    return fit
+
+
+def _ensemble_in_budget(budget, members: list, best, source: dict, summary: dict, printer) -> bool:
+    """Whether the refits of the ensemble's members (the best trial's is the final model, reused) fit the budget."""
+    seeds = source.get("refit_seeds", 1)
+    extra = sum(budget.refit_seconds(seeds, e) for t, e in zip(members, source["refit_epochs"]) if t is not best)
+    if budget.fits(extra):
+        return True
+    printer(
+        f"note: search.max_seconds: the ensemble's refits (~{extra:.0f}s) do not fit in the "
+        f"{max(0.0, budget.left() - budget.reserve):.0f}s left, so no ensemble was made"
+    )
+    summary["budget"]["ensemble"] = "skipped: its refits do not fit in the time left"
+    return False
 
 
 def _print_result(summary: dict, report: Path, printer) -> None:

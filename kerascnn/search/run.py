@@ -108,7 +108,7 @@ def run_search(
         try:
             if role != "worker":
                 rundir.check_data_identity(run_dir, _data_identity(exp, dataset))
-            tuner = _make_tuner(exp, hypermodel, run_dir, strategy, printer)
+            tuner = _make_tuner(exp, hypermodel, run_dir, strategy, printer, _budget(exp, dataset, started))
         except BaseException:
             if fresh:  # made by this call and holding no trial yet: do not leave it to block the corrected rerun
                 shutil.rmtree(run_dir, ignore_errors=True)
@@ -120,6 +120,7 @@ def run_search(
         with deferred_during_fit():  # a Ctrl-C stops the search between training steps (search/interrupt.py)
             _search(tuner, exp, dataset, run_dir, printer)
             _say_if_stopped_by_failures(tuner.oracle, printer)
+            _say_if_stopped_by_budget(tuner.oracle, printer)
             rundir.stop_if_removed(run_dir, tuner.folder_identity)
             if role == "worker":
                 printer(
@@ -151,6 +152,42 @@ def _say_if_stopped_by_failures(oracle, printer) -> None:
         f"search.constraints.max_failures={oracle.max_failures}): "
         + "; ".join(f"{reason} (×{n})" if n > 1 else reason for reason, n in reasons.items())
         + ". Fix the cause and run the same command to draw new trials (raise --max-trials if all are used)."
+    )
+
+
+def _budget(exp: Experiment, dataset, started: float):
+    """The plan for ``search.max_seconds`` (:class:`kerascnn.budget.TimeBudget`), or ``None`` without one."""
+    search = exp.search
+    if search.max_seconds is None:
+        return None
+    from kerascnn.budget import TimeBudget
+
+    train, val = len(dataset.y_train), len(dataset.y_val)
+    return TimeBudget(
+        search.max_seconds,
+        started=started,
+        refit_runs=search.refit_seeds if search.refit else 0,
+        refit_epochs=exp.train.epochs,
+        # a trial's epoch trains on the train split and predicts the validation split; a refit's trains on both.
+        # A training step costs about three forward passes (forward, backward, update).
+        sample_ratio=3 * (train + val) / max(1, 3 * train + val),
+    )
+
+
+def _say_if_stopped_by_budget(oracle, printer) -> None:
+    """One line when ``search.max_seconds`` ended the search: how many trials ran, what time was kept, and why."""
+    budget = getattr(oracle, "budget", None)
+    if budget is None or not (oracle.stopped_by_budget or oracle.cut_by_budget):
+        return
+    cut = ", ".join(f"trial {t} at epoch {e}" for t, e in oracle.cut_by_budget.items())
+    kept = budget.refit_seconds(budget.refit_runs, budget.refit_epochs)
+    printer(
+        f"Search stopped by search.max_seconds={budget.max_seconds:g}: {len(budget.trial_seconds)} trials in "
+        f"{budget.max_seconds - budget.left():.0f}s"
+        + (f" ({cut} stopped while training)" if cut else "")
+        + f"; {max(0.0, budget.left()):.0f}s left for the results"
+        + (f" (the refit's share ~{kept:.0f}s)" if kept else "")
+        + "."
     )
 
 
@@ -213,7 +250,7 @@ def _check_folds(folds, dataset) -> None:
         )
 
 
-def _make_tuner(exp: Experiment, hypermodel, run_dir: Path, strategy, printer):
+def _make_tuner(exp: Experiment, hypermodel, run_dir: Path, strategy, printer, budget=None):
     """keras-tuner's tuner over the run directory (resuming its saved state, which is checked first)."""
     from kerascnn.search.tuner import make_tuner
 
@@ -226,6 +263,7 @@ def _make_tuner(exp: Experiment, hypermodel, run_dir: Path, strategy, printer):
         epochs=exp.train.epochs,
         printer=printer,
         distribution_strategy=strategy,
+        budget=budget,
     )
 
 
@@ -241,7 +279,9 @@ def _search(tuner, exp: Experiment, dataset, run_dir: Path, printer) -> None:
     printer(
         f"kerascnn search '{exp.name}': {dataset.source} {dataset.sizes()}, input "
         f"{'×'.join(map(str, dataset.input_shape))}, {dataset.num_classes} classes; "
-        f"{search.tuner} tuner, {search.max_trials} trials × {train.epochs} epochs -> {run_dir}"
+        f"{search.tuner} tuner, {search.max_trials} trials × {train.epochs} epochs"
+        + (f", within {search.max_seconds:g}s" if search.max_seconds else "")
+        + f" -> {run_dir}"
     )
     if distributed.role() != "worker":
         tb.write_hparams_experiment(run_dir / files.TENSORBOARD, tuner.oracle.get_space().space, search.objective)

@@ -27,6 +27,7 @@ import keras_tuner as kt
 from keras_tuner.oracles import BayesianOptimizationOracle, GridSearchOracle, HyperbandOracle, RandomSearchOracle
 
 from kerascnn import _compat, rundir
+from kerascnn import budget as clock
 from kerascnn._compat import AtomicOracleState, AtomicTunerState, searched_values
 from kerascnn.config import SearchSettings
 from kerascnn.evaluation.metrics import METRIC_NAMES, objective_direction, objective_names
@@ -253,6 +254,78 @@ class FailureLimitOracle:
             self.failures_in_row.clear()
 
 
+class BudgetOracle:
+    """Mixin for a keras-tuner oracle: ``search.max_seconds`` (:class:`kerascnn.budget.TimeBudget`).
+
+    ``create_trial`` answers ``STOPPED`` once another trial, the planned refit
+    and the results' reserve no longer fit before the deadline;
+    ``update_trial`` stops a trial still training when only the reserve is
+    left (recorded as pruned at that epoch, and in ``cut_by_budget``). Each
+    ended trial's wall time feeds the plan. Without a budget it does nothing.
+    """
+
+    def __init__(self, *args, budget=None, **kwargs):
+        self.budget = budget
+        self.stopped_by_budget = False
+        super().__init__(*args, **kwargs)
+
+    @property
+    def _began(self) -> dict:
+        if "_kit_began" not in self.__dict__:
+            self._kit_began = {}
+        return self._kit_began
+
+    @property
+    def cut_by_budget(self) -> dict:
+        """Trials stopped while training because the budget ran out: trial id -> epoch (1-based)."""
+        if "_kit_cut_by_budget" not in self.__dict__:
+            self._kit_cut_by_budget = {}
+        return self._kit_cut_by_budget
+
+    @kt.synchronized
+    def create_trial(self, tuner_id):
+        if self.budget is not None and not self.budget.trial_fits():
+            self.stopped_by_budget = True
+            return kt.engine.trial.Trial(self.get_space(), status=kt.engine.trial.TrialStatus.STOPPED)
+        trial = super().create_trial(tuner_id)
+        if trial.status == kt.engine.trial.TrialStatus.RUNNING:
+            self._began[trial.trial_id] = clock.now()
+        return trial
+
+    @property
+    def _epoch_ends(self) -> dict:
+        if "_kit_epoch_ends" not in self.__dict__:
+            self._kit_epoch_ends = {}
+        return self._kit_epoch_ends
+
+    @kt.synchronized
+    def update_trial(self, trial_id, metrics, step=0):
+        trial = super().update_trial(trial_id, metrics, step)
+        self._epoch_ends.setdefault(trial_id, []).append(clock.now())
+        running = getattr(trial, "status", None) != kt.engine.trial.TrialStatus.STOPPED
+        if self.budget is not None and running and self.budget.out_of_time():
+            self.cut_by_budget[trial_id] = step + 1
+            getattr(self, "pruned", {})[trial_id] = step + 1  # not a finished trial: never the best or a member
+            trial = copy.copy(trial)
+            trial.status = kt.engine.trial.TrialStatus.STOPPED
+        return trial
+
+    @kt.synchronized
+    def end_trial(self, trial):
+        super().end_trial(trial)
+        began, ends = self._began.pop(trial.trial_id, None), self._epoch_ends.pop(trial.trial_id, [])
+        if self.budget is not None and began is not None:
+            self.budget.record_trial(began, ends, clock.now())
+
+    def get_state(self):
+        return {**super().get_state(), "kerascnn_cut_by_budget": dict(self.cut_by_budget)}
+
+    def set_state(self, state):
+        super().set_state(state)
+        self.cut_by_budget.clear()
+        self.cut_by_budget.update(state.get("kerascnn_cut_by_budget", {}))
+
+
 def failure_reason(message: str | None) -> str:
     """A failed trial's reason: the last line of keras-tuner's traceback text, bounded."""
     lines = (message or "").strip().splitlines()
@@ -271,7 +344,7 @@ def _best_so_far(trial, name, step, best, reached=False):
 
 
 def _oracle(cls):
-    mixins = (FailureLimitOracle, RejectingOracle, PruningOracle, AtomicOracleState, cls)
+    mixins = (BudgetOracle, FailureLimitOracle, RejectingOracle, PruningOracle, AtomicOracleState, cls)
     return type(f"Rejecting{cls.__name__}", mixins, {})
 
 
@@ -454,6 +527,9 @@ class RunRecorder(EpochReporter):
             row["worker"] = extra.get("worker")
             row["pruned_epoch"] = pruned if status == files.PRUNED else None
             row["message"] = failure_reason(trial.message) if trial.message else ""
+            cut = getattr(self.oracle, "cut_by_budget", {}).get(trial_id)
+            if cut and status == files.PRUNED:
+                row["message"] = f"stopped at epoch {cut}: search.max_seconds ran out"
             rows.append(row)
         return rows
 
@@ -468,7 +544,10 @@ class RunRecorder(EpochReporter):
         score = row.get(self.objective_name)
         status = f"{self.objective_name}={score:.4f}" if score is not None else f"{trial.status}: {row['message']}"
         if row["status"] == files.PRUNED:
-            status = f"PRUNED at epoch {row['pruned_epoch']} ({status})"
+            by_budget = trial.trial_id in getattr(self.oracle, "cut_by_budget", {})
+            status = f"{'STOPPED' if by_budget else 'PRUNED'} at epoch {row['pruned_epoch']}" + (
+                f" by search.max_seconds ({status})" if by_budget else f" ({status})"
+            )
         best_text = f"best={best[self.objective_name]:.4f} (trial {best['trial_id']})" if best else "best=-"
         self.printer(
             f"[{n}/{total}] trial {trial.trial_id} {status} | {best_text} | "
@@ -524,10 +603,12 @@ def make_tuner(
     overwrite: bool = False,
     printer=print,
     distribution_strategy=None,
+    budget=None,
 ):
     """A keras-tuner tuner for the experiment's ``search`` section over ``hypermodel``, writing into ``run_dir``.
 
-    ``epochs`` is ``train.epochs`` (Hyperband's largest budget).
+    ``epochs`` is ``train.epochs`` (Hyperband's largest budget); ``budget`` a
+    :class:`kerascnn.budget.TimeBudget` for ``search.max_seconds``.
     """
     search = SearchSettings.of(search)
     common = dict(
@@ -541,6 +622,7 @@ def make_tuner(
         pruning=search.pruning,
         warmup_epochs=search.pruning_warmup_epochs,
         min_trials=search.pruning_min_trials,
+        budget=budget,
     )
     if search.tuner == "hyperband":
         oracle = ORACLES["hyperband"](max_epochs=epochs, factor=search.hyperband_factor, **common)

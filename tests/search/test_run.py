@@ -376,6 +376,27 @@ def test_cli_search_with_overrides_and_report(tmp_path, capsys):
     assert "rank" in out and "1 completed" in out
 
 
+def test_max_seconds_ends_the_whole_command_near_its_budget_with_the_refit_planned_in(tmp_path, capsys):
+    """search.max_seconds on the real clock (the plan itself: tests/test_budget.py): far more trials than fit, and
+    the command still ends near the budget with its results; --max-seconds sets it."""
+    from kerascnn import cli
+
+    start = time.perf_counter()
+    args = ["search", "--out", str(tmp_path), "--max-trials", "500", "--epochs", "2", "--max-seconds", "12"]
+    for setting in ("name=budget", "data.subset=300", "search.space.filters=[8]", "search.refit_seeds=2"):
+        args += ["--set", setting]
+    assert cli.main(args) == 0
+    seconds = time.perf_counter() - start
+    out = capsys.readouterr().out
+    assert "500 trials × 2 epochs, within 12s" in out
+    assert "Search stopped by search.max_seconds=12:" in out and "test accuracy" in out
+    summary = json.loads((tmp_path / "budget" / "summary.json").read_text())
+    assert 1 <= summary["counts"]["completed"] < 500
+    assert summary["budget"]["max_seconds"] == 12 and summary["budget"]["refit_seeds"] in (0, 1, 2)
+    assert summary["budget"]["seconds_per_epoch"] > 0
+    assert seconds < 12 * 2.5, f"the command took {seconds:.1f}s on a 12 s budget"
+
+
 def test_cli_refuses_a_bad_experiment_before_any_work(tmp_path, capsys):
     from kerascnn import cli
 

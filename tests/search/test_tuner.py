@@ -103,3 +103,56 @@ def test_a_trial_handed_out_again_starts_a_fresh_history(tmp_path):
     tuner.save()
     again = _tuner(tmp_path).oracle.create_trial("tuner0")  # the resumed search hands it out again
     assert again.trial_id == trial.trial_id and not again.metrics.metrics
+
+
+def test_the_time_budget_stops_drawing_trials_and_stops_one_training_past_it(tmp_path, monkeypatch):
+    """search.max_seconds in the oracle: trials are timed from its own calls, on the plan's clock (moved here)."""
+    from kerascnn import budget as budget_module
+    from kerascnn.budget import TimeBudget
+
+    now = [0.0]
+    monkeypatch.setattr(budget_module, "now", lambda: now[0])
+    plan = TimeBudget(100, started=0.0, refit_runs=1, refit_epochs=4, reserve=10)
+    tuner = make_tuner(
+        SearchSettings(tuner="random", max_trials=20, max_seconds=100),
+        CNNHyperModel((8, 8, 1), 10, space={"filters": [8, 16, 32, 64]}, tune_unlisted=False),
+        seed=0,
+        run_dir=tmp_path,
+        epochs=4,
+        printer=lambda line: None,
+        budget=plan,
+    )
+    oracle = tuner.oracle
+
+    def trial(epochs=4):
+        t = oracle.create_trial("tuner0")
+        if t.status == STOPPED:
+            return None
+        for step in range(epochs):
+            now[0] += 6 if step == 0 else 5  # 1 s of start-up, then 5 s an epoch
+            if oracle.update_trial(t.trial_id, {"val_f1_macro": 0.5}, step=step).status == STOPPED:
+                break
+        t.status = COMPLETED
+        oracle.end_trial(t)
+        return t.trial_id
+
+    first = trial()  # 0 -> 21 s
+    assert plan.trial_seconds == [21] and plan.seconds_per_epoch() == 5
+    # each next trial needs 21 s + a refit (4 epochs × 5 s + 1 s) + 10 s reserve = 52 s: from 21 and 42, not 63
+    assert trial() is not None and trial() is not None and now[0] == 63
+    assert trial() is None and oracle.stopped_by_budget
+    assert oracle.cut_by_budget == {} and first not in oracle.pruned
+    # a trial that was let in but runs long stops at the first epoch that leaves only the reserve
+    now[0] = 70.0
+    oracle.stopped_by_budget = False
+    plan.trial_seconds[:] = [1.0]  # a misleading average lets it start
+    plan.startup_seconds[:], plan.epoch_seconds[:] = [0.0], [0.1]
+    late = trial(epochs=10)
+    assert oracle.cut_by_budget == {late: 4} and oracle.pruned[late] == 4  # 70 + 6 + 5 + 5 + 5 = 91 > 90
+    rows = {r["trial_id"]: r for r in tuner.trial_rows()}
+    assert rows[late]["status"] == "PRUNED"
+    assert rows[late]["message"] == "stopped at epoch 4: search.max_seconds ran out"
+    # it survives a resume, like the pruned trials
+    again = type(oracle)(objective=kt.Objective("val_f1_macro", "max"), max_trials=20)
+    again.set_state(oracle.get_state())
+    assert again.cut_by_budget == {late: 4}
