@@ -141,3 +141,29 @@ def test_a_hyperband_tuner_runs_on_the_kits_oracle(tmp_path):
     tuner = Tuner(oracle, lambda hp: None, directory=str(tmp_path), project_name="hb")
     assert tuner.oracle is oracle and isinstance(tuner, kt.Hyperband)
     assert hasattr(kt.Hyperband, "run_trial")  # the epochs-per-round logic the kit keeps from Hyperband
+
+
+@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer:UserWarning")  # weights-only checkpoints
+def test_a_trial_model_loads_as_keras_tuners_load_model_loads_it(tmp_path):
+    """The same weights as ``Tuner.load_model``, without its session clearing (the results load models after
+    the search)."""
+    import numpy as np
+
+    import keras
+
+    def build(hp):
+        model = keras.Sequential(
+            [keras.Input((4,)), keras.layers.Dense(hp.Choice("units", [3, 5])), keras.layers.Dense(2)]
+        )
+        model.compile("adam", "mse")
+        return model
+
+    tuner = kt.RandomSearch(build, objective="val_loss", max_trials=1, directory=str(tmp_path), project_name="p")
+    x, y = np.random.default_rng(0).normal(size=(16, 4)), np.random.default_rng(1).normal(size=(16, 2))
+    tuner.search(x, y, validation_data=(x, y), epochs=2, verbose=0)
+    trial = tuner.oracle.get_best_trials(1)[0]
+    ours, theirs = _compat.load_trial_model(tuner, trial), tuner.load_model(trial)
+    assert [w.shape for w in ours.get_weights()] == [w.shape for w in theirs.get_weights()]
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(ours.predict(x, verbose=0), theirs.predict(x, verbose=0))

@@ -477,7 +477,7 @@ def _load_trial_model(tuner, trial):
     try:
         with warnings.catch_warnings():  # the checkpoint holds weights only, not optimizer slots
             warnings.simplefilter("ignore", UserWarning)
-            return tuner.load_model(trial)
+            return _compat.load_trial_model(tuner, trial)
     except (OSError, ValueError) as err:
         folder = tuner.get_trial_dir(trial.trial_id)
         state = "has no checkpoint" if isinstance(err, FileNotFoundError) else "has a checkpoint that cannot be read"
