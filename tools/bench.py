@@ -594,6 +594,28 @@ def _optuna_space(hypermodel):
     return hp
 
 
+def _optuna_values(trial, space):
+    """Optuna's suggestions for keras-tuner's declared hyperparameters (``space``), as keras-tuner values."""
+    import keras_tuner as kt
+
+    kinds = kt.engine.hyperparameters
+    values = {}
+    for hp in space.space:
+        if isinstance(hp, kinds.Fixed):
+            values[hp.name] = hp.value
+        elif isinstance(hp, kinds.Boolean):
+            values[hp.name] = trial.suggest_categorical(hp.name, [False, True])
+        elif isinstance(hp, kinds.Choice):
+            values[hp.name] = trial.suggest_categorical(hp.name, list(hp.values))
+        elif isinstance(hp, kinds.Int):
+            values[hp.name] = trial.suggest_int(hp.name, hp.min_value, hp.max_value, step=hp.step or 1)
+        else:
+            values[hp.name] = trial.suggest_float(hp.name, hp.min_value, hp.max_value, log=hp.sampling == "log")
+    hps = space.copy()
+    hps.values = values
+    return hps
+
+
 def _optuna_peer(exp, data, hypermodel, clock, directory) -> dict:
     """Optuna's TPE sampler with its MedianPruner (through optuna-integration's Keras callback) over the same
     networks, each trial seeded, stopped at the budget; its best completed trial's best epoch is its model."""
@@ -601,29 +623,11 @@ def _optuna_peer(exp, data, hypermodel, clock, directory) -> dict:
     from optuna_integration import KerasPruningCallback
 
     import keras
-    import keras_tuner as kt
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     search, train = exp.search, exp.train
     space = _optuna_space(hypermodel)
     ended, saved = [], {}
-
-    def suggest(trial):
-        values = {}
-        for hp in space.space:
-            if isinstance(hp, kt.engine.hyperparameters.Fixed):
-                values[hp.name] = hp.value
-            elif isinstance(hp, kt.engine.hyperparameters.Boolean):
-                values[hp.name] = trial.suggest_categorical(hp.name, [False, True])
-            elif isinstance(hp, kt.engine.hyperparameters.Choice):
-                values[hp.name] = trial.suggest_categorical(hp.name, list(hp.values))
-            elif isinstance(hp, kt.engine.hyperparameters.Int):
-                values[hp.name] = trial.suggest_int(hp.name, hp.min_value, hp.max_value, step=hp.step or 1)
-            else:
-                values[hp.name] = trial.suggest_float(hp.name, hp.min_value, hp.max_value, log=hp.sampling == "log")
-        hps = space.copy()
-        hps.values = values
-        return hps
 
     class KeepBest(keras.callbacks.Callback):  # the best epoch's weights, as keras-tuner's checkpoint keeps them
         def __init__(self):
@@ -636,7 +640,7 @@ def _optuna_peer(exp, data, hypermodel, clock, directory) -> dict:
 
     def objective(trial):
         keras.utils.set_random_seed(exp.seed + trial.number)
-        model = hypermodel.build(suggest(trial))
+        model = hypermodel.build(_optuna_values(trial, space))
         keep = KeepBest()
         try:
             model.fit(
@@ -713,15 +717,18 @@ def _kit(exp, data, budget, out) -> dict:
             model.load_weights(folder / "checkpoint.weights.h5")
             curve.append((at, _score(model, data.x_test, data.y_test, data.num_classes)["accuracy"]))
             keras.backend.clear_session()
-    test = summary["test"]
-    curve.append((seconds, test["accuracy"]))  # the model the kit hands over: refit (and ensemble) included
+    test = summary["test"] or {"accuracy": 0.0, "f1_macro": 0.0}  # no model at all: the budget was too short
+    if summary["test"]:
+        curve.append((seconds, test["accuracy"]))  # the model the kit hands over: refit (and ensemble) included
     return {
         "trials": summary["counts"]["completed"],
         "pruned": summary["counts"]["pruned"],
         "seconds": seconds,
         "test": {"accuracy": test["accuracy"], "f1_macro": test["f1_macro"]},
         "curve": curve,
-        "result": "ensemble" if summary.get("predictions_from") == "ensemble_model.keras" else "final model",
+        "result": {"ensemble_model.keras": "ensemble", "final_model.keras": "final model"}.get(
+            summary.get("predictions_from"), "best trial" if summary["test"] else "no model"
+        ),
         "budget": summary.get("budget"),
     }
 

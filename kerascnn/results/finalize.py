@@ -44,7 +44,7 @@ def finalize(tuner, exp: Experiment, dataset, hypermodel, run_dir: Path, strateg
     files.write_trials(run_dir / files.TRIALS, rows)
     previous = _previous_summary(run_dir)
     summary = _search_summary(exp, dataset, rows, run_dir, printer)
-    best_trials = _best_completed(tuner, rows, 1)
+    best_trials = _best_completed(tuner, rows, 1) or _best_cut_by_budget(tuner, rows, printer)
     if best_trials:
         summary["best"] = _best_record(best_trials[0], rows, exp.search.objective)
         _score_models(
@@ -412,6 +412,26 @@ def _best_completed(tuner, rows: list[dict], k: int) -> list:
     best = files.ranked(rows, oracle.objective.name, oracle.objective.direction)
     trials = [oracle.trials[r["trial_id"]] for r in best if r["trial_id"] in oracle.trials]
     return [t for t in trials if t.score is not None][:k]
+
+
+def _best_cut_by_budget(tuner, rows: list[dict], printer) -> list:
+    """With no finished trial, the best one ``search.max_seconds`` stopped while training (its best epoch so far).
+
+    A trial cut short is never the result beside a finished one; but when the budget ran out during the
+    first trials, the model trained so far beats none. Says so in one line.
+    """
+    oracle = tuner.oracle
+    cut = getattr(oracle, "cut_by_budget", {})
+    candidates = [{**r, "status": files.COMPLETED} for r in rows if r["trial_id"] in cut]
+    best = files.ranked(candidates, oracle.objective.name, oracle.objective.direction)
+    if not best or best[0]["trial_id"] not in oracle.trials:
+        return []
+    trial_id = best[0]["trial_id"]
+    printer(
+        f"note: no trial finished within search.max_seconds; trial {trial_id}, stopped at epoch "
+        f"{cut[trial_id]}, is the result (its best epoch so far)"
+    )
+    return [oracle.trials[trial_id]]
 
 
 def _refit_epochs(tuner, trial_id, exp: Experiment) -> int:

@@ -21,14 +21,13 @@ FAST = {
     "vgg16",
     "resnet50",
     "resnet50_v2",
-    "densenet121",
     "mobilenet",
     "mobilenet_v2",
     "efficientnet_b0",
     "xception",
-    "inception_v3",
     "mobilenet_v3_small",
-}  # EfficientNetV2-B0 and ConvNeXt-Tiny: test_headless_twin_equals_keras_at_sizes_left_to_the_data here, the rest slow
+}  # EfficientNetV2-B0, ConvNeXt-Tiny and Inception-v3: test_headless_twin_equals_keras_at_sizes_left_to_the_data
+#   here; DenseNet-121 and Inception-v3's full contracts (~9 s each) and the rest: slow
 #: Names keras.applications gives that the kit's twin does not have, as README states (the same weights).
 DELIBERATE = {"mobilenet": {"conv_preds", "reshape_2"}}  # v1's classifier: one Dense, not Conv2D 1×1 + Reshape
 

@@ -397,6 +397,24 @@ def test_max_seconds_ends_the_whole_command_near_its_budget_with_the_refit_plann
     assert seconds < 12 * 2.5, f"the command took {seconds:.1f}s on a 12 s budget"
 
 
+def test_a_budget_that_ends_inside_the_first_trial_keeps_that_trial_as_the_result(tmp_path):
+    """The first trial cannot finish 300 epochs in 8 s: it stops when only the reserve is left, is recorded as
+    stopped by the budget, and (no trial having finished) its best epoch so far is the result."""
+    lines = []
+    cfg = _tiny("cut", search={"max_seconds": 8, "refit": False}, train={"epochs": 300})
+    start = time.perf_counter()
+    run_dir = run_search(cfg, out=tmp_path, printer=lines.append)
+    assert time.perf_counter() - start < 8 * 3
+    (row,) = _rows(run_dir)
+    assert row["status"] == "PRUNED" and row["message"].startswith("stopped at epoch ")
+    assert row["message"].endswith(": search.max_seconds ran out") and int(row["pruned_epoch"]) < 300
+    assert any(f"STOPPED at epoch {row['pruned_epoch']} by search.max_seconds" in line for line in lines)
+    assert any(line.startswith("note: no trial finished within search.max_seconds; trial 0") for line in lines)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["best"]["trial_id"] == "0" and summary["test"]["accuracy"] > 0.1
+    assert (run_dir / "best_model.keras").exists()
+
+
 def test_cli_refuses_a_bad_experiment_before_any_work(tmp_path, capsys):
     from kerascnn import cli
 
